@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The test command (README): sets up .venv, lints, then runs the whole suite twice:
+#   1. on the embedded defaults: SQLite, in-memory broker, the fake Thredfi in-process;
+#   2. on PostgreSQL + Redis (127.0.0.1) with real `celery worker` processes.
+# With CI=true, services that are down are started, and a service that still cannot be reached
+# fails the run. Without CI, pass 2 is skipped with a message when the services are not there.
+# Extra arguments go to both pytest runs, e.g. `bash scripts/test.sh -k tokens`.
+set -euo pipefail
+source "$(dirname "$0")/bootstrap.sh"
+
+PG_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/thredfi}"
+REDIS_URL="${TEST_BROKER_URL:-redis://127.0.0.1:6379/15}"
+
+run_pytest() {  # pytest, with exit 5 (no tests collected) treated as failure: we always have tests
+    local rc=0
+    python -m pytest "$@" || rc=$?
+    if [ "$rc" -eq 5 ]; then echo "pytest collected no tests" >&2; return 1; fi
+    return "$rc"
+}
+
+echo "==> ruff"
+python -m ruff check .
+python -m ruff format --check .
+
+echo "==> pass 1: SQLite, in-memory broker"
+env -u DATABASE_URL CELERY_BROKER_URL=memory:// run_pytest -m "not services" "$@"
+
+echo "==> pass 2: PostgreSQL + Redis + real celery workers"
+if [ "${CI:-}" = "true" ]; then
+    bash scripts/services.sh ensure
+elif ! bash scripts/services.sh probe; then
+    echo "PostgreSQL or Redis is not reachable on 127.0.0.1; skipping pass 2 (CI=true makes this a failure)."
+    exit 0
+fi
+DATABASE_URL="$PG_URL" CELERY_BROKER_URL="$REDIS_URL" THREDFI_REQUIRE_SERVICES=1 run_pytest "$@"

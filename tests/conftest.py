@@ -1,0 +1,36 @@
+"""Shared fixtures. Tests marked ``services`` need real PostgreSQL, Redis and celery workers."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.conf import settings
+
+
+def _services_problem() -> str | None:
+    db = settings.DATABASES["default"]["ENGINE"]
+    if "postgresql" not in db:
+        return f"DATABASE_URL does not point at PostgreSQL (engine {db})"
+    if not str(settings.CELERY_BROKER_URL).startswith("redis://"):
+        return f"CELERY_BROKER_URL is {settings.CELERY_BROKER_URL!r}, not redis://"
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    """``services`` tests run only on real services; with CI=true a missing one is a failure."""
+    problem = _services_problem()
+    if problem is None:
+        return
+    strict = os.environ.get("CI") == "true" or os.environ.get("THREDFI_REQUIRE_SERVICES") == "1"
+    for item in items:
+        if "services" in item.keywords:
+            if strict:
+                item.add_marker(pytest.mark.usefixtures("_fail_without_services"))
+            else:
+                item.add_marker(pytest.mark.skip(reason=f"needs real services: {problem}"))
+
+
+@pytest.fixture
+def _fail_without_services():
+    pytest.fail(f"this test needs real services and CI=true: {_services_problem()}")

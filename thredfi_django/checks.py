@@ -1,0 +1,108 @@
+"""Django system checks: run by ``manage.py check`` and on every ``runserver``/``migrate``."""
+
+from __future__ import annotations
+
+import ipaddress
+import uuid
+from urllib.parse import urlsplit
+
+from django.core import checks
+
+from .conf import ENVIRONMENTS, thredfi_settings
+from .exceptions import ThredfiConfigurationError
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@checks.register(checks.Tags.compatibility)
+def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """THREDFI credentials, partner UUID, base URL and environment."""
+    errors: list[checks.CheckMessage] = []
+    try:
+        user = thredfi_settings.user_settings
+    except ThredfiConfigurationError as err:
+        return [checks.Error(str(err), hint="Fix settings.THREDFI.", id="thredfi_django.E000")]
+
+    for key, check_id in (("PARTNER_UUID", "E001"), ("API_KEY", "E002")):
+        if not user.get(key):
+            errors.append(
+                checks.Error(
+                    f"settings.THREDFI['{key}'] is not set.",
+                    hint=f"Set THREDFI['{key}'] (the demo reads it from the environment "
+                    f"variable THREDFI_{key}); Thredfi issues it with your partner account.",
+                    id=f"thredfi_django.{check_id}",
+                )
+            )
+
+    partner = user.get("PARTNER_UUID")
+    if partner:
+        try:
+            uuid.UUID(str(partner))
+        except ValueError:
+            errors.append(
+                checks.Error(
+                    f"settings.THREDFI['PARTNER_UUID'] is {partner!r}, which is not a UUID.",
+                    hint="Copy the Partner UUID from your Thredfi onboarding e-mail, e.g. "
+                    "'3f0b2c1e-8d4a-4b6e-9c2d-1a2b3c4d5e6f'.",
+                    id="thredfi_django.E003",
+                )
+            )
+
+    base_url = user.get("BASE_URL")
+    if base_url:
+        parts = urlsplit(str(base_url))
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            errors.append(
+                checks.Error(
+                    f"settings.THREDFI['BASE_URL'] is {base_url!r}, which is not an http(s) URL.",
+                    hint="Use e.g. 'https://sandbox.thredfi.com', or remove BASE_URL and set "
+                    "THREDFI['ENVIRONMENT'].",
+                    id="thredfi_django.E004",
+                )
+            )
+        elif parts.scheme != "https" and not _is_loopback(parts.hostname):
+            errors.append(
+                checks.Error(
+                    f"settings.THREDFI['BASE_URL'] is {base_url!r}: plain HTTP would send the "
+                    "API key and tokens in clear text.",
+                    hint="Use an https:// URL. Plain http:// is only accepted for 127.0.0.1 or "
+                    "localhost (the fake Thredfi server).",
+                    id="thredfi_django.E005",
+                )
+            )
+    elif user.get("ENVIRONMENT", "sandbox") not in ENVIRONMENTS:
+        errors.append(
+            checks.Error(
+                f"settings.THREDFI['ENVIRONMENT'] is {user.get('ENVIRONMENT')!r}.",
+                hint=f"Use one of {', '.join(ENVIRONMENTS)}, or set THREDFI['BASE_URL'].",
+                id="thredfi_django.E006",
+            )
+        )
+    return errors
+
+
+@checks.register(checks.Tags.compatibility)
+def check_celery(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """Sync work runs in Celery: warn when no Celery app or broker is configured."""
+    from celery import current_app
+
+    app = current_app._get_current_object()
+    if app.main == "default" and not app.conf.broker_url:
+        return [
+            checks.Warning(
+                "No Celery app is configured, so Thredfi sync tasks will never run.",
+                hint="Create a Celery app in your project (proj/celery.py with "
+                "app.config_from_object('django.conf:settings', namespace='CELERY') and "
+                "app.autodiscover_tasks()), import it in proj/__init__.py, and set "
+                "CELERY_BROKER_URL.",
+                id="thredfi_django.W001",
+            )
+        ]
+    return []

@@ -1,0 +1,136 @@
+"""The one setting, ``THREDFI = {...}``, read lazily.
+
+Modelled on ``rest_framework/settings.py``: nothing is read at import time, values are looked up
+on first attribute access and cached, and the cache is dropped on Django's ``setting_changed``
+signal so ``override_settings(THREDFI=...)`` works in tests.
+
+    from thredfi_django.conf import thredfi_settings
+    thredfi_settings.BASE_URL
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings as django_settings
+from django.core.signals import setting_changed
+
+from .exceptions import ThredfiConfigurationError
+
+#: Named environments and their hosts (see ../shared/thredfi-api.md §1). Production follows the
+#: backend guide and the published widget (backend.thredfi.com); the MCP page's api.thredfi.com
+#: can be used by setting BASE_URL.
+ENVIRONMENTS = {
+    "sandbox": "https://sandbox.thredfi.com",
+    "development": "https://dev-backend.thredfi.com",
+    "staging": "https://staging-backend.thredfi.com",
+    "production": "https://backend.thredfi.com",
+}
+
+DEFAULTS: dict[str, Any] = {
+    # Credentials: the partner UUID is the HTTP Basic username, the API key its password.
+    "PARTNER_UUID": None,
+    "API_KEY": None,
+    # Either a named ENVIRONMENT or an explicit BASE_URL (BASE_URL wins).
+    "ENVIRONMENT": "sandbox",
+    "BASE_URL": None,
+    # requests timeout: (connect, read) seconds. Every call has one.
+    "TIMEOUT": (5.0, 30.0),
+    # Refresh a cached token when fewer than this many seconds of its life remain.
+    "TOKEN_REFRESH_MARGIN": 300,
+    # Django cache alias holding tokens (shared by every worker process).
+    "CACHE_ALIAS": "default",
+    # Retry policy for transient failures (timeouts, connection errors, 5xx, 429).
+    "MAX_ATTEMPTS": 10,
+    "BACKOFF_BASE": 2.0,  # seconds; delay = base * 2**(attempt-1), jittered
+    "BACKOFF_MAX": 3600.0,  # seconds
+    # external_id = f"{EXTERNAL_ID_PREFIX}:{EXTERNAL_ID_NAMESPACE}:{app_label.model}:{pk}"
+    "EXTERNAL_ID_PREFIX": "dj",
+    "EXTERNAL_ID_NAMESPACE": "default",
+    # Master switch and per-model pause list ("app_label.ModelName").
+    "SYNC_ENABLED": True,
+    "PAUSED_MODELS": [],
+    # How long a worker owns a claimed sync-state row before another may take it over.
+    "LEASE_SECONDS": 120,
+    # Celery queue for sync tasks (None: Celery's default queue).
+    "CELERY_QUEUE": None,
+    # Sweep: rows pending longer than this without a worker picking them up are re-enqueued.
+    "SWEEP_STALE_SECONDS": 60,
+    # Attempt history rows kept per object.
+    "ATTEMPT_HISTORY": 20,
+}
+
+
+class ThredfiSettings:
+    """Attribute access to ``settings.THREDFI`` merged over :data:`DEFAULTS`."""
+
+    def __init__(self, defaults: dict[str, Any] | None = None):
+        self.defaults = defaults or DEFAULTS
+        self._cached: set[str] = set()
+        self._user_settings: dict[str, Any] | None = None
+
+    @property
+    def user_settings(self) -> dict[str, Any]:
+        if self._user_settings is None:
+            value = getattr(django_settings, "THREDFI", {}) or {}
+            if not isinstance(value, dict):
+                raise ThredfiConfigurationError(
+                    "settings.THREDFI must be a dict, e.g. THREDFI = {'PARTNER_UUID': ..., "
+                    f"'API_KEY': ...}}; got {type(value).__name__}."
+                )
+            unknown = sorted(set(value) - set(self.defaults))
+            if unknown:
+                raise ThredfiConfigurationError(
+                    f"Unknown key(s) in settings.THREDFI: {', '.join(unknown)}. "
+                    f"Valid keys: {', '.join(sorted(self.defaults))}."
+                )
+            self._user_settings = value
+        return self._user_settings
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr not in self.defaults:
+            raise AttributeError(f"Invalid Thredfi setting: {attr!r}")
+        value = self.user_settings.get(attr, self.defaults[attr])
+        self._cached.add(attr)
+        setattr(self, attr, value)
+        return value
+
+    @property
+    def base_url(self) -> str:
+        """The API root without a trailing slash, from BASE_URL or ENVIRONMENT."""
+        if self.BASE_URL:
+            return str(self.BASE_URL).rstrip("/")
+        try:
+            return ENVIRONMENTS[self.ENVIRONMENT]
+        except KeyError:
+            raise ThredfiConfigurationError(
+                f"settings.THREDFI['ENVIRONMENT'] is {self.ENVIRONMENT!r}; use one of "
+                f"{', '.join(ENVIRONMENTS)} or set THREDFI['BASE_URL']."
+            ) from None
+
+    def require(self, attr: str) -> Any:
+        """The value of ``attr``, or a configuration error naming the setting to fix."""
+        value = getattr(self, attr)
+        if value in (None, ""):
+            raise ThredfiConfigurationError(
+                f"settings.THREDFI['{attr}'] is not set. Set it (the demo reads "
+                f"THREDFI_{attr} from the environment)."
+            )
+        return value
+
+    def reload(self) -> None:
+        for attr in self._cached:
+            delattr(self, attr)
+        self._cached.clear()
+        self._user_settings = None
+
+
+thredfi_settings = ThredfiSettings(DEFAULTS)
+
+
+def _reload(*, setting: str, **kwargs: Any) -> None:
+    if setting == "THREDFI":
+        thredfi_settings.reload()
+
+
+setting_changed.connect(_reload, dispatch_uid="thredfi_django.conf.reload")

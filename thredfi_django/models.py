@@ -1,0 +1,136 @@
+"""The sync-state row (our outbox): one per synced host object, plus its attempt history.
+
+The host project's own models carry the Thredfi ID (see ``mixins.py``); this table carries
+everything about getting them there. See ../shared/DESIGN-NOTES.md and the engine in ``sync.py``.
+"""
+
+from __future__ import annotations
+
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class SyncStatus(models.TextChoices):
+    """Where an object stands. ``pending`` includes "waiting for its next retry"."""
+
+    PENDING = "pending", _("Pending")
+    IN_PROGRESS = "in_progress", _("In progress")
+    SYNCED = "synced", _("Synced")
+    #: Waiting on a dependency (``blocked_on``) that is not synced yet or failed.
+    BLOCKED = "blocked", _("Blocked")
+    #: Transient failures exhausted MAX_ATTEMPTS; a retry may still succeed later.
+    FAILED = "failed", _("Failed")
+    #: A permanent error (validation, permission, not found, cannot be synced): a person must
+    #: change something; a new save of the object or an explicit retry puts it back to pending.
+    NEEDS_ATTENTION = "needs_attention", _("Needs attention")
+    #: A person decided to leave it as it is ("mark resolved"); nothing is retried.
+    RESOLVED = "resolved", _("Resolved")
+
+
+class SyncOperation(models.TextChoices):
+    """What the pending work is: push the latest state, or remove the record remotely."""
+
+    UPSERT = "upsert", _("Create or update")
+    DELETE = "delete", _("Delete (void or archive)")
+
+
+class SyncState(models.Model):
+    """One per synced host object: status, version, lease, remote id and last error."""
+
+    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, related_name="+")
+    object_id = models.CharField(max_length=64)
+    content_object = GenericForeignKey("content_type", "object_id")
+
+    #: Thredfi resource name: business, customer, invoice, payment, refund, ...
+    resource = models.CharField(max_length=32, db_index=True)
+    #: The sync state of the business this object belongs to (itself for a business).
+    business = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="business_objects"
+    )
+    external_id = models.CharField(max_length=255, db_index=True)
+    remote_id = models.UUIDField(null=True, blank=True, db_index=True)
+
+    status = models.CharField(
+        max_length=20, choices=SyncStatus.choices, default=SyncStatus.PENDING, db_index=True
+    )
+    operation = models.CharField(
+        max_length=10, choices=SyncOperation.choices, default=SyncOperation.UPSERT
+    )
+    #: Bumped by every save of the object; a push that read version N marks synced_version = N.
+    version = models.PositiveBigIntegerField(default=1)
+    synced_version = models.PositiveBigIntegerField(default=0)
+
+    attempts = models.PositiveIntegerField(default=0, help_text=_("Attempts since last success."))
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    lease_owner = models.CharField(max_length=100, blank=True)
+    blocked_on = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="blocking"
+    )
+
+    last_error_kind = models.CharField(max_length=32, blank=True)
+    last_error_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error_code = models.CharField(max_length=100, blank=True)
+    last_error_message = models.TextField(blank=True)
+    last_error_fields = models.JSONField(default=dict, blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+
+    #: Human label of the host object at its last save (for the admin, survives deletion).
+    label = models.CharField(max_length=200, blank=True)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("Thredfi sync state")
+        verbose_name_plural = _("Thredfi sync states")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["content_type", "object_id"], name="thredfi_syncstate_unique_object"
+            )
+        ]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="thredfi_due_idx")]
+        permissions = [("sync_objects", "Can trigger Thredfi syncs and retries")]
+
+    def __str__(self) -> str:
+        return f"{self.resource} {self.label or self.object_id} ({self.status})"
+
+    @property
+    def is_dirty(self) -> bool:
+        """True while a save has not been pushed yet."""
+        return self.synced_version < self.version
+
+
+class SyncAttempt(models.Model):
+    """One push of one object: when, what happened, and the server's answer (redacted)."""
+
+    class Outcome(models.TextChoices):
+        SUCCESS = "success", _("Success")
+        TRANSIENT_ERROR = "transient_error", _("Transient error")
+        PERMANENT_ERROR = "permanent_error", _("Permanent error")
+        BLOCKED = "blocked", _("Blocked")
+        SKIPPED = "skipped", _("Skipped")
+
+    state = models.ForeignKey(SyncState, on_delete=models.CASCADE, related_name="attempt_history")
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    operation = models.CharField(max_length=20, blank=True)  # create / update / void / archive
+    version = models.PositiveBigIntegerField(default=0)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    error_kind = models.CharField(max_length=32, blank=True)
+    error_code = models.CharField(max_length=100, blank=True)
+    message = models.TextField(blank=True)
+    field_errors = models.JSONField(default=dict, blank=True)
+    worker = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        verbose_name = _("Thredfi sync attempt")
+        verbose_name_plural = _("Thredfi sync attempts")
+        indexes = [models.Index(fields=["outcome", "started_at"], name="thredfi_attempt_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.state_id} {self.operation} {self.outcome} @ {self.started_at:%Y-%m-%d %H:%M}"
