@@ -28,6 +28,13 @@ env -u DATABASE_URL CELERY_BROKER_URL=memory:// run_pytest -m "not services" "$@
 echo "==> pass 2: PostgreSQL + Redis + real celery workers"
 if [ "${CI:-}" = "true" ]; then
     bash scripts/services.sh ensure
+    # --- admin e2e (tests/browser/, marker `browser`): Debian's headless Chromium + chromedriver.
+    # Only the distribution packages: nothing downloads a browser build of its own.
+    if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+        echo "==> installing chromium + chromium-driver for the browser tests"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
+    fi
+    # --- end admin e2e block
 elif ! bash scripts/services.sh probe; then
     echo "PostgreSQL or Redis is not reachable on 127.0.0.1; skipping pass 2 (CI=true makes this a failure)."
     exit 0
