@@ -58,6 +58,10 @@ DEFAULTS: dict[str, Any] = {
     "SWEEP_STALE_SECONDS": 60,
     # Attempt history rows kept per object.
     "ATTEMPT_HISTORY": 20,
+    # Frontend token view (thredfi_django.views.BusinessTokenView): dotted path to a callable
+    # resolver(request, requested_id: str | None) -> business object (with thredfi_id) or None
+    # (= forbidden). It alone decides which business a user may get a token for.
+    "TOKEN_BUSINESS_RESOLVER": None,
 }
 
 
