@@ -1,1 +1,212 @@
-"""Host-project models used by the test suite (filled in with the sync engine's mixins)."""
+"""A small invoicing platform, as a host project would write it, synced with the mixins.
+
+The admin and demo tests build on these models; keep them stable. Field names deliberately
+differ from Thredfi's in places (``number``, ``issued_on``, ``name``) to exercise the defaults and
+``thredfi_field_map``.
+"""
+
+from decimal import Decimal
+
+from django.db import models
+
+from thredfi_django.mixins import (
+    ThredfiBillLineMixin,
+    ThredfiBillMixin,
+    ThredfiBillPaymentAllocationMixin,
+    ThredfiBillPaymentMixin,
+    ThredfiBusinessMixin,
+    ThredfiCustomerMixin,
+    ThredfiInvoiceLineMixin,
+    ThredfiInvoiceMixin,
+    ThredfiPaymentAllocationMixin,
+    ThredfiPaymentMixin,
+    ThredfiRefundMixin,
+    ThredfiRefundPaymentMixin,
+    ThredfiVendorMixin,
+)
+
+MONEY = {"max_digits": 14, "decimal_places": 2}
+#: Unit prices keep 4 decimals, as many platforms do; more than 2 cannot be sent (cents).
+PRICE = {"max_digits": 16, "decimal_places": 4}
+
+
+class Account(ThredfiBusinessMixin):
+    """A platform account = a Thredfi business."""
+
+    legal_name = models.CharField(max_length=255)
+    email = models.EmailField()
+    entity_type = models.CharField(max_length=40, default="limited")
+    country = models.CharField(max_length=2, default="GB")
+    base_currency = models.CharField(max_length=3, default="GBP")
+    phone_number = models.CharField(max_length=40, blank=True)
+    vat_number = models.CharField(max_length=40, blank=True)
+    company_number = models.CharField(max_length=40, blank=True)
+
+    def __str__(self):
+        return self.legal_name
+
+
+class Customer(ThredfiCustomerMixin):
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="customers")
+    name = models.CharField(max_length=200)
+    company_name = models.CharField(max_length=200, blank=True)
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    address_line1 = models.CharField(max_length=200, blank=True)
+    city = models.CharField(max_length=100, blank=True)
+    postal_code = models.CharField(max_length=20, blank=True)
+    country = models.CharField(max_length=2, blank=True)
+
+    thredfi_field_map = {"individual_name": "name", "mobile_phone": "phone"}
+
+    def __str__(self):
+        return self.name
+
+
+class Invoice(ThredfiInvoiceMixin):
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="invoices")
+    customer = models.ForeignKey(
+        Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="invoices"
+    )
+    number = models.CharField(max_length=255)
+    currency = models.CharField(max_length=3, default="GBP")
+    issued_on = models.DateField(null=True, blank=True)
+    due_on = models.DateField(null=True, blank=True)
+    memo = models.TextField(blank=True)
+
+    def __str__(self):
+        return f"Invoice {self.number}"
+
+    @property
+    def total(self) -> Decimal:
+        return sum((line.amount for line in self.lines.all()), Decimal("0"))
+
+
+class InvoiceLine(ThredfiInvoiceLineMixin):
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    description = models.CharField(max_length=500)
+    quantity = models.DecimalField(max_digits=12, decimal_places=3, default=Decimal("1"))
+    unit_price = models.DecimalField(**PRICE)
+    account_code = models.CharField(max_length=20, blank=True, default="4000")
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self):
+        return self.description
+
+    @property
+    def amount(self) -> Decimal:
+        return self.quantity * self.unit_price
+
+
+class Payment(ThredfiPaymentMixin):
+    METHODS = [(m, m.replace("_", " ")) for m in ("bank_transfer", "credit_card", "cash", "other")]
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="payments")
+    customer = models.ForeignKey(
+        Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="payments"
+    )
+    amount = models.DecimalField(**PRICE)
+    currency = models.CharField(max_length=3, default="GBP")
+    paid_on = models.DateField(null=True, blank=True)
+    method = models.CharField(max_length=20, choices=METHODS, default="bank_transfer")
+    reference = models.CharField(max_length=100, blank=True)
+
+    def __str__(self):
+        return f"Payment {self.reference or self.pk} ({self.amount} {self.currency})"
+
+
+class PaymentAllocation(ThredfiPaymentAllocationMixin):
+    payment = models.ForeignKey(Payment, on_delete=models.CASCADE, related_name="allocations")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="allocations")
+    amount = models.DecimalField(**PRICE)
+
+    class Meta:
+        ordering = ["pk"]
+
+
+class Refund(ThredfiRefundMixin):
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="refunds")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="refunds")
+    amount = models.DecimalField(**MONEY, null=True, blank=True, help_text="Empty = full refund")
+    method = models.CharField(max_length=20, default="BANK_TRANSFER")
+    refunded_at = models.DateTimeField(null=True, blank=True)
+    memo = models.TextField(blank=True)
+
+    def __str__(self):
+        return f"Refund of {self.invoice_id}"
+
+
+class RefundPayment(ThredfiRefundPaymentMixin):
+    refund = models.ForeignKey(Refund, on_delete=models.CASCADE, related_name="payments")
+    amount = models.DecimalField(**MONEY)
+    method = models.CharField(max_length=20, default="BANK_TRANSFER")
+    paid_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"Refund payment {self.amount}"
+
+
+class Vendor(ThredfiVendorMixin):
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="vendors")
+    name = models.CharField(max_length=200)
+    company_name = models.CharField(max_length=200, blank=True)
+    email = models.EmailField(blank=True)
+    country = models.CharField(max_length=2, blank=True)
+
+    def __str__(self):
+        return self.name
+
+
+class Bill(ThredfiBillMixin):
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="bills")
+    vendor = models.ForeignKey(
+        Vendor, null=True, blank=True, on_delete=models.PROTECT, related_name="bills"
+    )
+    number = models.CharField(max_length=255)
+    currency = models.CharField(max_length=3, default="GBP")
+    bill_date = models.DateField(null=True, blank=True)
+    due_on = models.DateField(null=True, blank=True)
+    memo = models.TextField(blank=True)
+
+    def __str__(self):
+        return f"Bill {self.number}"
+
+
+class BillLine(ThredfiBillLineMixin):
+    bill = models.ForeignKey(Bill, on_delete=models.CASCADE, related_name="lines")
+    description = models.CharField(max_length=500)
+    quantity = models.DecimalField(max_digits=12, decimal_places=3, default=Decimal("1"))
+    unit_price = models.DecimalField(**PRICE)
+    account_code = models.CharField(max_length=20, blank=True, default="5000")
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self):
+        return self.description
+
+
+class BillPayment(ThredfiBillPaymentMixin):
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="bill_payments")
+    vendor = models.ForeignKey(Vendor, on_delete=models.PROTECT, related_name="payments")
+    amount = models.DecimalField(**MONEY)
+    currency = models.CharField(max_length=3, default="GBP")
+    paid_on = models.DateField(null=True, blank=True)
+    method = models.CharField(max_length=20, default="bank_transfer")
+    reference = models.CharField(max_length=100, blank=True)
+
+    def __str__(self):
+        return f"Bill payment {self.reference or self.pk}"
+
+
+class BillPaymentAllocation(ThredfiBillPaymentAllocationMixin):
+    bill_payment = models.ForeignKey(
+        BillPayment, on_delete=models.CASCADE, related_name="allocations"
+    )
+    bill = models.ForeignKey(Bill, on_delete=models.PROTECT, related_name="allocations")
+    amount = models.DecimalField(**MONEY)
+
+    class Meta:
+        ordering = ["pk"]

@@ -1,0 +1,490 @@
+"""Model mixins: add one to a host model and its saves are pushed to Thredfi.
+
+    class Invoice(ThredfiInvoiceMixin, models.Model):
+        account = models.ForeignKey(Account, ...)      # found as the business automatically
+        customer = models.ForeignKey(Customer, ...)    # found as the customer automatically
+        number = models.CharField(...)                 # sent as invoice_number
+        thredfi_field_map = {"memo": "notes"}          # remote field -> your attribute
+
+Every mixin adds ``thredfi_id`` (the remote UUID, filled in by the engine) and hooks that
+subclasses may override: :meth:`~ThredfiSyncMixin.get_thredfi_business`,
+:meth:`~ThredfiSyncMixin.get_thredfi_payload`, :meth:`~ThredfiSyncMixin.get_thredfi_dependencies`,
+:meth:`~ThredfiSyncMixin.get_thredfi_external_id`, :meth:`~ThredfiSyncMixin.validate_for_thredfi`.
+A single remote field can be overridden with a method ``get_thredfi_<remote field>()`` or an
+entry in ``thredfi_field_map``.
+
+``save()`` and ``delete()`` run inside ``transaction.atomic()`` so the outbox row written by the
+post_save/post_delete receiver commits (or rolls back) together with the host row.
+``queryset.update()`` and ``bulk_create()`` bypass signals: call
+``thredfi_django.outbox.mark_dirty_many()`` after them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.db import models, router, transaction
+from django.utils.translation import gettext_lazy as _
+
+from . import payloads
+
+_MISSING = object()
+
+
+class _ThredfiFieldsMixin:
+    """Resolves a remote field name to a value on the host object (shared by objects and lines)."""
+
+    #: Remote field -> attribute path on this model (dotted paths follow relations), e.g.
+    #: ``{"invoice_number": "number", "memo": "notes"}``. Merged over the resource defaults.
+    thredfi_field_map: ClassVar[dict[str, str]] = {}
+    #: Defaults tried in order when neither a hook nor thredfi_field_map names the attribute.
+    thredfi_default_sources: ClassVar[dict[str, tuple[str, ...]]] = {}
+
+    @classmethod
+    def _thredfi_source(cls, remote_field: str) -> str | None:
+        cache = cls.__dict__.get("_thredfi_source_cache")
+        if cache is None:
+            cache = {}
+            cls._thredfi_source_cache = cache
+        if remote_field not in cache:
+            source = cls.thredfi_field_map.get(remote_field)
+            if source is None:
+                names = {f.name for f in cls._meta.get_fields()} | set(dir(cls))
+                candidates = cls.thredfi_default_sources.get(remote_field, (remote_field,))
+                source = next((c for c in candidates if c in names), None)
+            cache[remote_field] = source
+        return cache[remote_field]
+
+    def get_thredfi_value(self, remote_field: str, default: Any = None) -> Any:
+        """The host value for ``remote_field``: ``get_thredfi_<field>()`` if defined, else the
+        attribute named by ``thredfi_field_map`` / the defaults, else ``default``."""
+        hook = getattr(self, f"get_thredfi_{remote_field}", None)
+        if hook is not None:
+            return hook()
+        source = self._thredfi_source(remote_field)
+        if source is None:
+            return default
+        value: Any = self
+        for part in source.split("."):
+            value = getattr(value, part, _MISSING)
+            if value is _MISSING or value is None:
+                return default if value is _MISSING else None
+        return value() if callable(value) and not isinstance(value, models.Model) else value
+
+
+class ThredfiSyncMixin(_ThredfiFieldsMixin, models.Model):
+    """Base of every synced model. Do not use directly; pick a resource mixin below."""
+
+    thredfi_id = models.UUIDField(
+        _("Thredfi ID"), null=True, blank=True, db_index=True, editable=False
+    )
+
+    #: Thredfi resource name (business, customer, invoice, payment, ...).
+    thredfi_resource: ClassVar[str] = ""
+    #: Name of the foreign key to the business model; found automatically when None.
+    thredfi_business_field: ClassVar[str | None] = None
+    #: Saves that touch only these fields are not recorded (``save(update_fields=[...])``).
+    thredfi_untracked_fields: ClassVar[tuple[str, ...]] = ("thredfi_id",)
+    #: Related names prefetched when the engine loads the object (lines, allocations).
+    thredfi_prefetch: ClassVar[tuple[str, ...]] = ()
+
+    class Meta:
+        abstract = True
+
+    # -- transactions ----------------------------------------------------------------------
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Save inside a transaction so the outbox row commits together with this row."""
+        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
+        with transaction.atomic(using=using, savepoint=False):
+            super().save(*args, **kwargs)
+
+    save.alters_data = True
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        """Delete inside a transaction so the void/archive request is recorded atomically."""
+        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
+        with transaction.atomic(using=using, savepoint=False):
+            return super().delete(*args, **kwargs)
+
+    delete.alters_data = True
+
+    # -- hooks -----------------------------------------------------------------------------
+
+    @classmethod
+    def get_thredfi_queryset(cls) -> models.QuerySet:
+        """How the engine loads objects of this model: related rows it needs in one query each
+        (business, customer, lines…). Override to add your own select/prefetch_related."""
+        related = [f.name for f in cls._thredfi_related_fields()]
+        qs = cls._default_manager.select_related(*related)
+        return qs.prefetch_related(*cls.thredfi_prefetch) if cls.thredfi_prefetch else qs
+
+    @classmethod
+    def _thredfi_related_fields(cls) -> list[models.ForeignKey]:
+        return [
+            f
+            for f in cls._meta.concrete_fields
+            if f.is_relation
+            and f.many_to_one
+            and isinstance(f.related_model, type)
+            and issubclass(f.related_model, ThredfiSyncMixin)
+        ]
+
+    @classmethod
+    def _thredfi_fk_to(cls, resource: str) -> models.ForeignKey | None:
+        for field in cls._thredfi_related_fields():
+            if field.related_model.thredfi_resource == resource:
+                return field
+        return None
+
+    @classmethod
+    def _thredfi_business_fk(cls) -> models.ForeignKey | None:
+        if cls.thredfi_business_field:
+            return cls._meta.get_field(cls.thredfi_business_field)
+        return cls._thredfi_fk_to("business")
+
+    def get_thredfi_business(self) -> ThredfiBusinessMixin | None:
+        """The business (a ThredfiBusinessMixin object) this object belongs to.
+
+        Default: the foreign key to your business model, else the business of the first
+        dependency (e.g. a refund payment's refund). Return None if it has none (an error)."""
+        fk = self._thredfi_business_fk()
+        if fk is not None:
+            return getattr(self, fk.name)
+        for dependency in self.get_thredfi_dependencies():
+            business = dependency.get_thredfi_business()
+            if business is not None:
+                return business
+        return None
+
+    def get_thredfi_business_key(self) -> tuple[int, Any] | None:
+        """(content type id, pk) of the business, read without a query (for the outbox)."""
+        fk = self._thredfi_business_fk()
+        if fk is None:
+            return None
+        pk = getattr(self, fk.attname)
+        if pk is None:
+            return None
+        from django.contrib.contenttypes.models import ContentType
+
+        return ContentType.objects.get_for_model(fk.related_model).pk, pk
+
+    def get_thredfi_dependencies(self) -> list[ThredfiSyncMixin]:
+        """Objects that must exist in Thredfi before this one (besides the business).
+
+        Default: every foreign key to another synced model (customer, invoice, vendor, …),
+        plus allocation targets for payments. The engine syncs them first."""
+        deps = []
+        for field in self._thredfi_related_fields():
+            if field.related_model.thredfi_resource == "business":
+                continue
+            related = getattr(self, field.name)
+            if related is not None:
+                deps.append(related)
+        return deps
+
+    def get_thredfi_external_id(self) -> str:
+        """The stable external_id Thredfi deduplicates on.
+
+        Default ``"{EXTERNAL_ID_PREFIX}:{EXTERNAL_ID_NAMESPACE}:{app_label}.{model}:{pk}"``, so
+        two platforms or environments sharing one partner account never collide. Never change
+        it for an object that was already pushed."""
+        from .conf import thredfi_settings
+
+        return (
+            f"{thredfi_settings.EXTERNAL_ID_PREFIX}:{thredfi_settings.EXTERNAL_ID_NAMESPACE}:"
+            f"{self._meta.label_lower}:{self.pk}"
+        )
+
+    def get_thredfi_payload(self) -> dict[str, Any]:
+        """The JSON body for the create request (external_id included).
+
+        Default: the resource's documented fields read via :meth:`get_thredfi_value`; money
+        in integer cents, dates as ISO strings, related objects as their ``thredfi_id``."""
+        return payloads.build_payload(self)
+
+    def get_thredfi_update_payload(self) -> dict[str, Any]:
+        """The body for an update (PUT/PATCH) after the first push. Default: the create payload
+        without the fields the update endpoint does not accept."""
+        return payloads.build_update_payload(self)
+
+    def validate_for_thredfi(self) -> None:
+        """Check locally that this object can become a valid Thredfi record.
+
+        Raises ThredfiLocalValidationError with ``field_errors`` ({field: [message]}) naming
+        what to fix; the engine then sends nothing. Extend it with ``super()``."""
+        payloads.validate(self)
+
+    def get_thredfi_label(self) -> str:
+        """Short human label stored on the sync state (survives deletion)."""
+        return str(self)
+
+
+class ThredfiChildMixin(_ThredfiFieldsMixin, models.Model):
+    """A row that is part of another synced object (invoice line, payment allocation).
+
+    Saving or deleting it marks the parent dirty, so the parent is pushed with its new lines.
+    ``thredfi_parent_field`` names the foreign key to the parent (found automatically if None).
+    """
+
+    thredfi_parent_field: ClassVar[str | None] = None
+    thredfi_parent_resource: ClassVar[str] = ""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Save inside a transaction so the parent's outbox row commits with this row."""
+        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
+        with transaction.atomic(using=using, savepoint=False):
+            super().save(*args, **kwargs)
+
+    save.alters_data = True
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        """Delete inside a transaction so the parent's outbox row commits with it."""
+        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
+        with transaction.atomic(using=using, savepoint=False):
+            return super().delete(*args, **kwargs)
+
+    delete.alters_data = True
+
+    @classmethod
+    def get_thredfi_parent_field(cls) -> models.ForeignKey:
+        """The foreign key to the parent object."""
+        if cls.thredfi_parent_field:
+            return cls._meta.get_field(cls.thredfi_parent_field)
+        for field in cls._meta.concrete_fields:
+            model = field.related_model if field.is_relation else None
+            if (
+                isinstance(model, type)
+                and issubclass(model, ThredfiSyncMixin)
+                and (model.thredfi_resource == cls.thredfi_parent_resource)
+            ):
+                return field
+        raise TypeError(
+            f"{cls.__name__} needs a ForeignKey to a {cls.thredfi_parent_resource} model, or "
+            "thredfi_parent_field = '<name of the foreign key>'."
+        )
+
+
+# -- AR ----------------------------------------------------------------------------------------
+
+
+class ThredfiBusinessMixin(ThredfiSyncMixin):
+    """A business (the host's account/company/tenant). Created with POST /businesses/,
+    updated with PATCH. Required remote fields: legal_name, entity_type, email."""
+
+    thredfi_resource = "business"
+    thredfi_default_sources = {
+        "legal_name": ("legal_name", "name"),
+        "phone_number": ("phone_number", "phone"),
+        "base_currency": ("base_currency", "currency"),
+    }
+
+    class Meta:
+        abstract = True
+
+    def get_thredfi_business(self) -> ThredfiBusinessMixin:
+        """A business is its own business."""
+        return self
+
+    def get_thredfi_business_key(self) -> tuple[int, Any] | None:
+        return None  # a business's own state has no parent business
+
+
+class ThredfiCustomerMixin(ThredfiSyncMixin):
+    """A customer of a business. Created once; Thredfi documents no update endpoint, so later
+    changes are not sent (see sync.py). Deleting archives it remotely."""
+
+    thredfi_resource = "customer"
+    thredfi_default_sources = {
+        "individual_name": ("individual_name", "name", "full_name"),
+        "mobile_phone": ("mobile_phone", "phone"),
+        "notes": ("notes", "memo"),
+    }
+
+    class Meta:
+        abstract = True
+
+
+class ThredfiInvoiceMixin(ThredfiSyncMixin):
+    """A sales invoice with line items (a related ThredfiInvoiceLineMixin model). Updated with
+    PUT after the first push; deleting voids it."""
+
+    thredfi_resource = "invoice"
+    #: Related name of the line items.
+    thredfi_lines_related_name: ClassVar[str] = "lines"
+    thredfi_prefetch = ("lines",)
+    thredfi_default_sources = {
+        "invoice_number": ("invoice_number", "number"),
+        "sent_at": ("sent_at", "issued_at", "issued_on", "issue_date", "date"),
+        "due_at": ("due_at", "due_on", "due_date"),
+        "memo": ("memo", "notes"),
+        "currency": ("currency",),
+    }
+
+    class Meta:
+        abstract = True
+
+
+class ThredfiInvoiceLineMixin(ThredfiChildMixin):
+    """One line of an invoice. Saving or deleting it marks the invoice dirty."""
+
+    thredfi_parent_resource = "invoice"
+    thredfi_default_sources = {
+        "quantity": ("quantity", "qty"),
+        "unit_price": ("unit_price", "price", "unit_amount"),
+        "description": ("description", "name"),
+    }
+
+    class Meta:
+        abstract = True
+
+
+class ThredfiPaymentMixin(ThredfiSyncMixin):
+    """A customer payment allocated to invoices (related allocation rows with ``invoice`` and
+    ``amount``). Sent with an Idempotency-Key equal to its external_id."""
+
+    thredfi_resource = "payment"
+    thredfi_allocations_related_name: ClassVar[str] = "allocations"
+    thredfi_prefetch = ("allocations__invoice",)
+    thredfi_default_sources = {
+        "total_amount_cents": ("total_amount", "amount"),
+        "payment_date": ("payment_date", "paid_on", "date"),
+        "payment_method": ("payment_method", "method"),
+        "payment_reference": ("payment_reference", "reference"),
+        "note": ("note", "notes", "memo"),
+    }
+
+    class Meta:
+        abstract = True
+
+    def get_thredfi_dependencies(self) -> list[ThredfiSyncMixin]:
+        """The customer and every invoice the payment is allocated to."""
+        deps = super().get_thredfi_dependencies()
+        for allocation in payloads.related_rows(self, self.thredfi_allocations_related_name):
+            target = getattr(allocation, "invoice", None)
+            if target is not None and target not in deps:
+                deps.append(target)
+        return deps
+
+
+class ThredfiPaymentAllocationMixin(ThredfiChildMixin):
+    """The part of a payment applied to one invoice; saving it marks the payment dirty."""
+
+    thredfi_parent_resource = "payment"
+    thredfi_default_sources = {"amount_cents": ("amount_cents", "amount")}
+
+    class Meta:
+        abstract = True
+
+
+class ThredfiRefundMixin(ThredfiSyncMixin):
+    """A full or partial refund of one invoice (amount None = full)."""
+
+    thredfi_resource = "refund"
+    thredfi_default_sources = {
+        "amount_cents": ("amount",),
+        "completed_at": ("completed_at", "refunded_at", "date"),
+        "reference_number": ("reference_number", "reference"),
+        "method": ("method", "payment_method"),
+    }
+
+    class Meta:
+        abstract = True
+
+
+class ThredfiRefundPaymentMixin(ThredfiSyncMixin):
+    """Money actually sent back for a refund (posted under the refund)."""
+
+    thredfi_resource = "refund_payment"
+    thredfi_default_sources = {
+        "amount_cents": ("amount",),
+        "completed_at": ("completed_at", "paid_at", "date"),
+        "method": ("method", "payment_method"),
+    }
+
+    class Meta:
+        abstract = True
+
+
+# -- AP ----------------------------------------------------------------------------------------
+
+
+class ThredfiVendorMixin(ThredfiSyncMixin):
+    """A vendor (supplier). Created once; deleting archives it remotely."""
+
+    thredfi_resource = "vendor"
+    thredfi_default_sources = {
+        "individual_name": ("individual_name", "name"),
+        "mobile_phone": ("mobile_phone", "phone"),
+        "memo": ("memo", "notes"),
+    }
+
+    class Meta:
+        abstract = True
+
+
+class ThredfiBillMixin(ThredfiSyncMixin):
+    """A purchase bill with line items (a related ThredfiBillLineMixin model). Updated with PUT
+    (which replaces all lines)."""
+
+    thredfi_resource = "bill"
+    thredfi_lines_related_name: ClassVar[str] = "lines"
+    thredfi_prefetch = ("lines",)
+    thredfi_default_sources = {
+        "bill_number": ("bill_number", "number"),
+        "bill_date": ("bill_date", "issued_on", "date"),
+        "due_at": ("due_at", "due_on", "due_date"),
+        "memo": ("memo", "notes"),
+    }
+
+    class Meta:
+        abstract = True
+
+
+class ThredfiBillLineMixin(ThredfiChildMixin):
+    """One line of a bill. Saving or deleting it marks the bill dirty."""
+
+    thredfi_parent_resource = "bill"
+    thredfi_default_sources = ThredfiInvoiceLineMixin.thredfi_default_sources
+
+    class Meta:
+        abstract = True
+
+
+class ThredfiBillPaymentMixin(ThredfiSyncMixin):
+    """A payment to a vendor allocated to bills (related rows with ``bill`` and ``amount``)."""
+
+    thredfi_resource = "bill_payment"
+    thredfi_allocations_related_name: ClassVar[str] = "allocations"
+    thredfi_prefetch = ("allocations__bill",)
+    thredfi_default_sources = {
+        "amount_cents": ("amount",),
+        "payment_date": ("payment_date", "paid_on", "date"),
+        "payment_method": ("payment_method", "method"),
+        "payment_reference": ("payment_reference", "reference"),
+    }
+
+    class Meta:
+        abstract = True
+
+    def get_thredfi_dependencies(self) -> list[ThredfiSyncMixin]:
+        """The vendor and every bill the payment is allocated to."""
+        deps = super().get_thredfi_dependencies()
+        for allocation in payloads.related_rows(self, self.thredfi_allocations_related_name):
+            target = getattr(allocation, "bill", None)
+            if target is not None and target not in deps:
+                deps.append(target)
+        return deps
+
+
+class ThredfiBillPaymentAllocationMixin(ThredfiChildMixin):
+    """The part of a bill payment applied to one bill; saving it marks the payment dirty."""
+
+    thredfi_parent_resource = "bill_payment"
+    thredfi_default_sources = {"amount_cents": ("amount_cents", "amount")}
+
+    class Meta:
+        abstract = True

@@ -1,0 +1,380 @@
+"""The outbox: record a change in the host's own transaction, enqueue its push after commit.
+
+``mark_dirty(instance)`` is what the post_save/post_delete receivers call. It writes (or bumps)
+the object's :class:`~thredfi_django.models.SyncState` row in the *same* transaction as the host
+row, so a save is recorded exactly when it commits: no lost change if the process dies after
+commit, no phantom push if the transaction rolls back. It is one SQL statement on SQLite ≥ 3.35
+and PostgreSQL (``INSERT … ON CONFLICT … DO UPDATE … RETURNING``); other databases take a
+slower ORM path.
+
+After commit, :func:`enqueue` hands the row ids to Celery, once per transaction however many
+saves it held. If the broker is down the save still succeeds: the row stays pending and
+``sweep()`` (Celery beat or ``manage.py thredfi_sweep``) re-enqueues it later.
+
+``queryset.update()`` and ``bulk_create()`` send no signals, so nothing is recorded for them;
+call :func:`mark_dirty_many` with the affected objects afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Iterable
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import connections, router, transaction
+from django.db.models import F, Model, Q, QuerySet
+from django.utils import timezone
+
+from .models import SyncOperation, SyncState, SyncStatus
+
+logger = logging.getLogger("thredfi_django.sync")
+
+#: Statuses a person (or a new save) may put back to pending.
+RETRYABLE_STATUSES = (
+    SyncStatus.FAILED,
+    SyncStatus.NEEDS_ATTENTION,
+    SyncStatus.BLOCKED,
+    SyncStatus.RESOLVED,
+)
+
+
+def _db_for(model: type[Model]) -> str:
+    return router.db_for_write(SyncState) or router.db_for_write(model) or "default"
+
+
+def _supports_upsert_returning(connection) -> bool:
+    if connection.vendor == "postgresql":
+        return True
+    if connection.vendor == "sqlite":
+        return sqlite3.sqlite_version_info >= (3, 35, 0)
+    return False
+
+
+def _prep(name: str, value: Any, connection) -> Any:
+    return SyncState._meta.get_field(name).get_db_prep_save(value, connection)
+
+
+def _label(instance: Model) -> str:
+    try:
+        return str(instance)[:200]
+    except Exception:  # a host __str__ that fails must never break the save
+        return f"{instance._meta.label} {instance.pk}"[:200]
+
+
+def _business_key(instance: Model) -> tuple[int, str] | None:
+    """(content type id, pk) of the business the instance belongs to, without a query."""
+    getter = getattr(instance, "get_thredfi_business_key", None)
+    return getter() if getter else None
+
+
+# --------------------------------------------------------------------------------------------
+# Recording a change
+# --------------------------------------------------------------------------------------------
+
+
+def mark_dirty(instance: Model, operation: str = SyncOperation.UPSERT) -> SyncState:
+    """Record that ``instance`` changed (or was deleted) and schedule its push after commit.
+
+    Creates the object's SyncState row or bumps its version, in the caller's transaction.
+    A failed or needs-attention row goes back to pending (a new save may have fixed it); a row
+    being pushed right now stays in progress and is pushed once more when that push ends.
+    Returns the row with ``id``, ``version``, ``status`` and ``operation`` loaded.
+    """
+    using = _db_for(type(instance))
+    connection = connections[using]
+    content_type = ContentType.objects.db_manager(using).get_for_model(instance)
+    object_id = str(instance.pk)
+    values = {
+        "resource": getattr(instance, "thredfi_resource", "") or "",
+        "external_id": instance.get_thredfi_external_id(),
+        "remote_id": getattr(instance, "thredfi_id", None),
+        "label": _label(instance),
+        "operation": str(operation),
+    }
+    business_key = _business_key(instance)
+    if _supports_upsert_returning(connection):
+        state = _upsert_sql(connection, content_type.pk, object_id, values, business_key)
+    else:
+        state = _upsert_orm(using, content_type, object_id, values, business_key)
+    _schedule_enqueue(using, state.pk)
+    return state
+
+
+def mark_dirty_by_pk(model: type[Model], pk: Any, load=None) -> int | None:
+    """Bump the version of an already-tracked object by primary key (one UPDATE).
+
+    Used by line items to mark their parent dirty without loading the parent. When the parent
+    has no sync state yet, ``load()`` is called to fetch it and :func:`mark_dirty` records it.
+    Returns the state id, or None when there is nothing to record.
+    """
+    if pk is None:
+        return None
+    using = _db_for(model)
+    connection = connections[using]
+    content_type = ContentType.objects.db_manager(using).get_for_model(model)
+    now = timezone.now()
+    if _supports_upsert_returning(connection):
+        table = connection.ops.quote_name(SyncState._meta.db_table)
+        # Only quoted identifiers from _meta are interpolated; every value is a bound parameter.
+        sql = (
+            f"UPDATE {table} SET version = version + 1, updated_at = %s, {_reopen_sql()} "  # noqa: S608
+            "WHERE content_type_id = %s AND object_id = %s AND operation = 'upsert' RETURNING id"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [_prep("updated_at", now, connection), content_type.pk, str(pk)])
+            row = cursor.fetchone()
+        state_id = row[0] if row else None
+    else:
+        qs = SyncState.objects.using(using).filter(
+            content_type=content_type, object_id=str(pk), operation=SyncOperation.UPSERT
+        )
+        state_id = qs.values_list("pk", flat=True).first()
+        if state_id is not None:
+            _reopen(qs.filter(pk=state_id))
+    if state_id is None:
+        parent = load() if load else model._default_manager.using(using).filter(pk=pk).first()
+        return mark_dirty(parent).pk if parent is not None else None
+    _schedule_enqueue(using, state_id)
+    return state_id
+
+
+def mark_dirty_many(objects: Iterable[Model] | QuerySet) -> list[int]:
+    """Record changes made behind the signals' back (``queryset.update()``, ``bulk_create()``).
+
+    Call it after such a bulk write, in the same transaction, with the affected objects::
+
+        with transaction.atomic():
+            Invoice.objects.filter(customer=c).update(memo="…")
+            outbox.mark_dirty_many(Invoice.objects.filter(customer=c))
+    """
+    return [mark_dirty(obj).pk for obj in objects]
+
+
+def _reopen_sql(t: str = "") -> str:
+    """SET clauses for a row a new save reopens: failed/attention/blocked/resolved/synced become
+    pending, a row being pushed stays in progress (it is pushed once more when that push ends),
+    a row waiting out a backoff keeps its schedule. ``t`` qualifies columns (``"table".``)."""
+    return (
+        f"status = CASE WHEN {t}status = 'in_progress' THEN {t}status ELSE 'pending' END, "
+        f"attempts = CASE WHEN {t}status IN ('pending', 'in_progress') THEN {t}attempts "
+        "ELSE 0 END, "
+        f"next_attempt_at = CASE WHEN {t}status IN ('pending', 'in_progress') "
+        f"THEN {t}next_attempt_at ELSE NULL END, "
+        f"blocked_on_id = CASE WHEN {t}status = 'blocked' THEN NULL ELSE {t}blocked_on_id END"
+    )
+
+
+def _upsert_sql(connection, content_type_id, object_id, values, business_key) -> SyncState:
+    qn = connection.ops.quote_name
+    table = qn(SyncState._meta.db_table)
+    now = _prep("updated_at", timezone.now(), connection)
+    remote_id = _prep("remote_id", values["remote_id"], connection)
+    if business_key:
+        business_sql = (
+            f"(SELECT b.id FROM {table} b WHERE b.content_type_id = %s AND b.object_id = %s)"  # noqa: S608
+        )
+        business_params = [business_key[0], str(business_key[1])]
+    else:
+        business_sql, business_params = "NULL", []
+    reopen = _reopen_sql(f"{table}.")
+    # Only quoted identifiers from _meta are interpolated; every value is a bound parameter.
+    sql = f"""
+        INSERT INTO {table} (
+            content_type_id, object_id, resource, business_id, external_id, remote_id, status,
+            operation, version, synced_version, attempts, lease_owner, last_error_kind,
+            last_error_code, last_error_message, last_error_fields, label, created_at, updated_at
+        ) VALUES (
+            %s, %s, %s, {business_sql}, %s, %s, 'pending',
+            %s, 1, 0, 0, '', '', '', '', '{{}}', %s, %s, %s
+        )
+        ON CONFLICT (content_type_id, object_id) DO UPDATE SET
+            version = {table}.version + 1,
+            operation = excluded.operation,
+            label = excluded.label,
+            external_id = excluded.external_id,
+            business_id = COALESCE({table}.business_id, excluded.business_id),
+            remote_id = COALESCE({table}.remote_id, excluded.remote_id),
+            updated_at = excluded.updated_at,
+            {reopen}
+        RETURNING id, version, status, operation
+    """  # noqa: S608
+    params = [
+        content_type_id,
+        object_id,
+        values["resource"],
+        *business_params,
+        values["external_id"],
+        remote_id,
+        values["operation"],
+        values["label"],
+        now,
+        now,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return SyncState.from_db(connection.alias, ["id", "version", "status", "operation"], list(row))
+
+
+def _reopen(qs: QuerySet) -> None:
+    """ORM form of _reopen_sql() (for databases without upsert … returning)."""
+    from django.db.models import Case, Value, When
+
+    reopened = ~Q(status__in=[SyncStatus.PENDING, SyncStatus.IN_PROGRESS])
+    qs.update(
+        version=F("version") + 1,
+        updated_at=timezone.now(),
+        status=Case(
+            When(status=SyncStatus.IN_PROGRESS, then=Value(SyncStatus.IN_PROGRESS)),
+            default=Value(SyncStatus.PENDING),
+        ),
+        attempts=Case(When(reopened, then=Value(0)), default=F("attempts")),
+        next_attempt_at=Case(When(reopened, then=Value(None)), default=F("next_attempt_at")),
+        blocked_on=Case(When(status=SyncStatus.BLOCKED, then=Value(None)), default=F("blocked_on")),
+    )
+
+
+def _upsert_orm(using, content_type, object_id, values, business_key) -> SyncState:
+    business_id = None
+    if business_key:
+        business_id = (
+            SyncState.objects.using(using)
+            .filter(content_type_id=business_key[0], object_id=str(business_key[1]))
+            .values_list("pk", flat=True)
+            .first()
+        )
+    with transaction.atomic(using=using):
+        state, created = SyncState.objects.using(using).get_or_create(
+            content_type=content_type,
+            object_id=object_id,
+            defaults={**values, "business_id": business_id},
+        )
+        if not created:
+            qs = SyncState.objects.using(using).filter(pk=state.pk)
+            _reopen(qs)
+            extra = {"operation": values["operation"], "label": values["label"]}
+            if state.remote_id is None and values["remote_id"]:
+                extra["remote_id"] = values["remote_id"]
+            if state.business_id is None and business_id:
+                extra["business_id"] = business_id
+            qs.update(**extra)
+            state.refresh_from_db(fields=["version", "status", "operation"])
+    return state
+
+
+# --------------------------------------------------------------------------------------------
+# Enqueueing after commit
+# --------------------------------------------------------------------------------------------
+
+
+class _Batch:
+    """The on_commit callback of one transaction: enqueues every state id it collected once."""
+
+    def __init__(self, using: str):
+        self.using = using
+        self.ids: list[int] = []
+
+    def __call__(self) -> None:
+        enqueue(self.ids)
+
+
+def _schedule_enqueue(using: str, state_id: int) -> None:
+    connection = connections[using]
+    if connection.in_atomic_block:
+        # Reuse this transaction's batch if its callback is still registered (a rolled-back
+        # savepoint drops the callback, and with it the batch).
+        for _sids, func, *_rest in connection.run_on_commit:
+            if isinstance(func, _Batch):
+                if state_id not in func.ids:
+                    func.ids.append(state_id)
+                return
+        batch = _Batch(using)
+        batch.ids.append(state_id)
+        transaction.on_commit(batch, using=using)
+    else:
+        enqueue([state_id])
+
+
+def enqueue(state_ids: Iterable[int], *, countdown: float | None = None) -> int:
+    """Send one ``sync_object`` task per id. Never raises: a broker outage is logged and the
+    sweep picks the rows up later. Returns how many tasks were published."""
+    ids = list(dict.fromkeys(state_ids))
+    if not ids:
+        return 0
+    from .conf import thredfi_settings
+    from .tasks import sync_object
+
+    options: dict[str, Any] = {"retry": False}
+    if thredfi_settings.CELERY_QUEUE:
+        options["queue"] = thredfi_settings.CELERY_QUEUE
+    if countdown:
+        options["countdown"] = countdown
+    sent = 0
+    try:
+        with sync_object.app.producer_or_acquire() as producer:
+            for state_id in ids:
+                sync_object.apply_async((state_id,), producer=producer, **options)
+                sent += 1
+    except Exception as err:  # broker down / misconfigured: the save must still succeed
+        logger.warning(
+            "Could not enqueue %d Thredfi sync task(s) (%s: %s); they stay pending and the "
+            "sweep (thredfi_sweep / sweep_pending) will enqueue them.",
+            len(ids) - sent,
+            type(err).__name__,
+            err,
+        )
+    return sent
+
+
+# --------------------------------------------------------------------------------------------
+# Asking for a sync (admin "Sync now" / "Retry failed", thredfi_sync command)
+# --------------------------------------------------------------------------------------------
+
+
+def request_sync(states: QuerySet | Iterable[SyncState], *, reset_failures: bool = True) -> int:
+    """Put the given rows up for a push and enqueue them; never does HTTP in the caller.
+
+    Failed, needs-attention, blocked and resolved rows go back to pending with ``attempts=0``
+    (with ``reset_failures``); synced rows get their version bumped so the current state is
+    pushed again; pending rows waiting out a backoff become due now. Rows being pushed right
+    now are left alone. Returns the number of rows enqueued.
+    """
+    if isinstance(states, QuerySet):
+        ids = list(states.values_list("pk", flat=True))
+    else:
+        ids = [s.pk if isinstance(s, SyncState) else int(s) for s in states]
+    if not ids:
+        return 0
+    qs = SyncState.objects.filter(pk__in=ids)
+    now = timezone.now()
+    cleared = {"lease_until": None, "lease_owner": "", "next_attempt_at": None, "updated_at": now}
+    with transaction.atomic():
+        if reset_failures:
+            qs.filter(status__in=RETRYABLE_STATUSES).update(
+                status=SyncStatus.PENDING, attempts=0, blocked_on=None, **cleared
+            )
+        qs.filter(status=SyncStatus.SYNCED).update(
+            status=SyncStatus.PENDING, version=F("version") + 1, **cleared
+        )
+        qs.filter(status=SyncStatus.PENDING).update(**cleared)
+        due = list(qs.filter(status=SyncStatus.PENDING).values_list("pk", flat=True))
+        transaction.on_commit(lambda: enqueue(due))
+    return len(due)
+
+
+def state_for(instance: Model) -> SyncState | None:
+    """The SyncState row of a host object, or None if it was never recorded."""
+    if instance.pk is None:
+        return None
+    content_type = ContentType.objects.get_for_model(instance)
+    return SyncState.objects.filter(content_type=content_type, object_id=str(instance.pk)).first()
+
+
+def mark_parent_dirty(child: Model) -> int | None:
+    """A line item or allocation changed: record its parent (invoice, bill, payment) as dirty."""
+    fk = child.get_thredfi_parent_field()
+    return mark_dirty_by_pk(
+        fk.related_model, getattr(child, fk.attname), load=lambda: getattr(child, fk.name)
+    )

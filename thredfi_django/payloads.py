@@ -1,0 +1,294 @@
+"""Default request bodies and local validation, per Thredfi resource.
+
+Field names follow the API reference (../shared/thredfi-api.md §3.9). Where the docs contradict
+each other we follow the reference schema, not the guides (§10):
+- invoice/bill lines carry ``unit_price`` in integer cents (the reference's field name; Layer's
+  equivalent is cents and the guides' ``unit_price_cents`` says the same), plus ``account_code``
+  when the host line has one (the guides' way of naming the revenue account; the reference's
+  ``account_identifier`` needs a ledger UUID the host does not know);
+- ``sent_at``/``due_at``/``completed_at``/``received_at`` are date-times (``…T00:00:00Z`` when the
+  host stores a date); ``payment_date``/``bill_date``/``fiscal_year_end`` are dates;
+- invoices carry ``currency`` (guides send it; the reference omits it) so the server can reject a
+  mismatch instead of silently booking in the base currency.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+from .exceptions import ThredfiLocalValidationError
+
+#: Scalar remote fields per resource (relations and lines are added by build_payload).
+FIELDS: dict[str, tuple[str, ...]] = {
+    "business": (
+        "legal_name", "entity_type", "email", "phone_number", "tin", "vat_number",
+        "company_number", "country", "province", "eu_nace_industry_code", "base_currency",
+        "accounting_method", "fiscal_year_end", "metadata",
+    ),
+    "customer": (
+        "individual_name", "company_name", "email", "mobile_phone", "office_phone",
+        "address_line1", "address_line2", "city", "state_county", "postal_code", "country",
+        "vat_number", "tax_exempt", "reference_number", "notes", "payment_terms_days",
+        "metadata",
+    ),
+    "invoice": (
+        "invoice_number", "invoice_type", "sent_at", "due_at", "memo", "currency", "metadata",
+    ),
+    "payment": (
+        "total_amount_cents", "payment_date", "currency", "payment_method", "payment_reference",
+        "note", "payment_processor", "processing_fee_cents", "metadata",
+    ),
+    "refund": ("amount_cents", "method", "completed_at", "memo", "reference_number", "processor"),
+    "refund_payment": ("amount_cents", "method", "completed_at", "processor", "memo"),
+    "vendor": (
+        "individual_name", "company_name", "email", "mobile_phone", "office_phone", "memo",
+        "country", "vat_number",
+    ),
+    "bill": (
+        "bill_number", "vendor_bill_number", "purchase_order_number", "memo", "bill_date",
+        "received_at", "due_at", "currency",
+    ),
+    "bill_payment": (
+        "amount_cents", "currency", "payment_method", "payment_date", "payment_reference",
+        "check_number", "description", "memo", "processing_fee_cents", "metadata",
+    ),
+}  # fmt: skip
+
+#: Remote id fields filled from a foreign key to another synced resource.
+RELATIONS: dict[str, dict[str, str]] = {
+    "invoice": {"customer_id": "customer"},
+    "payment": {"customer_id": "customer"},
+    "refund": {"invoice_id": "invoice"},
+    "bill": {"vendor_id": "vendor"},
+    "bill_payment": {"vendor_id": "vendor"},
+}
+LINE_FIELDS = ("description", "quantity", "unit_price", "account_code")
+#: Fields the update endpoint does not accept (business PATCH: §3.1; bill payment PATCH: §3.5).
+NOT_UPDATABLE: dict[str, tuple[str, ...]] = {
+    "business": ("external_id", "country", "base_currency"),
+    "bill_payment": (
+        "external_id",
+        "vendor_id",
+        "amount_cents",
+        "currency",
+        "payment_method",
+        "payment_date",
+    ),
+}
+DATETIME_FIELDS = {"sent_at", "due_at", "completed_at", "received_at", "approved_at"}
+DATE_FIELDS = {"payment_date", "bill_date", "fiscal_year_end"}
+#: Documented maximum lengths (§3.1, §3.9).
+MAX_LENGTHS = {
+    "external_id": 255, "legal_name": 255, "vat_number": 20, "company_number": 20,
+    "province": 100, "eu_nace_industry_code": 10, "payment_processor": 100, "currency": 3,
+    "invoice_number": 255, "bill_number": 255, "email": 254,
+}  # fmt: skip
+CURRENCIES = {"EUR", "GBP", "USD", "SEK", "NOK", "DKK", "ISK", "MYR", "SGD"}
+REQUIRED = {
+    "business": ("legal_name", "entity_type", "email"),
+    "invoice": ("sent_at", "due_at"),
+    "payment": ("total_amount_cents", "payment_date", "currency"),
+    "refund": ("completed_at",),
+    "refund_payment": ("amount_cents", "completed_at"),
+    "bill": ("bill_date", "currency"),
+    "bill_payment": ("amount_cents", "currency", "payment_date"),
+}
+
+
+def to_cents(value: Any, field: str) -> int:
+    """Decimal major units -> integer cents; more than 2 decimals is an error, not rounding."""
+    try:
+        from .money import to_cents as money_to_cents  # the client helper's, when present
+    except ImportError:
+        money_to_cents = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = Decimal(value)
+    if money_to_cents is not None:
+        try:
+            return money_to_cents(value, strict=True)
+        except (ValueError, ArithmeticError, TypeError) as err:
+            raise _field_error(field, str(err)) from None
+    try:
+        amount = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        raise _field_error(field, f"{value!r} is not an amount.") from None
+    cents = amount * 100
+    if cents != cents.to_integral_value():
+        raise _field_error(field, f"{value} has more than 2 decimal places.")
+    return int(cents.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def _field_error(field: str, message: str) -> ThredfiLocalValidationError:
+    return ThredfiLocalValidationError("Cannot be sent to Thredfi.", {field: [message]})
+
+
+def _json_value(field: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if field.endswith("_cents") or field == "unit_price":
+        return to_cents(value, field)
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.timezone.utc)
+        return value.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+    if isinstance(value, dt.date):
+        return f"{value.isoformat()}T00:00:00Z" if field in DATETIME_FIELDS else value.isoformat()
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else str(value.normalize())
+    if hasattr(value, "hex") and type(value).__name__ == "UUID":
+        return str(value)
+    return value
+
+
+def related_rows(obj: Any, related_name: str) -> list[Any]:
+    """``obj.<related_name>.all()``, served from the prefetch cache when there is one."""
+    if obj.pk is None:
+        return []
+    manager = getattr(obj, related_name, None)
+    return list(manager.all()) if manager is not None else []
+
+
+def _remote_id(obj: Any) -> str | None:
+    return str(obj.thredfi_id) if obj is not None and obj.thredfi_id else None
+
+
+def build_payload(obj: Any) -> dict[str, Any]:
+    """The default create body for a synced object (see ThredfiSyncMixin.get_thredfi_payload)."""
+    resource = obj.thredfi_resource
+    payload: dict[str, Any] = {"external_id": obj.get_thredfi_external_id()}
+    for field in FIELDS[resource]:
+        value = _json_value(field, obj.get_thredfi_value(field))
+        if value is not None and value != "":
+            payload[field] = value
+    for remote_field, target in RELATIONS.get(resource, {}).items():
+        fk = obj._thredfi_fk_to(target)
+        related = getattr(obj, fk.name) if fk is not None else None
+        payload[remote_field] = _remote_id(related)
+    lines_name = getattr(obj, "thredfi_lines_related_name", None)
+    if lines_name:
+        payload["line_items"] = [_line(obj, line) for line in related_rows(obj, lines_name)]
+    alloc_name = getattr(obj, "thredfi_allocations_related_name", None)
+    if alloc_name:
+        target = "invoice" if resource == "payment" else "bill"
+        payload["allocations"] = [
+            {
+                f"{target}_id": _remote_id(getattr(a, target)),
+                "amount_cents": _json_value("amount_cents", a.get_thredfi_value("amount_cents")),
+            }
+            for a in related_rows(obj, alloc_name)
+        ]
+    return payload
+
+
+def _line(parent: Any, line: Any) -> dict[str, Any]:
+    item = {"external_id": f"{parent.get_thredfi_external_id()}:line:{line.pk}"}
+    for field in LINE_FIELDS:
+        value = _json_value(field, line.get_thredfi_value(field))
+        if value is not None and value != "":
+            item[field] = value
+    return item
+
+
+def build_update_payload(obj: Any) -> dict[str, Any]:
+    """The create body without the fields the update endpoint refuses."""
+    payload = obj.get_thredfi_payload()
+    for field in NOT_UPDATABLE.get(obj.thredfi_resource, ()):
+        payload.pop(field, None)
+    return payload
+
+
+# --------------------------------------------------------------------------------------------
+# Local validation: everything we can know is wrong before spending an HTTP request on it.
+# --------------------------------------------------------------------------------------------
+
+
+def validate(obj: Any) -> None:
+    """Raise ThredfiLocalValidationError naming every field that cannot be sent as it is."""
+    errors: dict[str, list[str]] = {}
+    resource = obj.thredfi_resource
+
+    def add(field: str, message: str) -> None:
+        errors.setdefault(field, []).append(message)
+
+    for field in REQUIRED.get(resource, ()):
+        if obj.get_thredfi_value(field) in (None, ""):
+            add(field, f"{field} is required by Thredfi; set it on the {obj._meta.verbose_name}.")
+
+    for target in RELATIONS.get(resource, {}).values():
+        fk = obj._thredfi_fk_to(target)
+        if fk is None or getattr(obj, fk.attname) is None:
+            add(target, f"A {resource.replace('_', ' ')} needs a {target} before it can be sent.")
+
+    if resource != "business" and obj.get_thredfi_business() is None:
+        add("business", "No business found: set the foreign key to your business model.")
+
+    for field in FIELDS[resource]:
+        value = obj.get_thredfi_value(field)
+        if value is None:
+            continue
+        if field.endswith("_cents"):
+            _check_amount(field, value, add, allow_zero=field.startswith("processing_fee"))
+        elif isinstance(value, str) and field in MAX_LENGTHS and len(value) > MAX_LENGTHS[field]:
+            add(field, f"At most {MAX_LENGTHS[field]} characters (this has {len(value)}).")
+
+    _check_currency(obj, add)
+
+    lines_name = getattr(obj, "thredfi_lines_related_name", None)
+    if lines_name:
+        lines = related_rows(obj, lines_name)
+        if not lines and obj.pk is not None:
+            add("line_items", "Add at least one line item.")
+        for n, line in enumerate(lines, 1):
+            quantity = line.get_thredfi_value("quantity")
+            if quantity is None or Decimal(str(quantity)) <= 0:
+                add(f"line_items[{n}].quantity", f"Line {n}: quantity must be greater than 0.")
+            price = line.get_thredfi_value("unit_price")
+            if price is None:
+                add(f"line_items[{n}].unit_price", f"Line {n}: unit price is required.")
+            else:
+                _check_amount(f"line_items[{n}].unit_price", price, add, allow_zero=True)
+    alloc_name = getattr(obj, "thredfi_allocations_related_name", None)
+    if alloc_name:
+        for n, allocation in enumerate(related_rows(obj, alloc_name), 1):
+            _check_amount(
+                f"allocations[{n}].amount_cents", allocation.get_thredfi_value("amount_cents"), add
+            )
+    if errors:
+        raise ThredfiLocalValidationError(
+            f"This {obj._meta.verbose_name} cannot be sent to Thredfi as it is.", errors
+        )
+
+
+def _check_amount(field: str, value: Any, add, *, allow_zero: bool = False) -> None:
+    try:
+        cents = to_cents(value, field)
+    except ThredfiLocalValidationError as err:
+        for message in err.field_errors.get(field, [str(err)]):
+            add(field, message)
+        return
+    if cents < 0 or (cents == 0 and not allow_zero):
+        add(field, f"Must be greater than {'or equal to ' if allow_zero else ''}0 (got {value}).")
+
+
+def _check_currency(obj: Any, add) -> None:
+    resource = obj.thredfi_resource
+    field = "base_currency" if resource == "business" else "currency"
+    if field not in FIELDS[resource]:
+        return
+    currency = obj.get_thredfi_value(field)
+    if currency in (None, ""):
+        return
+    if str(currency).upper() not in CURRENCIES:
+        add(
+            field,
+            f"Unknown currency {currency!r}; Thredfi accepts {', '.join(sorted(CURRENCIES))}.",
+        )
+        return
+    if resource in ("business", "bill"):
+        return  # bills may be in a foreign currency (the reference takes a currency per bill)
+    business = obj.get_thredfi_business()
+    base = business.get_thredfi_value("base_currency") if business is not None else None
+    if base and str(base).upper() != str(currency).upper():
+        add(field, f"{currency} differs from the business's base currency {base}.")
