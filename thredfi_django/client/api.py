@@ -1,0 +1,268 @@
+"""``ThredfiClient``: one HTTP session, cached tokens, typed errors.
+
+The client speaks HTTP and nothing else: it knows no Django model and does not retry transient
+failures (the sync engine owns retries and backoff). The one exception is authentication: an API
+call answered with 401 drops its cached token, fetches a new one and is replayed once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from functools import cached_property
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.auth import HTTPBasicAuth
+
+from .. import __version__
+from ..exceptions import (
+    ThredfiAuthenticationError,
+    ThredfiConfigurationError,
+    ThredfiConnectionError,
+    ThredfiNetworkError,
+    ThredfiServerError,
+    ThredfiTimeoutError,
+)
+from .errors import error_from_response, redact
+from .resources import API_ROOT, Businesses, BusinessScope, Record, path_segment
+from .tokens import PARTNER_SCOPE, LocalCache, Token, TokenCache, TokenStore
+
+logger = logging.getLogger("thredfi_django.client")
+
+USER_AGENT = f"thredfi-django/{__version__} python-requests/{requests.__version__}"
+
+
+class ThredfiClient:
+    """A client for the Thredfi partner API.
+
+    ``ThredfiClient(partner_uuid, api_key, base_url)``; see :func:`get_client` for the one built
+    from settings. ``timeout`` is the ``requests`` (connect, read) timeout used on every call,
+    token calls included. ``cache`` holds tokens (any object with Django's cache ``get/set/add/
+    delete``); without one, tokens are shared by this process only. Tokens are refreshed when
+    fewer than ``token_refresh_margin`` seconds of their life remain.
+
+    Resources: ``client.businesses`` (partner token) and ``client.business(id).customers`` and
+    friends (business token) — see :mod:`thredfi_django.client.resources`.
+    """
+
+    def __init__(
+        self,
+        partner_uuid: str,
+        api_key: str,
+        base_url: str,
+        *,
+        timeout: float | tuple[float, float] = (5.0, 30.0),
+        cache: TokenCache | None = None,
+        token_refresh_margin: float = 300,
+        session: requests.Session | None = None,
+    ):
+        if not partner_uuid or not api_key:
+            missing = "PARTNER_UUID" if not partner_uuid else "API_KEY"
+            raise ThredfiConfigurationError(
+                f"ThredfiClient needs a partner UUID and an API key; {missing} is empty. "
+                f"Set THREDFI['{missing}']."
+            )
+        parts = urlsplit(str(base_url or ""))
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ThredfiConfigurationError(
+                f"Thredfi base URL {base_url!r} is not an http(s) URL; set THREDFI['BASE_URL'] "
+                "like 'https://sandbox.thredfi.com' or choose THREDFI['ENVIRONMENT']."
+            )
+        self.partner_uuid = str(partner_uuid)
+        self._api_key = str(api_key)
+        self.base_url = str(base_url).rstrip("/")
+        self.timeout = tuple(timeout) if isinstance(timeout, (list, tuple)) else timeout
+        self.session = session or requests.Session()
+        self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+        self.tokens = TokenStore(
+            cache if cache is not None else LocalCache(),
+            partner_uuid=self.partner_uuid,
+            base_url=self.base_url,
+            margin=token_refresh_margin,
+        )
+
+    def __repr__(self) -> str:
+        return f"<ThredfiClient partner={self.partner_uuid} base_url={self.base_url}>"
+
+    # -- resources ---------------------------------------------------------------------------
+
+    @cached_property
+    def businesses(self) -> Businesses:
+        """Create, list, get and update businesses (partner token)."""
+        return Businesses(self, API_ROOT, None)
+
+    def business(self, business_id: str) -> BusinessScope:
+        """The resources of one business, called with that business's token."""
+        return BusinessScope(self, str(business_id))
+
+    # -- tokens ------------------------------------------------------------------------------
+
+    def partner_token(self) -> str:
+        """A valid partner (unscoped) access token. Never hand it to a browser."""
+        return self.tokens.get(PARTNER_SCOPE, self._fetch_partner_token).access_token
+
+    def business_token(self, business_id: str) -> dict[str, Any]:
+        """``{"access_token", "expires_in"}`` for one business, ``expires_in`` being what is left.
+
+        This is the frontend-safe token the embedded widget's ``getToken()`` returns.
+        """
+        token = self._token(str(business_id))
+        remaining = int(token.expires_at - self.tokens.clock())
+        return {"access_token": token.access_token, "expires_in": max(0, remaining)}
+
+    def _token(self, scope: str) -> Token:
+        if scope == PARTNER_SCOPE:
+            return self.tokens.get(PARTNER_SCOPE, self._fetch_partner_token)
+        return self.tokens.get(scope, lambda: self._fetch_business_token(scope))
+
+    def _fetch_partner_token(self) -> tuple[str, Any]:
+        path = API_ROOT + "oauth2/token/"
+        # The schema (OAuth2TokenRequestRequest) marks client_id required while the guides send
+        # only grant_type; sending both satisfies either reading.
+        response = self._send(
+            "POST",
+            path,
+            auth=HTTPBasicAuth(self.partner_uuid, self._api_key),
+            data={"grant_type": "client_credentials", "client_id": self.partner_uuid},
+        )
+        if response.status_code == 401:
+            raise ThredfiAuthenticationError(
+                "Thredfi rejected the partner credentials; check THREDFI['PARTNER_UUID'] and "
+                "THREDFI['API_KEY'] (and that they belong to this environment, "
+                f"{self.base_url})",
+                status_code=401,
+                response=response,
+                method="POST",
+                path=path,
+            )
+        return self._token_from(response, "POST", path)
+
+    def _fetch_business_token(self, business_id: str) -> tuple[str, Any]:
+        path = f"{API_ROOT}{path_segment(business_id, 'business id')}/oauth2/token/"
+        for attempt in (1, 2):
+            partner = self.tokens.get(PARTNER_SCOPE, self._fetch_partner_token)
+            response = self._send("POST", path, token=partner.access_token)
+            if response.status_code == 401 and attempt == 1:
+                # The partner token was revoked or expired early: drop it and try once more.
+                self.tokens.invalidate(PARTNER_SCOPE, partner.access_token)
+                continue
+            return self._token_from(response, "POST", path, token=partner.access_token)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _token_from(self, response, method: str, path: str, token: str | None = None):
+        body = self._decode(response, method, path, token)
+        if not isinstance(body, dict) or not body.get("access_token"):
+            raise ThredfiServerError(
+                "the token response has no access_token",
+                status_code=response.status_code,
+                method=method,
+                path=path,
+            )
+        expires_in = body.get("expires_in")
+        try:
+            expires_in = float(expires_in)
+        except (TypeError, ValueError):
+            logger.warning("token response without a usable expires_in; assuming 3600 s")
+            expires_in = 3600.0
+        return str(body["access_token"]), expires_in
+
+    # -- requests ----------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        business_id: str | None = None,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        """Call ``path`` (from the host root, e.g. ``/v1/platform/businesses/``) and decode it.
+
+        Uses the business token of ``business_id``, or the partner token when it is None.
+        Returns the decoded JSON (a :class:`Record` for objects, with ``.http_status``), None for
+        an empty body; raises a :mod:`thredfi_django.exceptions` error for anything else.
+        """
+        scope = str(business_id) if business_id else PARTNER_SCOPE
+        for attempt in (1, 2):
+            token = self._token(scope)
+            response = self._send(
+                method, path, token=token.access_token, params=params, json=json, headers=headers
+            )
+            if response.status_code == 401 and attempt == 1:
+                logger.debug("%s %s -> 401; refreshing the %s token once", method, path, scope)
+                self.tokens.invalidate(scope, token.access_token)
+                continue
+            return self._decode(response, method, path, token.access_token)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        auth: Any = None,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        data: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> requests.Response:
+        all_headers = dict(headers or {})
+        if token is not None:
+            all_headers["Authorization"] = f"Bearer {token}"
+        started = time.monotonic()
+        try:
+            response = self.session.request(
+                method,
+                self.base_url + path,
+                params=params,
+                json=json,
+                data=data,
+                headers=all_headers,
+                auth=auth,
+                timeout=self.timeout,
+            )
+        except requests.Timeout as err:
+            error = self._network_error(ThredfiTimeoutError, "timed out", err, method, path, token)
+            raise error from err
+        except requests.RequestException as err:
+            # ConnectionError, and also a connection dropped mid-response (ChunkedEncodingError)
+            error = self._network_error(ThredfiConnectionError, "failed", err, method, path, token)
+            raise error from err
+        logger.debug(
+            "%s %s -> %s (%.0f ms)",
+            method,
+            path,
+            response.status_code,
+            (time.monotonic() - started) * 1000,
+        )
+        return response
+
+    def _network_error(self, cls, what, err, method, path, token) -> ThredfiNetworkError:
+        detail = redact(f"{type(err).__name__}: {err}", [self._api_key, token])
+        exc = cls(f"{method} {path} {what} (timeout {self.timeout!r}): {detail}")
+        exc.method, exc.path = method, path
+        return exc
+
+    def _decode(self, response: requests.Response, method: str, path: str, token: str | None):
+        if not response.ok:
+            raise error_from_response(response, method, path, secrets=[self._api_key, token])
+        if response.status_code == 204 or not response.content:
+            return None
+        try:
+            body = response.json()
+        except ValueError:
+            raise ThredfiServerError(
+                f"expected JSON, got {response.headers.get('Content-Type', 'no content type')}",
+                status_code=response.status_code,
+                response=response,
+                method=method,
+                path=path,
+            ) from None
+        if isinstance(body, dict):
+            return Record(body, http_status=response.status_code)
+        return body

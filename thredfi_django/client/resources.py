@@ -1,0 +1,262 @@
+"""Thredfi's collections, each declared as a path plus the operations it supports.
+
+A resource is a class combining operation mixins with :class:`Resource`; adding one is a few
+lines::
+
+    class CustomerCredits(Create, List, Retrieve, Resource):
+        path = "customer-credits/"
+
+    BusinessScope.customer_credits = collection(CustomerCredits)   # or declare it in the class
+
+An operation a collection does not declare simply does not exist on it (AttributeError).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import quote
+
+from ..exceptions import ThredfiValidationError
+from . import pagination
+
+if TYPE_CHECKING:
+    from .api import ThredfiClient
+
+logger = logging.getLogger("thredfi_django.client")
+
+#: Every API path starts here (digest §1).
+API_ROOT = "/v1/platform/"
+
+
+def path_segment(value: Any, what: str = "id") -> str:
+    """``value`` quoted as one URL path segment; an empty id is a clear error, not a list call."""
+    text = "" if value is None else str(value).strip()
+    if not text:
+        raise ValueError(f"a Thredfi {what} is required here, got {value!r}")
+    return quote(text, safe="")
+
+
+class Record(dict):
+    """A decoded JSON object; ``http_status`` tells a create (201) from an adoption (200)."""
+
+    def __init__(self, data: Any = (), *, http_status: int | None = None):
+        super().__init__(data)
+        self.http_status = http_status
+
+    @property
+    def created(self) -> bool:
+        """True when the server answered 201 Created (False for 200: existing or replayed)."""
+        return self.http_status == 201
+
+
+class Resource:
+    """One collection, e.g. the customers of a business.
+
+    ``path`` is relative to the scope root (``/v1/platform/`` for businesses,
+    ``/v1/platform/businesses/{business_id}/`` for the rest) and may name further path
+    variables (``{refund_id}``). ``business_id`` selects the token: None means the partner token.
+    """
+
+    path: ClassVar[str]
+    #: Query parameters tried by find_by_external_id (the match is always verified locally).
+    external_id_filters: ClassVar[tuple[str, ...]] = ("external_id",)
+    #: Extra query parameters for find_by_external_id (e.g. include archived records).
+    find_params: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, client: ThredfiClient, root: str, business_id: str | None, **path_vars: Any):
+        self.client = client
+        self.business_id = business_id
+        quoted = {name: path_segment(value, name) for name, value in path_vars.items()}
+        self.base_path = root + self.path.format(**quoted)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.base_path}>"
+
+    def _path(self, record_id: Any = None, action: str | None = None) -> str:
+        path = self.base_path
+        if record_id is not None or action is not None:
+            path += path_segment(record_id, f"{type(self).__name__} id") + "/"
+        if action:
+            path += action + "/"
+        return path
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self.client.request(method, path, business_id=self.business_id, **kwargs)
+
+
+class Create:
+    """``create(data, idempotency_key=None)`` → :class:`Record` (201 new, 200 existing)."""
+
+    #: The key some endpoints wrap the created object in (``{"payment": {...}}``).
+    create_envelope: ClassVar[str | None] = None
+
+    def create(self: Any, data: dict[str, Any], *, idempotency_key: str | None = None) -> Record:
+        headers = {"Idempotency-Key": str(idempotency_key)} if idempotency_key else None
+        record = self._call("POST", self._path(), json=data, headers=headers)
+        envelope = self.create_envelope
+        if envelope and isinstance(record, dict) and isinstance(record.get(envelope), dict):
+            record = Record(record[envelope], http_status=record.http_status)
+        return record
+
+
+class List:
+    """``list(**filters)`` iterates over every page; ``find_by_external_id(external_id)``."""
+
+    def list(self: Any, **filters: Any) -> Iterator[dict[str, Any]]:
+        path = self._path()
+        return pagination.iterate(
+            lambda params: self._call("GET", path, params=params), filters, path=path
+        )
+
+    def find_by_external_id(self: Any, external_id: str) -> dict[str, Any] | None:
+        """The record whose ``external_id`` is exactly ``external_id``, or None.
+
+        Asks the server to filter, and checks every candidate here, so a server that ignores
+        the filter (or matches loosely) costs a scan of all pages but never a wrong answer.
+        """
+        wanted = str(external_id)
+        filters = {**self.find_params, **dict.fromkeys(self.external_id_filters, wanted)}
+        try:
+            return _first_match(self.list(**filters), wanted)
+        except ThredfiValidationError:
+            # The server rejects the filter parameter itself: scan unfiltered.
+            logger.debug("%s rejected %s; scanning all pages", self._path(), filters)
+            return _first_match(self.list(**self.find_params), wanted)
+
+
+def _first_match(records: Iterator[dict[str, Any]], external_id: str) -> dict[str, Any] | None:
+    for record in records:
+        if isinstance(record, dict) and str(record.get("external_id")) == external_id:
+            return record
+    return None
+
+
+class Retrieve:
+    """``get(id)`` → :class:`Record`."""
+
+    def get(self: Any, record_id: str) -> Record:
+        return self._call("GET", self._path(record_id))
+
+
+class Update:
+    """``update(id, data)`` with PUT, or PATCH where ``update_method`` says so."""
+
+    update_method: ClassVar[str] = "PUT"
+
+    def update(self: Any, record_id: str, data: dict[str, Any]) -> Record:
+        return self._call(self.update_method, self._path(record_id), json=data)
+
+
+class Archive:
+    """``archive(id)`` and ``unarchive(id)`` (POST to ``{id}/archive/`` / ``{id}/unarchive/``)."""
+
+    def archive(self: Any, record_id: str, data: dict[str, Any] | None = None) -> Record:
+        return self._call("POST", self._path(record_id, "archive"), json=data or {})
+
+    def unarchive(self: Any, record_id: str, data: dict[str, Any] | None = None) -> Record:
+        return self._call("POST", self._path(record_id, "unarchive"), json=data or {})
+
+
+class Void:
+    """``void(id)`` (POST to ``{id}/void/``)."""
+
+    def void(self: Any, record_id: str, data: dict[str, Any] | None = None) -> Record:
+        return self._call("POST", self._path(record_id, "void"), json=data or {})
+
+
+# -- the collections ------------------------------------------------------------------------
+
+
+class Businesses(Create, List, Retrieve, Update, Resource):
+    """``/v1/platform/businesses/`` — partner token; create is idempotent on external_id."""
+
+    path = "businesses/"
+    update_method = "PATCH"
+
+
+class Customers(Create, List, Retrieve, Archive, Resource):
+    path = "customers/"
+    # customer_external_id is the documented customer-list filter (digest §6).
+    external_id_filters = ("external_id", "customer_external_id")
+
+
+class Invoices(Create, List, Retrieve, Update, Void, Resource):
+    path = "invoices/"
+
+
+class Payments(Create, List, Retrieve, Resource):
+    """Invoice payments; create answers ``{"payment": {...}}``, unwrapped here."""
+
+    path = "invoices/payments/"
+    create_envelope = "payment"
+    # `search` is documented to match external_id among other fields.
+    external_id_filters = ("external_id", "search")
+
+
+class Refunds(Create, List, Retrieve, Resource):
+    path = "invoices/refunds/"
+
+
+class RefundPayments(Create, List, Resource):
+    path = "invoices/refunds/{refund_id}/payments/"
+
+
+class Vendors(Create, List, Retrieve, Archive, Resource):
+    path = "vendors/"
+    find_params = {"include_archived": "true"}
+
+
+class Bills(Create, List, Retrieve, Update, Resource):
+    path = "bills/"
+
+
+class BillPayments(Create, List, Retrieve, Update, Resource):
+    path = "bills/payments/"
+    update_method = "PATCH"
+
+
+class collection:  # noqa: N801 - used like a decorator-style declaration
+    """Declares a resource on :class:`BusinessScope`; built on first access, then kept."""
+
+    def __init__(self, resource: type[Resource]):
+        self.resource = resource
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, scope: BusinessScope | None, owner: type) -> Any:
+        if scope is None:
+            return self
+        value = self.resource(scope.client, scope.root, scope.business_id)
+        scope.__dict__[self.name] = value
+        return value
+
+
+class BusinessScope:
+    """The collections of one business, all called with that business's token."""
+
+    customers = collection(Customers)
+    invoices = collection(Invoices)
+    payments = collection(Payments)
+    refunds = collection(Refunds)
+    vendors = collection(Vendors)
+    bills = collection(Bills)
+    bill_payments = collection(BillPayments)
+
+    def __init__(self, client: ThredfiClient, business_id: str):
+        self.client = client
+        self.business_id = business_id
+        self.root = f"{API_ROOT}businesses/{path_segment(business_id, 'business id')}/"
+
+    def __repr__(self) -> str:
+        return f"<BusinessScope {self.business_id}>"
+
+    def refund_payments(self, refund_id: str) -> RefundPayments:
+        """The payments of one refund (``invoices/refunds/{refund_id}/payments/``)."""
+        return RefundPayments(self.client, self.root, self.business_id, refund_id=refund_id)
+
+    def token(self) -> dict[str, Any]:
+        """``{"access_token", "expires_in"}`` for this business (frontend-safe)."""
+        return self.client.business_token(self.business_id)

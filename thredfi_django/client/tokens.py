@@ -1,0 +1,202 @@
+"""Access tokens shared by every process through a cache, refreshed by one process at a time.
+
+The docs' reference code fetches a partner token and a business token for every call. Here a token
+is fetched once per lifetime per (partner, business) and kept in a cache every worker can read
+(Django's cache in production; :class:`LocalCache` when the client is built without one).
+
+Refreshing is guarded by a short lock taken with ``cache.add`` (atomic on every Django backend):
+the process that wins fetches; the others keep using the old token while it is still valid, or
+poll briefly for the new one, and fetch themselves only if the lock holder went away empty-handed
+(crashed, or its fetch failed) or takes longer than the lock's lifetime.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+logger = logging.getLogger("thredfi_django.client")
+
+#: Scope name of the partner (unscoped) token; business tokens use the business id.
+PARTNER_SCOPE = "partner"
+
+
+class TokenCache(Protocol):
+    """The slice of Django's cache API the token store needs."""
+
+    def get(self, key: str, default: Any = None) -> Any: ...
+    def set(self, key: str, value: Any, timeout: float | None = ...) -> None: ...
+    def add(self, key: str, value: Any, timeout: float | None = ...) -> bool: ...
+    def delete(self, key: str) -> Any: ...
+
+
+class LocalCache:
+    """A thread-safe in-process cache, used when a client is built without ``cache=``.
+
+    Tokens are then shared by the threads of one process only; :func:`get_client` passes
+    Django's cache so that every worker process shares them.
+    """
+
+    def __init__(self) -> None:
+        self._data: dict[str, tuple[Any, float | None]] = {}
+        self._lock = threading.Lock()
+
+    def _live(self, key: str) -> tuple[Any, float | None] | None:
+        item = self._data.get(key)
+        if item is not None and item[1] is not None and item[1] <= time.monotonic():
+            del self._data[key]
+            return None
+        return item
+
+    @staticmethod
+    def _deadline(timeout: float | None) -> float | None:
+        return None if timeout is None else time.monotonic() + timeout
+
+    def get(self, key: str, default: Any = None) -> Any:
+        with self._lock:
+            item = self._live(key)
+            return default if item is None else item[0]
+
+    def set(self, key: str, value: Any, timeout: float | None = None) -> None:
+        with self._lock:
+            self._data[key] = (value, self._deadline(timeout))
+
+    def add(self, key: str, value: Any, timeout: float | None = None) -> bool:
+        with self._lock:
+            if self._live(key) is not None:
+                return False
+            self._data[key] = (value, self._deadline(timeout))
+            return True
+
+    def delete(self, key: str) -> bool:
+        with self._lock:
+            return self._data.pop(key, None) is not None
+
+
+@dataclass(frozen=True)
+class Token:
+    """A bearer token with its absolute expiry and the moment to start refreshing it (epoch s)."""
+
+    access_token: str
+    expires_at: float
+    refresh_at: float
+
+    def __repr__(self) -> str:  # never show the token itself
+        return f"Token(expires_at={self.expires_at:.0f}, refresh_at={self.refresh_at:.0f})"
+
+    def as_cache_value(self) -> dict[str, Any]:
+        return {
+            "access_token": self.access_token,
+            "expires_at": self.expires_at,
+            "refresh_at": self.refresh_at,
+        }
+
+    @classmethod
+    def from_cache_value(cls, value: Any) -> Token | None:
+        try:
+            return cls(
+                str(value["access_token"]), float(value["expires_at"]), float(value["refresh_at"])
+            )
+        except (TypeError, KeyError, ValueError):
+            return None  # absent, or written by an incompatible version: fetch a new one
+
+
+class TokenStore:
+    """Cached tokens per scope ("partner" or a business id) for one partner on one host."""
+
+    #: Seconds the refresh lock lives; a crashed holder blocks others at most this long.
+    lock_timeout = 10
+    #: Seconds between polls while another process refreshes.
+    poll_interval = 0.05
+    #: A stale token with fewer seconds than this left is not worth sending.
+    min_validity = 5
+
+    def __init__(self, cache: TokenCache, *, partner_uuid: str, base_url: str, margin: float):
+        self.cache = cache
+        self.margin = float(margin)
+        # The key names the partner and host, never the API key. The host is hashed so sandbox
+        # and production tokens of the same partner never meet, and the key stays short and
+        # memcached-safe.
+        host = hashlib.sha256(base_url.encode()).hexdigest()[:12]
+        self.prefix = f"thredfi_django:token:v1:{partner_uuid}:{host}"
+        # Injection points for tests (shared-cache expiry is wall-clock time across processes).
+        self.clock: Callable[[], float] = time.time
+        self.sleep: Callable[[float], None] = time.sleep
+
+    def key(self, scope: str) -> str:
+        """The cache key of the token for ``scope`` ("partner" or a business id)."""
+        return f"{self.prefix}:{scope}"
+
+    def read(self, scope: str) -> Token | None:
+        """The cached token for ``scope`` if it is still usable at all, else None."""
+        token = Token.from_cache_value(self.cache.get(self.key(scope)))
+        if token is None or token.expires_at - self.min_validity <= self.clock():
+            return None
+        return token
+
+    def _fresh(self, scope: str) -> Token | None:
+        token = self.read(scope)
+        return token if token is not None and self.clock() < token.refresh_at else None
+
+    def get(self, scope: str, fetch: Callable[[], tuple[str, Any]]) -> Token:
+        """The token for ``scope``; ``fetch()`` → ``(access_token, expires_in)`` when one is due."""
+        token = self._fresh(scope)
+        if token is not None:
+            return token
+        stale = self.read(scope)
+        lock_key = self.key(scope) + ":lock"
+        owner = uuid.uuid4().hex
+        if self.cache.add(lock_key, owner, self.lock_timeout):
+            return self._fetch_locked(scope, fetch, lock_key, owner)
+        if stale is not None:
+            return stale  # someone is refreshing; the old token still works meanwhile
+        waited = 0.0
+        while waited < self.lock_timeout:
+            self.sleep(self.poll_interval)
+            waited += self.poll_interval
+            token = self._fresh(scope)
+            if token is not None:
+                return token
+            if self.cache.get(lock_key) is None:
+                break  # the holder released the lock without storing a token: its fetch failed
+        logger.debug("token refresh for %s: lock holder gone or slow, fetching here", scope)
+        if self.cache.add(lock_key, owner, self.lock_timeout):
+            return self._fetch_locked(scope, fetch, lock_key, owner)
+        return self._fresh(scope) or self._store(scope, fetch)
+
+    def _fetch_locked(self, scope: str, fetch, lock_key: str, owner: str) -> Token:
+        try:
+            # Another process may have stored a token between our read and our lock.
+            return self._fresh(scope) or self._store(scope, fetch)
+        finally:
+            if self.cache.get(lock_key) == owner:
+                self.cache.delete(lock_key)
+
+    def _store(self, scope: str, fetch: Callable[[], tuple[str, Any]]) -> Token:
+        access_token, expires_in = fetch()
+        now = self.clock()
+        lifetime = max(0.0, float(expires_in))
+        # Refresh `margin` seconds early, but never earlier than half-way: a server handing out
+        # short-lived tokens (shorter than the margin) must not make every call fetch one.
+        margin = min(self.margin, lifetime / 2)
+        token = Token(access_token, now + lifetime, now + lifetime - margin)
+        if lifetime > self.min_validity:
+            self.cache.set(self.key(scope), token.as_cache_value(), math.ceil(lifetime))
+        return token
+
+    def invalidate(self, scope: str, access_token: str) -> None:
+        """Forget the cached token for ``scope`` if it is still ``access_token``.
+
+        Compare first, so a process whose request failed with an old token does not throw away
+        the new one another process has just fetched.
+        """
+        current = Token.from_cache_value(self.cache.get(self.key(scope)))
+        if current is not None and current.access_token == access_token:
+            self.cache.delete(self.key(scope))
