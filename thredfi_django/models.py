@@ -134,3 +134,18 @@ class SyncAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.state_id} {self.operation} {self.outcome} @ {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class SyncDashboard(SyncState):
+    """No table of its own: the admin's "Sync dashboard" entry (``admin/dashboard.py``).
+
+    A proxy so the dashboard is listed under "Thredfi" on the admin index without the host
+    overriding ``admin/index.html``. It has no permissions of its own: viewing it needs
+    ``view_syncstate``.
+    """
+
+    class Meta:
+        proxy = True
+        default_permissions = ()
+        verbose_name = _("Sync dashboard")
+        verbose_name_plural = _("Sync dashboard")
