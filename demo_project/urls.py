@@ -1,0 +1,12 @@
+"""Demo URLs: the admin, and the frontend token endpoint the embedded widget calls."""
+
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+urlpatterns = [
+    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("admin/", admin.site.urls),
+    # POST /thredfi/token/ -> {"access_token", "expires_in", "business_id"} for the user's account
+    path("thredfi/", include("thredfi_django.urls")),
+]
