@@ -7,6 +7,10 @@ import os
 import pytest
 from django.conf import settings
 
+pytest_plugins = [
+    "tests.fixtures.real_services",  # live_thredfi, celery_worker_process
+]
+
 
 def _services_problem() -> str | None:
     db = settings.DATABASES["default"]["ENGINE"]
@@ -26,11 +30,18 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "services" in item.keywords:
             if strict:
-                item.add_marker(pytest.mark.usefixtures("_fail_without_services"))
+                item.stash[_MISSING_SERVICE] = problem
             else:
                 item.add_marker(pytest.mark.skip(reason=f"needs real services: {problem}"))
 
 
-@pytest.fixture
-def _fail_without_services():
-    pytest.fail(f"this test needs real services and CI=true: {_services_problem()}")
+# A usefixtures marker added during collection is never set up (pytest computes fixtures earlier),
+# so the failure is raised from the setup hook instead.
+_MISSING_SERVICE = pytest.StashKey[str]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    problem = item.stash.get(_MISSING_SERVICE, None)
+    if problem:
+        pytest.fail(f"this test needs real services and CI=true: {problem}", pytrace=False)
