@@ -1,0 +1,338 @@
+"""Tokens: fetched once per lifetime, shared through the cache, refreshed by one worker at a time.
+
+The token server here is a few ``responses`` callbacks that issue, count and revoke tokens, so
+each story can say exactly how many tokens were fetched.
+"""
+
+import base64
+import itertools
+import threading
+from urllib.parse import parse_qs
+
+import pytest
+import responses
+from django.core.cache import caches
+
+from thredfi_django.client import ThredfiClient
+from thredfi_django.client.shared import DjangoCache
+from thredfi_django.exceptions import ThredfiAuthenticationError, ThredfiPermissionError
+
+BASE = "https://thredfi.test"
+PARTNER = "0b7e4d3a-5f7c-4c1e-9a51-2f7d3c1b9e10"
+API_KEY = "sk_test_do_not_leak"
+BUSINESS = "4f1c2d7e-0000-4000-8000-000000000001"
+OTHER_BUSINESS = "4f1c2d7e-0000-4000-8000-000000000002"
+
+
+class TokenServer:
+    """Issues numbered tokens, remembers which are valid, serves one protected endpoint."""
+
+    def __init__(self, rsps, expires_in=3600):
+        self.rsps = rsps
+        self.expires_in = expires_in
+        self.counter = itertools.count(1)
+        self.valid = {}  # token -> scope
+        self.partner_fetches = 0
+        self.business_fetches = 0
+        self.api_calls = 0
+        self.reject_all = False
+        self.on_business_fetch = None
+        rsps.add_callback("POST", f"{BASE}/v1/platform/oauth2/token/", callback=self.partner)
+        for business in (BUSINESS, OTHER_BUSINESS):
+            rsps.add_callback(
+                "POST", f"{BASE}/v1/platform/{business}/oauth2/token/", callback=self.business
+            )
+            rsps.add_callback(
+                "GET", f"{BASE}/v1/platform/businesses/{business}/customers/c-1/", self.customer
+            )
+
+    def _issue(self, scope):
+        token = f"tok-{scope}-{next(self.counter)}"
+        self.valid[token] = scope
+        return token
+
+    def partner(self, request):
+        self.partner_fetches += 1
+        expected = base64.b64encode(f"{PARTNER}:{API_KEY}".encode()).decode()
+        if request.headers.get("Authorization") != f"Basic {expected}":
+            return 401, {}, '{"error_code": "invalid_client"}'
+        token = self._issue("partner")
+        return 200, {}, f'{{"access_token": "{token}", "expires_in": {self.expires_in}}}'
+
+    def business(self, request):
+        self.business_fetches += 1
+        if self.on_business_fetch:
+            self.on_business_fetch()
+        business = request.url.split("/v1/platform/")[1].split("/")[0]
+        bearer = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if self.valid.get(bearer) != "partner":
+            return 401, {}, '{"error_code": "invalid_token"}'
+        token = self._issue(business)
+        return 200, {}, f'{{"access_token": "{token}", "expires_in": {self.expires_in}}}'
+
+    def customer(self, request):
+        self.api_calls += 1
+        business = request.url.split("/businesses/")[1].split("/")[0]
+        bearer = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if self.reject_all or bearer not in self.valid:
+            return 401, {}, '{"error_code": "invalid_token", "message": "expired"}'
+        if self.valid[bearer] != business:
+            return 403, {}, '{"error_code": "permission_denied"}'
+        return 200, {}, '{"id": "c-1"}'
+
+    def revoke_all(self):
+        self.valid.clear()
+
+
+@pytest.fixture
+def server():
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        yield TokenServer(rsps)
+
+
+@pytest.fixture
+def shared_cache():
+    cache = caches["default"]
+    cache.clear()
+    yield DjangoCache("default")
+    cache.clear()
+
+
+def new_client(cache=None, **kwargs):
+    return ThredfiClient(PARTNER, API_KEY, BASE, cache=cache, **kwargs)
+
+
+def test_fifty_calls_fetch_one_partner_and_one_business_token(server):
+    customers = new_client().business(BUSINESS).customers
+    for _ in range(50):
+        assert customers.get("c-1") == {"id": "c-1"}
+    assert server.api_calls == 50
+    assert (server.partner_fetches, server.business_fetches) == (1, 1)
+
+
+def test_worker_processes_share_tokens_through_the_django_cache(server, shared_cache):
+    """Two clients (think: two Celery worker processes) with one cache fetch tokens once."""
+    first, second = new_client(shared_cache), new_client(shared_cache)
+    first.business(BUSINESS).customers.get("c-1")
+    second.business(BUSINESS).customers.get("c-1")
+    assert (server.partner_fetches, server.business_fetches) == (1, 1)
+
+
+def test_each_business_gets_its_own_token_from_one_partner_token(server):
+    client = new_client()
+    client.business(BUSINESS).customers.get("c-1")
+    client.business(OTHER_BUSINESS).customers.get("c-1")
+    client.business(BUSINESS).customers.get("c-1")
+    assert (server.partner_fetches, server.business_fetches) == (1, 2)
+
+
+def test_token_requests_follow_the_docs(server):
+    client = new_client()
+    client.business(BUSINESS).customers.get("c-1")
+    partner_call, business_call, api_call = server.rsps.calls
+    # Partner token: HTTP Basic (uuid:key), form-encoded client_credentials plus client_id.
+    assert partner_call.request.headers["Authorization"].startswith("Basic ")
+    assert partner_call.request.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert parse_qs(partner_call.request.body) == {
+        "grant_type": ["client_credentials"],
+        "client_id": [PARTNER],
+    }
+    # Business token: no `businesses/` segment, the partner token as Bearer, no body.
+    assert business_call.request.url == f"{BASE}/v1/platform/{BUSINESS}/oauth2/token/"
+    assert business_call.request.headers["Authorization"] == "Bearer tok-partner-1"
+    assert not business_call.request.body
+    # The API call carries the business token, JSON and our User-Agent.
+    assert api_call.request.headers["Authorization"] == f"Bearer tok-{BUSINESS}-2"
+    assert api_call.request.headers["Accept"] == "application/json"
+    assert api_call.request.headers["User-Agent"].startswith("thredfi-django/")
+    assert "python-requests/" in api_call.request.headers["User-Agent"]
+
+
+def test_every_call_has_a_timeout_and_one_session_is_reused(server):
+    client = new_client(timeout=(2.0, 9.0))
+    client.business(BUSINESS).customers.get("c-1")
+    client.business(BUSINESS).customers.get("c-1")
+    assert [c.request.req_kwargs["timeout"] for c in server.rsps.calls] == [(2.0, 9.0)] * 4
+    assert client.session is client.session  # one keep-alive session per client
+
+
+def test_a_token_is_refreshed_when_less_than_the_margin_remains(server):
+    client = new_client(token_refresh_margin=300)
+    now = [1_000_000.0]
+    client.tokens.clock = lambda: now[0]
+    assert client.partner_token() == "tok-partner-1"
+    now[0] += 3600 - 301  # 301 s left: still good
+    assert client.partner_token() == "tok-partner-1"
+    now[0] += 2  # 299 s left: refresh
+    assert client.partner_token() == "tok-partner-2"
+    assert server.partner_fetches == 2
+
+
+def test_a_lifetime_shorter_than_the_margin_does_not_mean_a_fetch_per_call():
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        server = TokenServer(rsps, expires_in=120)
+        client = new_client(token_refresh_margin=300)
+        now = [1_000_000.0]
+        client.tokens.clock = lambda: now[0]
+        client.partner_token()
+        now[0] += 59  # before half its life
+        client.partner_token()
+        assert server.partner_fetches == 1
+        now[0] += 2
+        client.partner_token()
+        assert server.partner_fetches == 2
+
+
+def test_the_frontend_gets_the_business_token_and_its_remaining_life(server):
+    client = new_client()
+    now = [1_000_000.0]
+    client.tokens.clock = lambda: now[0]
+    assert client.business_token(BUSINESS) == {
+        "access_token": f"tok-{BUSINESS}-2",
+        "expires_in": 3600,
+    }
+    now[0] += 1000
+    assert client.business(BUSINESS).token()["expires_in"] == 2600
+    assert server.business_fetches == 1
+
+
+def test_a_401_mid_stream_refreshes_once_and_replays_the_call(server):
+    customers = new_client().business(BUSINESS).customers
+    customers.get("c-1")
+    server.revoke_all()  # Thredfi forgets every token (expiry, key rotation, ...)
+    assert customers.get("c-1") == {"id": "c-1"}
+    # One failed call, one replay; the business token refresh found the partner token revoked
+    # too and fetched that once as well.
+    assert server.api_calls == 3
+    assert (server.partner_fetches, server.business_fetches) == (2, 3)
+    for _ in range(10):
+        customers.get("c-1")
+    assert (server.partner_fetches, server.business_fetches) == (2, 3)
+
+
+def test_a_persistent_401_raises_after_one_replay_instead_of_looping(server):
+    customers = new_client().business(BUSINESS).customers
+    server.reject_all = True
+    with pytest.raises(ThredfiAuthenticationError) as caught:
+        customers.get("c-1")
+    assert server.api_calls == 2
+    assert server.business_fetches == 2
+    assert caught.value.error_code == "invalid_token"
+    assert "tok-" not in str(caught.value)
+
+
+def test_a_403_is_not_mistaken_for_an_expired_token(server):
+    client = new_client()
+    token = client.business_token(OTHER_BUSINESS)["access_token"]
+    # Put the other business's token under BUSINESS's key: the server answers 403, not 401.
+    client.tokens.cache.set(
+        client.tokens.key(BUSINESS),
+        client.tokens.cache.get(client.tokens.key(OTHER_BUSINESS)),
+    )
+    with pytest.raises(ThredfiPermissionError):
+        client.business(BUSINESS).customers.get("c-1")
+    assert server.business_fetches == 1
+    assert token.startswith(f"tok-{OTHER_BUSINESS}")
+
+
+def test_the_cache_key_names_partner_and_business_but_never_the_api_key(shared_cache):
+    client = new_client(shared_cache)
+    key = client.tokens.key(BUSINESS)
+    assert PARTNER in key and BUSINESS in key
+    assert API_KEY not in key
+    sandbox = ThredfiClient(PARTNER, API_KEY, "https://sandbox.example").tokens.key(BUSINESS)
+    assert sandbox != key  # another host never reuses this host's tokens
+
+
+def test_concurrent_refreshes_make_one_fetch(shared_cache):
+    """Eight threads find no token at once: one fetches, the others wait for it."""
+    threads_count = 8
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        server = TokenServer(rsps)
+        waiting = threading.Semaphore(0)
+        clients = [new_client(shared_cache) for _ in range(threads_count)]
+        for client in clients:
+            original_sleep = client.tokens.sleep
+
+            def counting_sleep(seconds, _original=original_sleep):
+                waiting.release()
+                _original(0.001)
+
+            client.tokens.sleep = counting_sleep
+
+        def hold_fetch_until_everyone_waits():
+            # The fetch answers only once every other thread has polled at least once, so the
+            # threads really do overlap (bounded: a missing waiter fails the test below).
+            for _ in range(threads_count - 1):
+                assert waiting.acquire(timeout=10)
+
+        server.on_business_fetch = hold_fetch_until_everyone_waits
+        client_tokens = {}
+        client_tokens_lock = threading.Lock()
+
+        def work(index):
+            token = clients[index].business_token(BUSINESS)["access_token"]
+            with client_tokens_lock:
+                client_tokens[index] = token
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(threads_count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert len(client_tokens) == threads_count
+        assert set(client_tokens.values()) == {f"tok-{BUSINESS}-2"}
+        assert server.business_fetches == 1
+        assert server.partner_fetches == 1
+
+
+def test_a_waiter_takes_over_when_the_lock_holder_died(server, shared_cache):
+    client = new_client(shared_cache)
+    polls = []
+    client.tokens.sleep = polls.append
+    # A crashed worker left its lock behind and no token.
+    shared_cache.add(client.tokens.key(BUSINESS) + ":lock", "dead-worker", 10)
+    assert client.business_token(BUSINESS)["access_token"] == f"tok-{BUSINESS}-2"
+    assert server.business_fetches == 1
+    # It waited a bounded time (the lock's lifetime) before fetching itself.
+    assert sum(polls) == pytest.approx(client.tokens.lock_timeout, abs=0.1)
+
+
+def test_waiters_fetch_themselves_as_soon_as_the_holder_gives_up(server, shared_cache):
+    client = new_client(shared_cache)
+    lock_key = client.tokens.key(BUSINESS) + ":lock"
+    shared_cache.add(lock_key, "failing-worker", 10)
+    polls = []
+
+    def sleep(seconds):
+        polls.append(seconds)
+        if len(polls) == 3:
+            shared_cache.delete(lock_key)  # the holder's fetch failed; it released the lock
+
+    client.tokens.sleep = sleep
+    client.business_token(BUSINESS)
+    assert len(polls) == 3
+    assert server.business_fetches == 1
+
+
+def test_while_another_worker_refreshes_the_old_token_is_still_used(server, shared_cache):
+    client = new_client(shared_cache)
+    now = [1_000_000.0]
+    client.tokens.clock = lambda: now[0]
+    old = client.business_token(BUSINESS)["access_token"]
+    now[0] += 3600 - 100  # inside the refresh margin, still valid
+    shared_cache.add(client.tokens.key(BUSINESS) + ":lock", "other-worker", 10)
+    client.tokens.sleep = lambda s: pytest.fail("should not wait while a valid token exists")
+    assert client.business_token(BUSINESS)["access_token"] == old
+    assert server.business_fetches == 1
+
+
+def test_a_late_401_does_not_throw_away_a_token_someone_else_just_fetched(server, shared_cache):
+    first, second = new_client(shared_cache), new_client(shared_cache)
+    stale = first.business_token(BUSINESS)["access_token"]
+    server.revoke_all()
+    first.business(BUSINESS).customers.get("c-1")  # refreshes: new token in the cache
+    fetches = server.business_fetches
+    second.tokens.invalidate(BUSINESS, stale)  # a slower worker reporting its old token
+    second.business(BUSINESS).customers.get("c-1")
+    assert server.business_fetches == fetches
