@@ -10,6 +10,8 @@ source "$(dirname "$0")/bootstrap.sh"
 
 PG_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/thredfi}"
 REDIS_URL="${TEST_BROKER_URL:-redis://127.0.0.1:6379/15}"
+# Tokens cached by pytest and by the worker processes must be the same ones: Redis, its own db.
+CACHE_REDIS_URL="${TEST_CACHE_URL:-rediscache://127.0.0.1:6379/14}"
 
 run_pytest() {  # pytest, with exit 5 (no tests collected) treated as failure: we always have tests
     local rc=0
@@ -23,7 +25,11 @@ python -m ruff check .
 python -m ruff format --check .
 
 echo "==> pass 1: SQLite, in-memory broker"
-env -u DATABASE_URL CELERY_BROKER_URL=memory:// run_pytest -m "not services" "$@"
+# A subshell: `env` cannot run a shell function, and the unsets must not leak into pass 2.
+(
+    unset DATABASE_URL CACHE_URL CELERY_TASK_DEFAULT_QUEUE
+    CELERY_BROKER_URL=memory:// run_pytest -m "not services" "$@"
+)
 
 echo "==> pass 2: PostgreSQL + Redis + real celery workers"
 if [ "${CI:-}" = "true" ]; then
@@ -39,4 +45,5 @@ elif ! bash scripts/services.sh probe; then
     echo "PostgreSQL or Redis is not reachable on 127.0.0.1; skipping pass 2 (CI=true makes this a failure)."
     exit 0
 fi
-DATABASE_URL="$PG_URL" CELERY_BROKER_URL="$REDIS_URL" THREDFI_REQUIRE_SERVICES=1 run_pytest "$@"
+DATABASE_URL="$PG_URL" CELERY_BROKER_URL="$REDIS_URL" CACHE_URL="$CACHE_REDIS_URL" \
+    THREDFI_REQUIRE_SERVICES=1 run_pytest "$@"
