@@ -9,6 +9,7 @@ from django.conf import settings
 
 pytest_plugins = [
     "tests.fixtures.real_services",  # live_thredfi, celery_worker_process
+    "tests.testapp.engine_fixtures",  # queue, committed (sync-engine tests)
 ]
 
 

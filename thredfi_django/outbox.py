@@ -74,13 +74,16 @@ def _business_key(instance: Model) -> tuple[int, str] | None:
 # --------------------------------------------------------------------------------------------
 
 
-def mark_dirty(instance: Model, operation: str = SyncOperation.UPSERT) -> SyncState:
+def mark_dirty(
+    instance: Model, operation: str = SyncOperation.UPSERT, *, schedule: bool = True
+) -> SyncState:
     """Record that ``instance`` changed (or was deleted) and schedule its push after commit.
 
     Creates the object's SyncState row or bumps its version, in the caller's transaction.
     A failed or needs-attention row goes back to pending (a new save may have fixed it); a row
     being pushed right now stays in progress and is pushed once more when that push ends.
     Returns the row with ``id``, ``version``, ``status`` and ``operation`` loaded.
+    ``schedule=False`` records without enqueueing (the engine, syncing a dependency inline).
     """
     using = _db_for(type(instance))
     connection = connections[using]
@@ -98,7 +101,8 @@ def mark_dirty(instance: Model, operation: str = SyncOperation.UPSERT) -> SyncSt
         state = _upsert_sql(connection, content_type.pk, object_id, values, business_key)
     else:
         state = _upsert_orm(using, content_type, object_id, values, business_key)
-    _schedule_enqueue(using, state.pk)
+    if schedule:
+        _schedule_enqueue(using, state.pk)
     return state
 
 
@@ -313,10 +317,10 @@ def enqueue(state_ids: Iterable[int], *, countdown: float | None = None) -> int:
         options["countdown"] = countdown
     sent = 0
     try:
-        with sync_object.app.producer_or_acquire() as producer:
-            for state_id in ids:
-                sync_object.apply_async((state_id,), producer=producer, **options)
-                sent += 1
+        for state_id in ids:
+            # retry=False: with the broker down, fail at once instead of blocking the request.
+            sync_object.apply_async((state_id,), **options)
+            sent += 1
     except Exception as err:  # broker down / misconfigured: the save must still succeed
         logger.warning(
             "Could not enqueue %d Thredfi sync task(s) (%s: %s); they stay pending and the "

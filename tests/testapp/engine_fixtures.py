@@ -1,0 +1,66 @@
+"""Pytest fixtures for the sync-engine tests (registered in tests/conftest.py).
+
+- ``queue``: records the ``sync_object`` tasks the outbox publishes instead of sending them, and
+  ``queue.drain()`` runs them the way a worker would (plain function calls, in order).
+- ``committed``: runs ``transaction.on_commit`` callbacks when the block ends, as a real commit
+  would (pytest-django wraps each test in a transaction that never commits).
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import pytest
+
+
+class TaskQueue:
+    """The published sync tasks: ``ids`` (state ids in order), ``countdowns`` ({id: seconds})."""
+
+    def __init__(self, capture_on_commit=None):
+        self.capture_on_commit = capture_on_commit
+        self.ids: list[int] = []
+        self.countdowns: dict[int, float] = {}
+
+    def publish(self, args, **options):
+        self.ids.append(args[0])
+        if options.get("countdown"):
+            self.countdowns[args[0]] = options["countdown"]
+
+    def clear(self) -> None:
+        self.ids.clear()
+        self.countdowns.clear()
+
+    def drain(self, *, limit: int = 100, worker: str = "test-worker") -> list:
+        """Run queued tasks (and those they enqueue) like a worker; returns the SyncResults."""
+        from thredfi_django.sync import sync_state
+
+        results = []
+        while self.ids and limit:
+            limit -= 1
+            state_id = self.ids.pop(0)
+            self.countdowns.pop(state_id, None)
+            # A worker runs in autocommit: on_commit callbacks (re-enqueues) fire at once.
+            with self.capture_on_commit(execute=True):
+                results.append(sync_state(state_id, worker=worker))
+        return results
+
+
+@pytest.fixture
+def queue(monkeypatch, django_capture_on_commit_callbacks):
+    from thredfi_django.tasks import sync_object
+
+    tasks = TaskQueue(django_capture_on_commit_callbacks)
+    monkeypatch.setattr(sync_object, "apply_async", tasks.publish)
+    return tasks
+
+
+@pytest.fixture
+def committed(django_capture_on_commit_callbacks):
+    """``with committed(): ...`` runs the block's on_commit callbacks when it ends."""
+
+    @contextmanager
+    def block():
+        with django_capture_on_commit_callbacks(execute=True) as callbacks:
+            yield callbacks
+
+    return block

@@ -1,0 +1,105 @@
+"""Small builders for the test-app models (used by the engine, admin and demo tests)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from itertools import count
+
+from .models import (
+    Account,
+    Bill,
+    BillLine,
+    BillPayment,
+    BillPaymentAllocation,
+    Customer,
+    Invoice,
+    InvoiceLine,
+    Payment,
+    PaymentAllocation,
+    Refund,
+    RefundPayment,
+    Vendor,
+)
+
+_n = count(1)
+TODAY = dt.date(2026, 11, 24)
+
+
+def make_account(**fields) -> Account:
+    n = next(_n)
+    fields.setdefault("legal_name", f"Acme {n} Ltd")
+    fields.setdefault("email", f"books{n}@acme.example")
+    return Account.objects.create(**fields)
+
+
+def make_customer(account: Account | None = None, **fields) -> Customer:
+    n = next(_n)
+    fields.setdefault("name", f"Customer {n}")
+    fields.setdefault("email", f"customer{n}@example.com")
+    return Customer.objects.create(account=account or make_account(), **fields)
+
+
+def make_invoice(
+    customer: Customer | None = None, *, lines=((Decimal("2"), Decimal("50.00")),), **fields
+) -> Invoice:
+    """An invoice with ``lines`` ((quantity, unit price), ...); a new customer if none given."""
+    customer = customer or make_customer()
+    fields.setdefault("account", customer.account if customer else make_account())
+    fields.setdefault("number", f"INV-{next(_n):04d}")
+    fields.setdefault("issued_on", TODAY)
+    fields.setdefault("due_on", TODAY + dt.timedelta(days=30))
+    invoice = Invoice.objects.create(customer=customer, **fields)
+    for i, (quantity, price) in enumerate(lines, 1):
+        InvoiceLine.objects.create(
+            invoice=invoice, description=f"Item {i}", quantity=quantity, unit_price=price
+        )
+    return invoice
+
+
+def make_payment(invoice: Invoice, amount: Decimal | None = None, **fields) -> Payment:
+    amount = invoice.total if amount is None else amount
+    fields.setdefault("paid_on", TODAY)
+    fields.setdefault("reference", f"PAY-{next(_n)}")
+    payment = Payment.objects.create(
+        account=invoice.account, customer=invoice.customer, amount=amount, **fields
+    )
+    PaymentAllocation.objects.create(payment=payment, invoice=invoice, amount=amount)
+    return payment
+
+
+def make_refund(invoice: Invoice, amount: Decimal | None = None, **fields) -> Refund:
+    fields.setdefault("refunded_at", dt.datetime(2026, 11, 25, 12, tzinfo=dt.timezone.utc))
+    return Refund.objects.create(account=invoice.account, invoice=invoice, amount=amount, **fields)
+
+
+def make_refund_payment(refund: Refund, amount: Decimal, **fields) -> RefundPayment:
+    fields.setdefault("paid_at", dt.datetime(2026, 11, 26, 12, tzinfo=dt.timezone.utc))
+    return RefundPayment.objects.create(refund=refund, amount=amount, **fields)
+
+
+def make_vendor(account: Account | None = None, **fields) -> Vendor:
+    fields.setdefault("name", f"Vendor {next(_n)}")
+    return Vendor.objects.create(account=account or make_account(), **fields)
+
+
+def make_bill(vendor: Vendor | None = None, *, lines=((1, Decimal("120.00")),), **fields) -> Bill:
+    vendor = vendor or make_vendor()
+    fields.setdefault("number", f"BILL-{next(_n):04d}")
+    fields.setdefault("bill_date", TODAY)
+    fields.setdefault("due_on", TODAY + dt.timedelta(days=14))
+    bill = Bill.objects.create(account=vendor.account, vendor=vendor, **fields)
+    for i, (quantity, price) in enumerate(lines, 1):
+        BillLine.objects.create(
+            bill=bill, description=f"Cost {i}", quantity=quantity, unit_price=price
+        )
+    return bill
+
+
+def make_bill_payment(bill: Bill, amount: Decimal, **fields) -> BillPayment:
+    fields.setdefault("paid_on", TODAY)
+    payment = BillPayment.objects.create(
+        account=bill.account, vendor=bill.vendor, amount=amount, **fields
+    )
+    BillPaymentAllocation.objects.create(bill_payment=payment, bill=bill, amount=amount)
+    return payment
