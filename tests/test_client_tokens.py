@@ -18,7 +18,7 @@ from thredfi_django.client.shared import DjangoCache
 from thredfi_django.exceptions import ThredfiAuthenticationError, ThredfiPermissionError
 
 BASE = "https://thredfi.test"
-PARTNER = "0b7e4d3a-5f7c-4c1e-9a51-2f7d3c1b9e10"
+PARTNER = "7a3f9c1e-1111-4222-8333-client-tests"
 API_KEY = "sk_test_do_not_leak"
 BUSINESS = "4f1c2d7e-0000-4000-8000-000000000001"
 OTHER_BUSINESS = "4f1c2d7e-0000-4000-8000-000000000002"
@@ -92,10 +92,13 @@ def server():
 
 @pytest.fixture
 def shared_cache():
-    cache = caches["default"]
-    cache.clear()
+    """Django's default cache (Redis in the real-services run), cleaned of this file's keys only."""
+    store = new_client().tokens
+    keys = [store.key(scope) for scope in ("partner", BUSINESS, OTHER_BUSINESS)]
+    keys = [key + suffix for key in keys for suffix in ("", ":lock")]
+    caches["default"].delete_many(keys)
     yield DjangoCache("default")
-    cache.clear()
+    caches["default"].delete_many(keys)
 
 
 def new_client(cache=None, **kwargs):

@@ -95,6 +95,7 @@ class ThredfiClient:
 
     def business(self, business_id: str) -> BusinessScope:
         """The resources of one business, called with that business's token."""
+        path_segment(business_id, "business id")  # None or "" is a caller bug, say so now
         return BusinessScope(self, str(business_id))
 
     # -- tokens ------------------------------------------------------------------------------
@@ -108,6 +109,7 @@ class ThredfiClient:
 
         This is the frontend-safe token the embedded widget's ``getToken()`` returns.
         """
+        path_segment(business_id, "business id")
         token = self._token(str(business_id))
         remaining = int(token.expires_at - self.tokens.clock())
         return {"access_token": token.access_token, "expires_in": max(0, remaining)}
