@@ -1,0 +1,144 @@
+"""What the admin shows about a sync state: status badges, redacted messages, error summaries.
+
+Everything here is display only; nothing touches the database.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext_lazy as _
+
+from ..models import SyncStatus
+
+#: Label of the pseudo-status of a host object that has no sync-state row yet.
+NEVER_SYNCED = "never"
+NEVER_SYNCED_LABEL = _("Never synced")
+
+#: The stylesheet every page that shows a badge includes.
+ADMIN_CSS = "thredfi_django/admin.css"
+
+_REDACTED = "[redacted]"
+
+# Things that look like credentials. The engine should never store them in an error message, but
+# an upstream proxy or a third-party error page could echo a header back; the admin scrubs anyway.
+_SECRET_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+    # Authorization: Bearer <token> / Basic <base64>
+    (
+        re.compile(r"\b(Bearer|Basic|Token)\s+[A-Za-z0-9\-._~+/]+=*", re.IGNORECASE),
+        r"\1 " + _REDACTED,
+    ),
+    # JSON Web Tokens (three base64url parts, the first always starting "eyJ")
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), _REDACTED),
+    # name=value / "name": "value" pairs whose name says secret
+    (
+        re.compile(
+            r"""(?P<name>["']?\b[\w-]*(?:api[_-]?key|apikey|secret|password|passwd|token|"""
+            r"""authorization|auth)\b["']?\s*[:=]\s*["']?(?:(?:Bearer|Basic|Token)\s+)?)(?P<value>[^\s"',;&}]+)""",
+            re.IGNORECASE,
+        ),
+        r"\g<name>" + _REDACTED,
+    ),
+    # Provider-style keys (sk_live_..., pk_test_...)
+    (re.compile(r"\b(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{8,}"), _REDACTED),
+    # Long opaque strings mixing letters and digits (>= 40 chars): almost never human text.
+    (
+        re.compile(r"\b(?=[A-Za-z0-9_\-]*\d)(?=[A-Za-z0-9_\-]*[A-Za-z])[A-Za-z0-9_\-]{40,}\b"),
+        _REDACTED,
+    ),
+]
+
+
+def redact(text: Any) -> str:
+    """``text`` with anything that looks like a bearer token, JWT or API key replaced."""
+    if text is None:
+        return ""
+    result = str(text)
+    for pattern, replacement in _SECRET_PATTERNS:
+        result = pattern.sub(replacement, result)
+    return result
+
+
+def redact_data(value: Any) -> Any:
+    """:func:`redact` applied to every string inside a JSON-like value (field errors)."""
+    if isinstance(value, dict):
+        return {str(key): redact_data(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact_data(item) for item in value]
+    if isinstance(value, str):
+        return redact(value)
+    return value
+
+
+def status_label(status: str | None) -> str:
+    """Human label of a status value; ``None`` means no sync-state row ("never synced")."""
+    if not status or status == NEVER_SYNCED:
+        return str(NEVER_SYNCED_LABEL)
+    try:
+        return str(SyncStatus(status).label)
+    except ValueError:
+        return status
+
+
+def status_badge(status: str | None, *, title: str = "") -> SafeString:
+    """A coloured badge with the status's text (colour is never the only signal).
+
+    ``title`` (e.g. the last error code) shows as a tooltip."""
+    key = status if status in SyncStatus.values else NEVER_SYNCED
+    return format_html(
+        '<span class="thredfi-badge thredfi-badge--{}" data-thredfi-status="{}"{}>{}</span>',
+        key.replace("_", "-"),
+        key,
+        format_html(' title="{}"', title) if title else "",
+        status_label(status),
+    )
+
+
+def field_errors_html(field_errors: Any) -> SafeString | str:
+    """Field errors ({"field": ["message", ...]} or a bare string/list) as an HTML list."""
+    if not field_errors:
+        return ""
+    field_errors = redact_data(field_errors)
+    if isinstance(field_errors, dict):
+        rows = []
+        for field, messages in field_errors.items():
+            if isinstance(messages, (list, tuple)):
+                messages = "; ".join(str(message) for message in messages)
+            rows.append((field, messages))
+        return format_html(
+            '<ul class="thredfi-field-errors">{}</ul>',
+            format_html_join("", "<li><code>{}</code>: {}</li>", rows),
+        )
+    if isinstance(field_errors, (list, tuple)):
+        return format_html(
+            '<ul class="thredfi-field-errors">{}</ul>',
+            format_html_join("", "<li>{}</li>", ((str(item),) for item in field_errors)),
+        )
+    return str(field_errors)
+
+
+def error_summary_html(
+    *,
+    code: str,
+    status: int | None,
+    kind: str,
+    message: str,
+    fields: Any,
+    at: Any = None,
+) -> SafeString | str:
+    """The last error of a state as the change form shows it; ``""`` when there is none."""
+    if not (code or status or kind or message or fields):
+        return ""
+    head = " · ".join(
+        str(part) for part in (code, f"HTTP {status}" if status else "", kind) if part
+    )
+    return format_html(
+        '<div class="thredfi-error"><strong>{}</strong>{}<div>{}</div>{}</div>',
+        head,
+        format_html(" <small>({})</small>", at) if at else "",
+        redact(message),
+        field_errors_html(fields),
+    )

@@ -1,0 +1,328 @@
+"""The outbox in the admin: every sync-state row across all models, with its attempt history.
+
+Read-only: rows are written by the engine. Operators filter, search, open a row to read its
+history, and act in bulk with "Retry" (queued through ``outbox.request_sync``) or "Mark resolved".
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from ..models import SyncAttempt, SyncState, SyncStatus
+from .display import ADMIN_CSS, error_summary_html, field_errors_html, redact, status_badge
+from .mixins import SYNC_PERMISSION
+
+#: "Mark resolved" leaves these alone: nothing to resolve, or a worker owns the row right now.
+NOT_RESOLVABLE = (SyncStatus.SYNCED, SyncStatus.RESOLVED, SyncStatus.IN_PROGRESS)
+
+
+class AgeListFilter(admin.SimpleListFilter):
+    """How long ago the row last changed (a save, an attempt, a retry)."""
+
+    title = _("last change")
+    parameter_name = "age"
+
+    #: value -> (label, newer than, older than)
+    ranges = {
+        "1h": (_("Less than an hour ago"), timedelta(hours=1), None),
+        "24h": (_("Less than 24 hours ago"), timedelta(hours=24), None),
+        "older24h": (_("More than 24 hours ago"), None, timedelta(hours=24)),
+        "older7d": (_("More than 7 days ago"), None, timedelta(days=7)),
+    }
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [(key, label) for key, (label, _newer, _older) in self.ranges.items()]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() not in self.ranges:
+            return queryset
+        _label, newer, older = self.ranges[self.value()]
+        now = timezone.now()
+        if newer is not None:
+            queryset = queryset.filter(updated_at__gte=now - newer)
+        if older is not None:
+            queryset = queryset.filter(updated_at__lt=now - older)
+        return queryset
+
+
+class BusinessListFilter(admin.SimpleListFilter):
+    """The business (its own sync-state row) an object belongs to."""
+
+    title = _("business")
+    parameter_name = "business"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        businesses = SyncState.objects.filter(
+            pk__in=SyncState.objects.exclude(business=None).values("business")
+        ).order_by("label", "pk")
+        return [(str(b.pk), b.label or b.external_id or b.object_id) for b in businesses]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        if value and value.isdigit():
+            return queryset.filter(business_id=int(value))
+        return queryset
+
+
+class SyncAttemptInline(admin.TabularInline):
+    """The attempt history of one row, newest first, messages redacted."""
+
+    model = SyncAttempt
+    extra = 0
+    can_delete = False
+    ordering = ["-started_at", "-id"]
+    verbose_name = _("attempt")
+    verbose_name_plural = _("attempt history (newest first)")
+    fields = [
+        "started_at",
+        "finished_at",
+        "operation",
+        "version",
+        "outcome_display",
+        "http_status",
+        "error_code",
+        "redacted_message",
+        "field_errors_display",
+        "worker",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # The history is part of the row: whoever may view the row may read it.
+        return request.user.has_perm("thredfi_django.view_syncstate") or request.user.has_perm(
+            "thredfi_django.view_syncattempt"
+        )
+
+    @admin.display(description=_("outcome"))
+    def outcome_display(self, attempt: SyncAttempt) -> str:
+        return format_html(
+            '<span class="thredfi-outcome thredfi-outcome--{}">{}</span>',
+            attempt.outcome,
+            attempt.get_outcome_display(),
+        )
+
+    @admin.display(description=_("message"))
+    def redacted_message(self, attempt: SyncAttempt) -> str:
+        return redact(attempt.message)
+
+    @admin.display(description=_("field errors"))
+    def field_errors_display(self, attempt: SyncAttempt) -> str:
+        return field_errors_html(attempt.field_errors)
+
+
+class SyncStateAdmin(admin.ModelAdmin):
+    """The outbox across all synced models. Viewing needs ``view_syncstate``; the bulk actions
+    need ``thredfi_django.sync_objects``."""
+
+    list_display = [
+        "object_display",
+        "resource",
+        "content_type",
+        "status_badge",
+        "business_display",
+        "attempts",
+        "last_error_code",
+        "updated_at",
+    ]
+    list_display_links = ["object_display"]
+    list_select_related = ["content_type", "business"]
+    list_filter = [
+        ("content_type", admin.RelatedOnlyFieldListFilter),
+        "status",
+        BusinessListFilter,
+        AgeListFilter,
+    ]
+    search_fields = ["external_id", "remote_id", "label", "object_id"]
+    ordering = ["-updated_at", "-id"]
+    date_hierarchy = None
+    actions = ["retry", "mark_resolved"]
+    inlines = [SyncAttemptInline]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "status_badge",
+                    "host_object_link",
+                    "resource",
+                    "content_type",
+                    "object_id",
+                    "label",
+                    "business",
+                    "external_id",
+                    "remote_id",
+                ]
+            },
+        ),
+        (
+            _("Progress"),
+            {
+                "fields": [
+                    "operation",
+                    "version",
+                    "synced_version",
+                    "attempts",
+                    "next_attempt_at",
+                    "lease_owner",
+                    "lease_until",
+                    "blocked_on",
+                    "last_synced_at",
+                    "created_at",
+                    "updated_at",
+                ]
+            },
+        ),
+        (_("Last error"), {"fields": ["last_error"]}),
+    ]
+    readonly_fields = [
+        "status_badge",
+        "host_object_link",
+        "last_error",
+        *(f.name for f in SyncState._meta.concrete_fields),
+    ]
+
+    # -- permissions: rows belong to the engine --------------------------------------------------
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # the change view is a read-only view
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # deleting would lose the history; "Mark resolved" is the way out
+
+    def has_sync_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """May this user retry or resolve rows? (``thredfi_django.sync_objects``)"""
+        return request.user.has_perm(SYNC_PERMISSION)
+
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+        # The dashboard links to "rows whose last error has this code".
+        if lookup == "last_error_code":
+            return True
+        try:
+            return super().lookup_allowed(lookup, value, request)
+        except TypeError:  # Django < 5.0 has no ``request`` argument
+            return super().lookup_allowed(lookup, value)
+
+    @property
+    def media(self) -> forms.Media:
+        return super().media + forms.Media(css={"all": [ADMIN_CSS]})
+
+    # -- columns ---------------------------------------------------------------------------------
+
+    @admin.display(description=_("object"), ordering="label")
+    def object_display(self, state: SyncState) -> str:
+        return state.label or f"{state.content_type.model} {state.object_id}"
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_badge(self, state: SyncState) -> str:
+        return status_badge(state.status)
+
+    @admin.display(description=_("business"), ordering="business__label")
+    def business_display(self, state: SyncState) -> str:
+        if state.business_id is None or state.business_id == state.pk:
+            return "—"
+        return state.business.label or state.business.external_id
+
+    @admin.display(description=_("host object"))
+    def host_object_link(self, state: SyncState) -> str:
+        model = state.content_type.model_class()
+        if model is None:
+            return state.object_id
+        name = f"{self.admin_site.name}:{model._meta.app_label}_{model._meta.model_name}_change"
+        try:
+            url = reverse(name, args=[state.object_id])
+        except Exception:  # not registered in this admin site
+            return f"{model._meta.verbose_name} {state.object_id}"
+        return format_html('<a href="{}">{} {}</a>', url, model._meta.verbose_name, state.object_id)
+
+    @admin.display(description=_("last error"))
+    def last_error(self, state: SyncState) -> str:
+        return error_summary_html(
+            code=state.last_error_code,
+            status=state.last_error_status,
+            kind=state.last_error_kind,
+            message=state.last_error_message,
+            fields=state.last_error_fields,
+            at=state.last_error_at,
+        ) or _("None")
+
+    # -- actions ---------------------------------------------------------------------------------
+
+    @admin.action(description=_("Retry (queue a sync now)"), permissions=["sync"])
+    def retry(self, request: HttpRequest, queryset: QuerySet) -> None:
+        from ..outbox import request_sync
+
+        selected = queryset.count()
+        queued = request_sync(queryset)
+        message = ngettext(
+            "%(count)d sync state queued for sync.",
+            "%(count)d sync states queued for sync.",
+            queued,
+        ) % {"count": queued}
+        if selected > queued:
+            message += " " + ngettext(
+                "%(count)d skipped (being synced right now).",
+                "%(count)d skipped (being synced right now).",
+                selected - queued,
+            ) % {"count": selected - queued}
+        self.message_user(request, message, messages.SUCCESS if queued else messages.WARNING)
+
+    @admin.action(description=_("Mark resolved (stop retrying)"), permissions=["sync"])
+    def mark_resolved(self, request: HttpRequest, queryset: QuerySet) -> None:
+        now = timezone.now()
+        with transaction.atomic():
+            # Locked, so a worker cannot claim a row between reading and resolving it.
+            targets = list(
+                SyncState.objects.filter(pk__in=queryset.values("pk"))
+                .exclude(status__in=NOT_RESOLVABLE)
+                .select_for_update()
+            )
+            SyncState.objects.filter(pk__in=[s.pk for s in targets]).update(
+                status=SyncStatus.RESOLVED, next_attempt_at=None, updated_at=now
+            )
+        who = request.user.get_username()
+        for state in targets:
+            # Who and when, in the admin's own history of the row.
+            self.log_change(
+                request,
+                state,
+                f"Marked resolved by {who} at {now:%Y-%m-%d %H:%M:%S %Z} "
+                f"(was {state.get_status_display()}).",
+            )
+        count = len(targets)
+        skipped = queryset.count() - count
+        message = ngettext(
+            "%(count)d sync state marked resolved by %(who)s.",
+            "%(count)d sync states marked resolved by %(who)s.",
+            count,
+        ) % {"count": count, "who": who}
+        if skipped:
+            message += " " + ngettext(
+                "%(count)d skipped (synced, already resolved or being synced).",
+                "%(count)d skipped (synced, already resolved or being synced).",
+                skipped,
+            ) % {"count": skipped}
+        self.message_user(request, message, messages.SUCCESS if count else messages.WARNING)
