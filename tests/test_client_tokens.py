@@ -45,6 +45,7 @@ class TokenServer:
             rsps.add_callback(
                 "GET", f"{BASE}/v1/platform/businesses/{business}/customers/c-1/", self.customer
             )
+        rsps.add_callback("GET", f"{BASE}/v1/platform/businesses/{BUSINESS}/", self.get_business)
 
     def _issue(self, scope):
         token = f"tok-{scope}-{next(self.counter)}"
@@ -79,6 +80,13 @@ class TokenServer:
         if self.valid[bearer] != business:
             return 403, {}, '{"error_code": "permission_denied"}'
         return 200, {}, '{"id": "c-1"}'
+
+    def get_business(self, request):
+        self.api_calls += 1
+        bearer = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if self.valid.get(bearer) != "partner":
+            return 401, {}, '{"error_code": "invalid_token"}'
+        return 200, {}, f'{{"id": "{BUSINESS}"}}'
 
     def revoke_all(self):
         self.valid.clear()
@@ -213,7 +221,16 @@ def test_a_401_mid_stream_refreshes_once_and_replays_the_call(server):
     assert (server.partner_fetches, server.business_fetches) == (2, 3)
 
 
-def test_a_persistent_401_raises_after_one_replay_instead_of_looping(server):
+def test_a_401_on_a_partner_call_fetches_a_new_partner_token_once(server):
+    client = new_client()
+    client.businesses.get(BUSINESS)
+    server.revoke_all()
+    assert client.businesses.get(BUSINESS) == {"id": BUSINESS}
+    assert server.partner_fetches == 2
+    assert server.api_calls == 3
+
+
+def test_a_persistent_401_after_one_replay_instead_of_looping(server):
     customers = new_client().business(BUSINESS).customers
     server.reject_all = True
     with pytest.raises(ThredfiAuthenticationError) as caught:

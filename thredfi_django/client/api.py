@@ -83,6 +83,10 @@ class ThredfiClient:
             margin=token_refresh_margin,
         )
 
+    def close(self) -> None:
+        """Close the HTTP session's pooled connections."""
+        self.session.close()
+
     def __repr__(self) -> str:
         return f"<ThredfiClient partner={self.partner_uuid} base_url={self.base_url}>"
 
