@@ -279,8 +279,10 @@ class _Batch:
     def __init__(self, using: str):
         self.using = using
         self.ids: list[int] = []
+        self.sent = False
 
     def __call__(self) -> None:
+        self.sent = True
         enqueue(self.ids)
 
 
@@ -289,8 +291,8 @@ def _schedule_enqueue(using: str, state_id: int) -> None:
     if connection.in_atomic_block:
         # Reuse this transaction's batch if its callback is still registered (a rolled-back
         # savepoint drops the callback, and with it the batch).
-        for _sids, func, *_rest in connection.run_on_commit:
-            if isinstance(func, _Batch):
+        for _sids, func, *_rest in reversed(connection.run_on_commit):
+            if isinstance(func, _Batch) and not func.sent:
                 if state_id not in func.ids:
                     func.ids.append(state_id)
                 return
