@@ -12,7 +12,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
@@ -72,7 +72,8 @@ class BusinessListFilter(admin.SimpleListFilter):
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         value = self.value()
         if value and value.isdigit():
-            return queryset.filter(business_id=int(value))
+            # The business's own row belongs to it too (whether or not it points at itself).
+            return queryset.filter(Q(business_id=int(value)) | Q(pk=int(value)))
         return queryset
 
 

@@ -1,0 +1,284 @@
+"""The outbox admin (every SyncState row): list, filters, search, the read-only detail with its
+redacted attempt history, bulk "Retry" and "Mark resolved", and who may do what."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.models import LogEntry
+from django.contrib.contenttypes.models import ContentType
+from django.urls import reverse
+from django.utils import timezone
+
+from tests.admin_fixtures import *  # noqa: F403  (fixtures)
+from tests.admin_fixtures import client_for, make_staff, set_state, state_of
+from tests.testapp.models import Customer
+from thredfi_django.models import SyncAttempt, SyncState, SyncStatus
+
+CHANGELIST = "admin:thredfi_django_syncstate_changelist"
+JWT = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJwYXJ0bmVyIn0.c2lnbmF0dXJlLXNlY3JldA"
+
+
+def listed(response) -> list[str]:
+    return sorted(state.label for state in response.context["cl"].result_list)
+
+
+def change_url(state: SyncState) -> str:
+    return reverse("admin:thredfi_django_syncstate_change", args=[state.pk])
+
+
+@pytest.fixture
+def outbox(account, make_invoice):
+    """A business, a customer and three invoices in different states."""
+    customer = Customer.objects.create(account=account, name="Jo Bloggs")
+    invoices = {
+        "synced": make_invoice("INV-1", SyncStatus.SYNCED, remote_id=uuid.uuid4()),
+        "failed": make_invoice(
+            "INV-2", SyncStatus.FAILED, attempts=10, last_error_code="server_error"
+        ),
+        "attention": make_invoice(
+            "INV-3", SyncStatus.NEEDS_ATTENTION, attempts=1, last_error_code="validation_error"
+        ),
+    }
+    return {"account": account, "customer": customer, **invoices}
+
+
+# -- the list ------------------------------------------------------------------------------------
+
+
+def test_the_list_shows_every_synced_object_with_its_status_and_business(outbox, operator):
+    response = client_for(operator).get(reverse(CHANGELIST))
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert listed(response) == [
+        "Acme Ltd",
+        "Invoice INV-1",
+        "Invoice INV-2",
+        "Invoice INV-3",
+        "Jo Bloggs",
+    ]
+    assert "thredfi-badge--needs-attention" in html and "thredfi-badge--failed" in html
+    assert "validation_error" in html
+    invoice_row = next(s for s in response.context["cl"].result_list if s.label == "Invoice INV-2")
+    assert invoice_row.business == state_of(outbox["account"])
+    assert '<td class="field-business_display">Acme Ltd</td>' in html
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"status__exact": "failed"}, ["Invoice INV-2"]),
+        ({"status__exact": "needs_attention"}, ["Invoice INV-3"]),
+        ({"search": "INV-1"}, ["Invoice INV-1"]),
+    ],
+)
+def test_status_filter_and_label_search(outbox, operator, params, expected):
+    if "search" in params:
+        params = {"q": params["search"]}
+    response = client_for(operator).get(reverse(CHANGELIST), params)
+    assert listed(response) == expected
+
+
+def test_filter_by_model(outbox, operator):
+    content_type = ContentType.objects.get_for_model(Customer)
+    response = client_for(operator).get(
+        reverse(CHANGELIST), {"content_type__id__exact": content_type.pk}
+    )
+    assert listed(response) == ["Jo Bloggs"]
+    # only models that have rows are offered
+    spec = next(s for s in response.context["cl"].filter_specs if s.title == "content type")
+    offered = sorted(str(label) for _pk, label in spec.lookup_choices)
+    assert offered == sorted(
+        str(ContentType.objects.get_for_model(m))
+        for m in (type(outbox["account"]), Customer, type(outbox["synced"]))
+    )
+
+
+def test_filter_by_business(outbox, operator, account):
+    from tests.testapp.models import Account, Invoice
+
+    other = Account.objects.create(legal_name="Other plc", email="o@example.com")
+    Invoice.objects.create(account=other, number="OTHER-1")
+    response = client_for(operator).get(reverse(CHANGELIST), {"business": state_of(other).pk})
+    assert listed(response) == ["Invoice OTHER-1", "Other plc"]
+    spec = next(s for s in response.context["cl"].filter_specs if s.title == "business")
+    assert [label for _pk, label in spec.lookup_choices] == ["Acme Ltd", "Other plc"]
+
+
+@pytest.mark.parametrize(
+    ("age", "expected"),
+    [
+        ("1h", ["Invoice INV-1"]),
+        ("24h", ["Invoice INV-1", "Invoice INV-2"]),
+        ("older24h", ["Invoice INV-3", "Jo Bloggs"]),
+        ("older7d", ["Jo Bloggs"]),
+    ],
+)
+def test_filter_by_age_of_last_change(outbox, operator, age, expected):
+    now = timezone.now()
+    ages = {
+        "synced": timedelta(minutes=5),
+        "failed": timedelta(hours=5),
+        "attention": timedelta(days=2),
+        "customer": timedelta(days=30),
+    }
+    for key, delta in ages.items():
+        SyncState.objects.filter(pk=state_of(outbox[key]).pk).update(updated_at=now - delta)
+    SyncState.objects.filter(pk=state_of(outbox["account"]).pk).update(
+        updated_at=now - timedelta(hours=30)
+    )
+
+    response = client_for(operator).get(reverse(CHANGELIST), {"age": age})
+
+    expected = sorted(expected + (["Acme Ltd"] if age == "older24h" else []))
+    assert listed(response) == expected
+
+
+def test_search_by_external_id_and_remote_id(outbox, operator):
+    state = state_of(outbox["synced"])
+    client = client_for(operator)
+    by_external = client.get(reverse(CHANGELIST), {"q": state.external_id})
+    by_remote = client.get(reverse(CHANGELIST), {"q": str(state.remote_id)})
+    assert listed(by_external) == ["Invoice INV-1"]
+    assert listed(by_remote) == ["Invoice INV-1"]
+
+
+# -- the detail: read only, with history ---------------------------------------------------------
+
+
+def test_the_detail_is_read_only_and_lists_attempts_newest_first_redacted(outbox, operator):
+    state = state_of(outbox["attention"])
+    start = timezone.now() - timedelta(hours=1)
+    SyncAttempt.objects.create(
+        state=state,
+        started_at=start,
+        finished_at=start + timedelta(seconds=1),
+        outcome=SyncAttempt.Outcome.TRANSIENT_ERROR,
+        operation="create",
+        http_status=503,
+        error_code="service_unavailable",
+        message=f"upstream said: Authorization: Bearer {JWT}",
+    )
+    SyncAttempt.objects.create(
+        state=state,
+        started_at=start + timedelta(minutes=10),
+        outcome=SyncAttempt.Outcome.PERMANENT_ERROR,
+        operation="create",
+        http_status=400,
+        error_code="validation_error",
+        message="Validation errors in request data; api_key=tk_abcdef123456",
+        field_errors={"currency": ["Invalid currency code. Must be one of: GBP, EUR, USD"]},
+    )
+
+    response = client_for(operator).get(change_url(state))
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert JWT not in html and "tk_abcdef123456" not in html
+    assert "api_key=[redacted]" in html and "Bearer [redacted]" in html
+    assert "<code>currency</code>: Invalid currency code." in html
+    assert html.index("validation_error") < html.index("service_unavailable")  # newest first
+    assert 'name="_save"' not in html  # nothing to save
+
+
+def test_nobody_adds_or_edits_rows_by_hand(outbox, operator, db):
+    client = client_for(operator)
+    state = state_of(outbox["failed"])
+    assert client.get(reverse("admin:thredfi_django_syncstate_add")).status_code == 403
+    response = client.post(change_url(state), {"status": "synced"})
+    assert response.status_code == 403
+    assert state_of(outbox["failed"]).status == SyncStatus.FAILED
+
+
+def test_the_detail_links_to_the_host_object(outbox, operator):
+    state = state_of(outbox["failed"])
+    html = client_for(operator).get(change_url(state)).content.decode()
+    assert reverse("admin:testapp_invoice_change", args=[outbox["failed"].pk]) in html
+
+
+# -- bulk actions --------------------------------------------------------------------------------
+
+
+def act(client, action: str, states):
+    return client.post(
+        reverse(CHANGELIST),
+        {"action": action, ACTION_CHECKBOX_NAME: [s.pk for s in states]},
+        follow=True,
+    )
+
+
+def test_retry_puts_rows_back_to_pending_and_enqueues_after_commit(
+    outbox, operator, enqueued, django_capture_on_commit_callbacks
+):
+    failed, attention = state_of(outbox["failed"]), state_of(outbox["attention"])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = act(client_for(operator), "retry", [failed, attention])
+
+    assert [str(m) for m in response.context["messages"]] == ["2 sync states queued for sync."]
+    for state in (failed, attention):
+        state.refresh_from_db()
+        assert (state.status, state.attempts) == (SyncStatus.PENDING, 0)
+    assert sorted(enqueued) == sorted([failed.pk, attention.pk])
+
+
+def test_mark_resolved_stops_retries_and_records_who_did_it(outbox, operator):
+    failed, synced = state_of(outbox["failed"]), state_of(outbox["synced"])
+
+    response = act(client_for(operator), "mark_resolved", [failed, synced])
+
+    assert [str(m) for m in response.context["messages"]] == [
+        "1 sync state marked resolved by operator. "
+        "1 skipped (synced, already resolved or being synced)."
+    ]
+    failed.refresh_from_db()
+    synced.refresh_from_db()
+    assert failed.status == SyncStatus.RESOLVED and failed.next_attempt_at is None
+    assert synced.status == SyncStatus.SYNCED
+    entry = LogEntry.objects.get(object_id=str(failed.pk))
+    assert entry.user == operator
+    assert "Marked resolved by operator" in entry.get_change_message()
+    assert "(was Failed)" in entry.get_change_message()
+
+
+def test_without_the_sync_permission_no_bulk_action_is_offered_or_run(outbox, viewer, enqueued):
+    client = client_for(viewer)
+    response = client.get(reverse(CHANGELIST))
+    assert response.status_code == 200
+    assert response.context["action_form"] is None
+
+    failed = state_of(outbox["failed"])
+    act(client, "mark_resolved", [failed])
+    act(client, "retry", [failed])
+    assert state_of(outbox["failed"]).status == SyncStatus.FAILED
+    assert enqueued == []
+
+
+def test_with_the_sync_permission_both_actions_are_offered(outbox, operator):
+    response = client_for(operator).get(reverse(CHANGELIST))
+    choices = dict(response.context["action_form"].fields["action"].choices)
+    assert set(choices) == {"", "retry", "mark_resolved"}  # no delete either
+
+
+def test_seeing_the_outbox_needs_view_permission(outbox):
+    clerk = make_staff("clerk", "testapp.view_invoice", "thredfi_django.sync_objects")
+    assert client_for(clerk).get(reverse(CHANGELIST)).status_code == 403
+    assert client_for(clerk).get(change_url(state_of(outbox["failed"]))).status_code == 403
+
+
+def test_the_history_is_readable_with_view_permission_on_the_outbox_alone(outbox):
+    reader = make_staff("reader", "thredfi_django.view_syncstate")
+    state = set_state(outbox["failed"], last_error_message="boom")
+    SyncAttempt.objects.create(
+        state=state,
+        started_at=timezone.now(),
+        outcome=SyncAttempt.Outcome.TRANSIENT_ERROR,
+        error_code="timeout",
+    )
+    html = client_for(reader).get(change_url(state)).content.decode()
+    assert "attempt history (newest first)" in html.lower()
+    assert "timeout" in html
