@@ -306,3 +306,16 @@ def test_the_annotation_matches_uuid_primary_keys():
     finally:
         with connection.schema_editor() as editor:
             editor.delete_model(Gadget)
+
+
+def test_the_hosts_own_actions_still_work_on_the_annotated_queryset(make_invoice):
+    invoice = make_invoice("INV-GONE", SyncStatus.SYNCED)
+    manager = make_staff("manager", "testapp.view_invoice", "testapp.delete_invoice")
+    client = client_for(manager)
+    response = client.post(
+        reverse(CHANGELIST),
+        {"action": "delete_selected", ACTION_CHECKBOX_NAME: [invoice.pk], "post": "yes"},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert not Invoice.objects.filter(pk=invoice.pk).exists()

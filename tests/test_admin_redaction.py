@@ -53,3 +53,8 @@ def test_ordinary_messages_are_left_alone(message):
 def test_field_errors_are_redacted_inside():
     errors = {"notes": [f"contains {JWT}"], "currency": ["bad"]}
     assert redact_data(errors) == {"notes": ["contains [redacted]"], "currency": ["bad"]}
+
+
+def test_the_configured_api_key_is_redacted_whatever_its_shape(settings):
+    settings.THREDFI = {**settings.THREDFI, "API_KEY": "plain words key"}
+    assert redact("sent plain words key to the server") == "sent [redacted] to the server"

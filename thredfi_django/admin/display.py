@@ -12,6 +12,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
+from ..conf import thredfi_settings
 from ..models import SyncStatus
 
 #: Label of the pseudo-status of a host object that has no sync-state row yet.
@@ -57,6 +58,9 @@ def redact(text: Any) -> str:
     if text is None:
         return ""
     result = str(text)
+    api_key = thredfi_settings.API_KEY
+    if api_key and len(str(api_key)) >= 4:  # the configured key itself, whatever its shape
+        result = result.replace(str(api_key), _REDACTED)
     for pattern, replacement in _SECRET_PATTERNS:
         result = pattern.sub(replacement, result)
     return result
