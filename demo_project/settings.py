@@ -104,7 +104,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     # Re-enqueues pending objects whose task was lost (e.g. the broker was down at save time).
     "thredfi-sweep-pending": {
-        "task": "thredfi_django.tasks.sweep_pending",
+        "task": "thredfi_django.sweep_pending",
         "schedule": env.float("THREDFI_SWEEP_EVERY", default=30.0),
     },
 }

@@ -1,0 +1,141 @@
+"""`manage.py thredfi_sync`: choose objects, queue them (default), push inline (--now) or show
+the requests (--dry-run)."""
+
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from tests.testapp.factories import make_invoice
+from tests.testapp.models import Customer, Invoice
+from thredfi_django.models import SyncState, SyncStatus
+from thredfi_django.outbox import state_for
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def run(committed):
+    """Run the command; its request_sync commits (on_commit callbacks fire) as in production."""
+
+    def run(*args):
+        out = StringIO()
+        with committed():
+            call_command("thredfi_sync", *args, stdout=out)
+        return out.getvalue()
+
+    return run
+
+
+def test_queues_everything_not_synced(run, queue):
+    invoice = make_invoice()
+    queue.clear()
+    output = run()
+    assert "Queued 3 object(s)" in output
+    states = [state_for(o) for o in (invoice.account, invoice.customer, invoice)]
+    assert sorted(queue.ids) == sorted(s.pk for s in states)
+
+
+def test_synced_objects_are_left_alone_unless_asked(run, queue):
+    invoice = make_invoice()
+    version = state_for(invoice).version
+    SyncState.objects.update(status=SyncStatus.SYNCED, synced_version=version)
+    queue.clear()
+    assert "Nothing to sync" in run()
+    assert queue.ids == []
+
+    output = run("--status", "all", "--model", "testapp.Invoice")
+    assert "Queued 1 object(s)" in output
+    state = state_for(invoice)
+    assert queue.ids == [state.pk]
+    assert state.status == SyncStatus.PENDING and state.version == version + 1  # pushed again
+
+
+def test_failed_objects_go_back_to_pending_with_attempts_reset(run, queue):
+    invoice = make_invoice()
+    SyncState.objects.filter(pk=state_for(invoice).pk).update(
+        status=SyncStatus.NEEDS_ATTENTION, attempts=4
+    )
+    run("--status", "needs_attention")
+    state = state_for(invoice)
+    assert (state.status, state.attempts) == (SyncStatus.PENDING, 0)
+    assert state.pk in queue.ids
+
+
+def test_filter_by_model_and_ids(run, queue):
+    first, second = make_invoice(), make_invoice()
+    queue.clear()
+    output = run("--model", "testapp.Invoice", "--ids", f"{second.pk}")
+    assert "Queued 1 object(s)" in output
+    assert queue.ids == [state_for(second).pk]
+    assert state_for(first).pk not in queue.ids
+
+
+def test_filter_by_business_external_id_or_local_id(run, queue):
+    mine, other = make_invoice(), make_invoice()
+    queue.clear()
+    business = state_for(mine.account)
+    run("--business", business.external_id)
+    expected = {business.pk, state_for(mine.customer).pk, state_for(mine).pk}
+    assert set(queue.ids) == expected
+    assert state_for(other).pk not in queue.ids
+
+    queue.clear()
+    run("--business", str(mine.account.pk), "--model", "testapp.Invoice")
+    assert queue.ids == [state_for(mine).pk]
+
+
+def test_objects_never_recorded_are_recorded_and_queued(run, queue):
+    invoice = make_invoice()
+    # bulk_create sends no signals, so these customers have no sync state yet
+    Customer.objects.bulk_create(
+        [Customer(account=invoice.account, name=f"Imported {i}") for i in range(3)]
+    )
+    queue.clear()
+    output = run("--model", "testapp.Customer")
+    assert "Recorded 3 object(s) that were not tracked yet." in output
+    assert SyncState.objects.filter(resource="customer").count() == 4
+    assert len(set(queue.ids)) == 4
+
+
+def test_bad_input_says_what_to_fix(run):
+    with pytest.raises(CommandError, match="'testapp.Nope' is not a model synced.*testapp.Invoice"):
+        run("--model", "testapp.Nope")
+    with pytest.raises(CommandError, match="--ids needs exactly one --model"):
+        run("--ids", "1")
+    with pytest.raises(CommandError, match="No business matches 'acme'"):
+        run("--business", "acme")
+
+
+def test_progress_is_plain_lines_when_not_a_terminal(run, queue, monkeypatch):
+    from thredfi_django.management.commands import thredfi_sync
+
+    monkeypatch.setattr(thredfi_sync, "CHUNK", 2)
+    for _ in range(4):
+        make_invoice()
+    output = run("--model", "testapp.Invoice")
+    assert "queued 2/4 (50%)" in output and "queued 4/4 (100%)" in output
+    assert "\r" not in output
+    assert len(set(queue.ids)) == Invoice.objects.count()
+
+
+def test_big_selections_are_made_due_in_bulk_and_handed_to_the_sweep(run, queue, monkeypatch):
+    from thredfi_django import sync
+    from thredfi_django.management.commands import thredfi_sync
+    from thredfi_django.tasks import sweep_pending
+
+    monkeypatch.setattr(thredfi_sync, "DIRECT_LIMIT", 2)
+    sweeps = []
+    monkeypatch.setattr(sweep_pending, "apply_async", lambda *a, **kw: sweeps.append(kw))
+    invoice = make_invoice()
+    SyncState.objects.filter(pk=state_for(invoice).pk).update(status=SyncStatus.FAILED, attempts=10)
+    queue.clear()
+
+    output = run()
+    assert "Queued 3 object(s)" in output and "the sweep" in output
+    assert queue.ids == []  # no task per row...
+    assert len(sweeps) == 1  # ...one sweep instead
+    assert set(SyncState.objects.values_list("status", "attempts")) == {("pending", 0)}
+
+    assert sync.sweep() == 3  # every row is due now
+    assert len(queue.ids) == 3

@@ -1,0 +1,319 @@
+"""``manage.py thredfi_sync``: push all or some objects to Thredfi (queued, inline or dry run)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+
+from django.apps import apps
+from django.contrib.contenttypes.models import ContentType
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.db.models import CharField, Exists, F, OuterRef, Q, QuerySet
+from django.db.models.functions import Cast
+from django.utils import timezone
+
+from thredfi_django import outbox, sync
+from thredfi_django.conf import thredfi_settings
+from thredfi_django.mixins import ThredfiSyncMixin
+from thredfi_django.models import SyncState, SyncStatus
+
+from ._progress import Progress
+
+#: Rows per UPDATE / task batch: keeps memory flat and stays far below every database's limit
+#: on bound parameters (SQLite 32766, PostgreSQL 65535).
+CHUNK = 2000
+#: What "sync" means without --status: everything that is not already done.
+DEFAULT_STATUSES = [
+    SyncStatus.PENDING,
+    SyncStatus.BLOCKED,
+    SyncStatus.FAILED,
+    SyncStatus.NEEDS_ATTENTION,
+]
+#: Up to this many rows get one Celery task each (request_sync). Beyond it, publishing a task
+#: per row costs more than everything else (~100-300 µs each: 100,000 rows would take 15-30 s
+#: on a memory or Redis broker), and no worker pushes that many objects before the sweep has
+#: handed them over anyway: the rows are made due in bulk UPDATEs and one sweep task is sent;
+#: the sweep feeds them to the workers in batches (Celery beat keeps it running).
+DIRECT_LIMIT = 10_000
+#: --now outcomes that mean "this object is not in Thredfi as it is now".
+FAILED_OUTCOMES = {"blocked", "retry", "failed", "needs_attention", "missing"}
+
+
+def synced_models() -> list[type[ThredfiSyncMixin]]:
+    return [m for m in apps.get_models() if issubclass(m, ThredfiSyncMixin) and not m._meta.proxy]
+
+
+class Command(BaseCommand):
+    help = (
+        "Push objects to Thredfi. Without options: every object that is not synced yet "
+        "(pending, blocked, failed, needs attention), plus objects of synced models that were "
+        "never recorded (e.g. created before thredfi_django was installed, or by bulk_create). "
+        "Queues them for the Celery worker by default; --now pushes inline; --dry-run only "
+        "shows the requests. Exits 1 when something failed."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--model", action="append", default=[], metavar="APP.MODEL",
+            help="Only this model (repeatable), e.g. billing.Invoice.",
+        )  # fmt: skip
+        parser.add_argument(
+            "--business", metavar="ID",
+            help="Only this business and its objects: its local id, external_id or Thredfi ID.",
+        )  # fmt: skip
+        parser.add_argument(
+            "--status", action="append", default=[],
+            choices=[*SyncStatus.values, "all"],
+            help="Only objects in this status (repeatable; 'all' for every status, which also "
+            "re-sends synced objects). Default: everything not synced.",
+        )  # fmt: skip
+        parser.add_argument(
+            "--ids", action="append", default=[], metavar="PK[,PK…]",
+            help="Only these primary keys (comma-separated, repeatable); needs one --model.",
+        )  # fmt: skip
+        mode = parser.add_mutually_exclusive_group()
+        mode.add_argument(
+            "--now", action="store_true",
+            help="Push inline in this process (no Celery worker needed); waits for each.",
+        )  # fmt: skip
+        mode.add_argument(
+            "--dry-run", action="store_true",
+            help="Show method, path and payload of each request; send and change nothing.",
+        )  # fmt: skip
+
+    # -- selection -------------------------------------------------------------------------
+
+    def _models(self, labels: list[str]) -> list[type[ThredfiSyncMixin]]:
+        known = synced_models()
+        if not labels:
+            return known
+        chosen = []
+        for label in labels:
+            try:
+                model = apps.get_model(label)
+            except (LookupError, ValueError):
+                model = None
+            if model not in known:
+                names = ", ".join(sorted(m._meta.label for m in known)) or "none"
+                raise CommandError(
+                    f"{label!r} is not a model synced with Thredfi. Synced models: {names}."
+                )
+            chosen.append(model)
+        return chosen
+
+    def _business_state(self, value: str) -> SyncState:
+        match = Q(object_id=value) | Q(external_id=value)
+        try:
+            match |= Q(remote_id=uuid.UUID(value))
+        except ValueError:
+            pass
+        found = list(SyncState.objects.filter(match, resource="business")[:2])
+        if not found:
+            raise CommandError(
+                f"No business matches {value!r} (tried its local id, external_id and Thredfi "
+                "ID). Run `manage.py thredfi_status` to see what is tracked."
+            )
+        if len(found) > 1:
+            raise CommandError(
+                f"{value!r} matches several businesses; use its external_id or Thredfi ID."
+            )
+        return found[0]
+
+    def _selection(self, options) -> tuple[QuerySet, dict]:
+        models = self._models(options["model"])
+        ids = [i.strip() for chunk in options["ids"] for i in chunk.split(",") if i.strip()]
+        if ids and len(models) != 1:
+            raise CommandError("--ids needs exactly one --model (primary keys are per model).")
+        cts = ContentType.objects.get_for_models(*models, for_concrete_models=False)
+        qs = SyncState.objects.filter(content_type__in=[cts[m].pk for m in models])
+        statuses = options["status"] or DEFAULT_STATUSES
+        if "all" not in statuses:
+            qs = qs.filter(status__in=statuses)
+        if ids:
+            qs = qs.filter(object_id__in=ids)
+        if options["business"]:
+            business = self._business_state(options["business"])
+            qs = qs.filter(Q(business=business) | Q(pk=business.pk))
+        # Objects never recorded have no status and no business link yet: include them only
+        # when the selection is by model / id alone.
+        untracked = {}
+        if not options["status"] and not options["business"]:
+            for model in models:
+                # object_id is text; compare as text so PostgreSQL accepts int and uuid pks.
+                tracked = SyncState.objects.filter(
+                    content_type=cts[model], object_id=Cast(OuterRef("pk"), CharField())
+                )
+                pks = model._default_manager.filter(~Exists(tracked))
+                if ids:
+                    pks = pks.filter(pk__in=ids)
+                untracked[model] = pks
+        return qs, untracked
+
+    # -- main ------------------------------------------------------------------------------
+
+    def handle(self, *args, **options):
+        selected, untracked = self._selection(options)
+        total = selected.count()
+        new = {model: qs.count() for model, qs in untracked.items()}
+        if not total and not any(new.values()):
+            self.stdout.write("Nothing to sync: no object matches.")
+            return
+        if options["dry_run"]:
+            return self._dry_run(selected, total, untracked)
+        if not thredfi_settings.SYNC_ENABLED:
+            self.stdout.write(
+                self.style.WARNING(
+                    "THREDFI['SYNC_ENABLED'] is False: objects are recorded but not pushed."
+                )
+            )
+        recorded = self._record_untracked(untracked, new)
+        if options["now"]:
+            failed = self._now(selected, total + len(recorded), recorded)
+            if failed:
+                raise CommandError(f"{failed} object(s) could not be synced (see above).")
+        else:
+            self._queue(selected, total, len(recorded))
+
+    def _record_untracked(self, untracked: dict, counts: dict) -> list[int]:
+        """Create the sync-state rows of objects never recorded (loads each object: their
+        external_id and business come from the model's hooks)."""
+        recorded: list[int] = []
+        total = sum(counts.values())
+        if not total:
+            return recorded
+        progress = Progress(self.stdout, total, "recorded")
+        for model, qs in untracked.items():
+            query = model.get_thredfi_queryset().filter(pk__in=qs.values("pk")).order_by("pk")
+            batch: list = []
+            for obj in query.iterator(chunk_size=CHUNK):
+                batch.append(obj)
+                if len(batch) >= CHUNK:
+                    recorded += self._record_batch(batch)
+                    progress.advance(len(batch))
+                    batch = []
+            if batch:
+                recorded += self._record_batch(batch)
+                progress.advance(len(batch))
+        progress.finish()
+        self.stdout.write(f"Recorded {len(recorded):,} object(s) that were not tracked yet.")
+        return recorded
+
+    def _record_batch(self, objects: list) -> list[int]:
+        with transaction.atomic():  # one commit, one enqueue batch per chunk
+            return outbox.mark_dirty_many(objects)
+
+    def _chunks(self, qs: QuerySet) -> Iterator[list[int]]:
+        """Primary keys in ascending chunks (keyset paging: stable while rows change)."""
+        last = 0
+        while True:
+            ids = list(qs.filter(pk__gt=last).order_by("pk").values_list("pk", flat=True)[:CHUNK])
+            if not ids:
+                return
+            last = ids[-1]
+            yield ids
+
+    def _queue(self, selected: QuerySet, total: int, recorded: int) -> None:
+        queued = 0
+        bulk = total > DIRECT_LIMIT
+        now = timezone.now()
+        progress = Progress(self.stdout, total, "queued")
+        for ids in self._chunks(selected):
+            queued += self._mark_due(ids, now) if bulk else outbox.request_sync(ids)
+            progress.advance(len(ids))
+        progress.finish()
+        skipped = total - queued
+        text = f"Queued {queued + recorded:,} object(s) for the Celery worker"
+        if recorded:
+            text += f" ({recorded:,} newly recorded)"
+        if skipped:
+            text += f"; {skipped:,} skipped (being pushed right now)"
+        self.stdout.write(self.style.SUCCESS(text + "."))
+        if bulk:
+            self._kick_sweep()
+        self.stdout.write("Follow progress with `manage.py thredfi_status`.")
+
+    def _mark_due(self, ids: list[int], now) -> int:
+        """request_sync's transitions as bulk UPDATEs, without a task per row: failed / blocked
+        / resolved rows reset, synced rows re-opened (version + 1), all of them due now."""
+        qs = SyncState.objects.filter(pk__in=ids)
+        due = {"lease_until": None, "lease_owner": "", "next_attempt_at": now, "updated_at": now}
+        with transaction.atomic():
+            qs.filter(status__in=outbox.RETRYABLE_STATUSES).update(
+                status=SyncStatus.PENDING, attempts=0, blocked_on=None, **due
+            )
+            qs.filter(status=SyncStatus.SYNCED).update(
+                status=SyncStatus.PENDING, version=F("version") + 1, **due
+            )
+            return qs.filter(status=SyncStatus.PENDING).update(**due)
+
+    def _kick_sweep(self) -> None:
+        from thredfi_django.tasks import sweep_pending
+
+        options = {"queue": thredfi_settings.CELERY_QUEUE} if thredfi_settings.CELERY_QUEUE else {}
+        try:
+            sweep_pending.apply_async(retry=False, **options)
+        except Exception as err:  # broker down: the rows are due; beat's sweep takes them later
+            self.stdout.write(self.style.WARNING(f"Could not send the sweep task ({err})."))
+        self.stdout.write(
+            f"More than {DIRECT_LIMIT:,} objects: they are marked due and the sweep "
+            "(sweep_pending, run by Celery beat or `manage.py thredfi_sweep`) hands them to the "
+            "workers in batches."
+        )
+
+    def _now(self, selected: QuerySet, total: int, recorded: list[int]) -> int:
+        outcomes: Counter[str] = Counter()
+        progress = Progress(self.stdout, total, "synced")
+        recorded_chunks = [recorded[i : i + CHUNK] for i in range(0, len(recorded), CHUNK)]
+        for ids in [*recorded_chunks, *self._chunks(selected)]:
+            # request_sync makes each row due now (failed ones reset); it also enqueues a task
+            # per row, which finds nothing left to do if a worker runs it after us.
+            outbox.request_sync(ids)
+            for state_id in ids:
+                result = sync.sync_state(state_id, worker="thredfi_sync")
+                outcomes[result.outcome] += 1
+                if result.outcome in FAILED_OUTCOMES:
+                    self._write_failure(state_id, result)
+                progress.advance()
+        progress.finish()
+        summary = ", ".join(f"{n:,} {outcome}" for outcome, n in sorted(outcomes.items()))
+        self.stdout.write(f"Done: {summary}.")
+        return sum(n for outcome, n in outcomes.items() if outcome in FAILED_OUTCOMES)
+
+    def _write_failure(self, state_id: int, result) -> None:
+        state = SyncState.objects.filter(pk=state_id).first()
+        what = f"{state.resource} #{state.object_id} {state.label!r}" if state else state_id
+        self.stdout.write(self.style.ERROR(f"✗ {what}: {result.outcome}: {result.message}"))
+        for field, messages in (result.field_errors or {}).items():
+            self.stdout.write(f"    {field}: {' '.join(map(str, messages))}")
+
+    def _dry_run(self, selected: QuerySet, total: int, untracked: dict) -> None:
+        shown = 0
+        for ids in self._chunks(selected):
+            for state_id in ids:
+                result = sync.sync_state(state_id, dry_run=True)
+                state = SyncState.objects.filter(pk=state_id).only("resource", "label").first()
+                self._write_request(f"{state.resource} {state.label!r}", result.request or {})
+                shown += 1
+        for model, qs in untracked.items():
+            for obj in model.get_thredfi_queryset().filter(pk__in=qs.values("pk")).iterator():
+                what = f"{model._meta.label} {obj} (not tracked yet)"
+                self._write_request(what, sync.preview(obj))
+                shown += 1
+        self.stdout.write(f"Dry run: {shown:,} request(s) shown, nothing sent or changed.")
+
+    def _write_request(self, what: str, request: dict) -> None:
+        if not request.get("method"):
+            reason = request.get("message") or request.get("action") or "nothing to send"
+            self.stdout.write(f"(no request)  # {what}: {reason}")
+            return
+        self.stdout.write(
+            self.style.MIGRATE_HEADING(f"{request['method']} {request.get('path')}  # {what}")
+        )
+        payload = request.get("payload")
+        if payload is not None:
+            self.stdout.write(json.dumps(payload, indent=2, sort_keys=True, default=str))
+        for field, messages in (request.get("errors") or {}).items():
+            self.stdout.write(self.style.WARNING(f"  would not be sent: {field}: {messages}"))
