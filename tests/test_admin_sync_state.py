@@ -282,3 +282,44 @@ def test_the_history_is_readable_with_view_permission_on_the_outbox_alone(outbox
     html = client_for(reader).get(change_url(state)).content.decode()
     assert "attempt history (newest first)" in html.lower()
     assert "timeout" in html
+
+
+# -- one row, from its detail page ---------------------------------------------------------------
+
+
+def test_the_detail_page_offers_retry_and_resolve_to_operators_only(outbox, operator, viewer):
+    url = change_url(state_of(outbox["failed"]))
+    assert 'value="retry"' in client_for(operator).get(url).content.decode()
+    assert 'value="mark_resolved"' in client_for(operator).get(url).content.decode()
+    assert 'value="retry"' not in client_for(viewer).get(url).content.decode()
+
+
+def test_retry_now_from_the_detail_page(
+    outbox, operator, enqueued, django_capture_on_commit_callbacks
+):
+    state = state_of(outbox["attention"])
+    action_url = reverse("admin:thredfi_django_syncstate_sync_action", args=[state.pk])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(operator).post(action_url, {"action": "retry"}, follow=True)
+
+    assert response.redirect_chain[-1][0] == change_url(state)
+    assert [str(m) for m in response.context["messages"]] == ["1 sync state queued for sync."]
+    assert state_of(outbox["attention"]).status == SyncStatus.PENDING
+    assert enqueued == [state.pk]
+
+
+def test_mark_resolved_from_the_detail_page(outbox, operator):
+    state = state_of(outbox["failed"])
+    action_url = reverse("admin:thredfi_django_syncstate_sync_action", args=[state.pk])
+    client_for(operator).post(action_url, {"action": "mark_resolved"})
+    assert state_of(outbox["failed"]).status == SyncStatus.RESOLVED
+
+
+def test_the_detail_page_actions_refuse_get_unknown_actions_and_viewers(outbox, operator, viewer):
+    state = state_of(outbox["failed"])
+    action_url = reverse("admin:thredfi_django_syncstate_sync_action", args=[state.pk])
+    assert client_for(operator).get(action_url).status_code == 405
+    assert client_for(operator).post(action_url, {"action": "delete"}).status_code == 400
+    assert client_for(viewer).post(action_url, {"action": "retry"}).status_code == 403
+    assert state_of(outbox["failed"]).status == SyncStatus.FAILED

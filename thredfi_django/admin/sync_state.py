@@ -11,10 +11,19 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest
-from django.urls import reverse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseNotAllowed,
+)
+from django.shortcuts import redirect
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
@@ -202,6 +211,51 @@ class SyncStateAdmin(admin.ModelAdmin):
         "last_error",
         *(f.name for f in SyncState._meta.concrete_fields),
     ]
+
+    change_form_template = "thredfi_django/admin/syncstate_change_form.html"
+
+    # -- one row: "Retry now" / "Mark resolved" buttons on the detail page ------------------------
+
+    def get_urls(self) -> list[Any]:
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "<path:object_id>/sync-action/",
+                self.admin_site.admin_view(self.sync_action_view),
+                name="{}_{}_sync_action".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        extra_context = {
+            "thredfi_can_sync": self.has_sync_permission(request),
+            "thredfi_action_url": reverse(
+                f"{self.admin_site.name}:thredfi_django_syncstate_sync_action", args=[object_id]
+            ),
+            **(extra_context or {}),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def sync_action_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """POST ``action=retry`` or ``action=mark_resolved`` for one row, then back to it."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        state = self.get_object(request, unquote(object_id))
+        if state is None:
+            raise Http404(f"No sync state with id {object_id!r}.")
+        if not (self.has_view_permission(request, state) and self.has_sync_permission(request)):
+            raise PermissionDenied
+        actions = {"retry": self.retry, "mark_resolved": self.mark_resolved}
+        action = actions.get(request.POST.get("action", ""))
+        if action is None:
+            return HttpResponseBadRequest("action must be 'retry' or 'mark_resolved'.")
+        action(request, SyncState.objects.filter(pk=state.pk))
+        return redirect(
+            reverse(f"{self.admin_site.name}:thredfi_django_syncstate_change", args=[state.pk])
+        )
 
     # -- permissions: rows belong to the engine --------------------------------------------------
 
