@@ -8,6 +8,7 @@ import pytest
 from django.conf import settings
 
 pytest_plugins = [
+    "thredfi_django.testing.pytest_plugin",  # thredfi_fake, thredfi_fake_server
     "tests.fixtures.real_services",  # live_thredfi, celery_worker_process
     "tests.testapp.engine_fixtures",  # queue, committed (sync-engine tests)
 ]

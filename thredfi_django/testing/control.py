@@ -1,0 +1,65 @@
+"""``/__fake__/`` control endpoints (never faulted, never counted, no auth).
+
+- ``GET  /__fake__/stats``                      counters (see ``FakeThredfi.stats``)
+- ``POST /__fake__/faults``                     JSON = ``set_faults`` kwargs
+- ``POST /__fake__/fail-next``                  JSON = ``fail_next`` kwargs
+- ``POST /__fake__/reset``                      ``reset()``
+- ``POST /__fake__/expire-tokens``              ``expire_tokens()``
+- ``POST /__fake__/config``                     ``{"duplicate_mode", "pagination_style"}``
+- ``GET  /__fake__/records/<resource>``         ``records()``, optional ``?business_id=``
+- ``POST /__fake__/partners``                   ``{"partner_uuid", "api_key"}``
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+
+if TYPE_CHECKING:
+    from .fake import FakeThredfi
+
+
+def control(fake: FakeThredfi, method: str, path: str, query: str, raw: bytes) -> tuple[int, Any]:
+    action = path[len("/__fake__/") :].strip("/")
+    try:
+        body = json.loads(raw) if raw.strip() else {}
+        if not isinstance(body, dict):
+            raise ValueError("the body must be a JSON object")
+        return _route(fake, method, action, parse_qs(query), body)
+    except (ValueError, TypeError, KeyError) as exc:
+        return 400, {"error_code": "bad_control_request", "message": str(exc)}
+
+
+def _route(fake: FakeThredfi, method: str, action: str, query: dict, body: dict) -> tuple[int, Any]:
+    if method == "GET" and action == "stats":
+        return 200, fake.stats
+    if method == "GET" and action.startswith("records/"):
+        business_id = query.get("business_id", [None])[0]
+        return 200, fake.records(action[len("records/") :], business_id)
+    if method == "POST":
+        if action == "faults":
+            fake.set_faults(**body)
+            return 200, fake.faults.settings()
+        if action == "fail-next":
+            fake.fail_next(**body)
+            return 200, fake.faults.settings()
+        if action == "reset":
+            fake.reset()
+            return 200, {"reset": True}
+        if action == "expire-tokens":
+            fake.expire_tokens()
+            return 200, {"expired": True}
+        if action == "config":
+            for name, options in (("duplicate_mode", ("200", "409")),
+                                  ("pagination_style", ("page_info", "next"))):  # fmt: skip
+                if name in body:
+                    if str(body[name]) not in options:
+                        raise ValueError(f"{name} must be one of {options}")
+                    setattr(fake, name, str(body[name]))
+            return 200, {"duplicate_mode": fake.duplicate_mode,
+                         "pagination_style": fake.pagination_style}  # fmt: skip
+        if action == "partners":
+            fake.add_partner(body["partner_uuid"], body["api_key"])
+            return 200, {"partner_uuid": body["partner_uuid"]}
+    return 404, {"error_code": "not_found", "message": f"No control endpoint {method} {action}."}

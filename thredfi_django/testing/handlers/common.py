@@ -1,0 +1,58 @@
+"""Helpers shared by the resource handlers: lookups that 404 and idempotent creates."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..errors import error, not_found
+
+if TYPE_CHECKING:
+    from ..routes import Call
+
+#: resource -> render(store, record) -> public dict; filled by each handler module.
+RENDERERS: dict[str, Callable[[Any, dict], dict]] = {}
+
+
+def renderer(resource: str):
+    def register(func):
+        RENDERERS[resource] = func
+        return func
+
+    return register
+
+
+def existing_for_external_id(
+    call: Call, resource: str, scope: str, what: str
+) -> dict[str, Any] | None:
+    """The record a repeated ``external_id`` create refers to, if any.
+
+    Checked before validation: a retry after a lost response must find its record even when
+    the first attempt changed what validation would now say (e.g. an invoice already paid).
+    In ``duplicate_mode == "409"`` a repeat is a 409 ``duplicate_external_id`` instead (the
+    error guide's reading, digest §10 q7); the existing id is in ``detail``.
+    """
+    external_id = call.body().get("external_id")
+    if isinstance(external_id, (dict, list)):
+        return None
+    existing = call.store.by_external_id(resource, scope, external_id)
+    if existing is not None and call.fake.duplicate_mode == "409":
+        raise error(
+            409,
+            "duplicate_external_id",
+            f"A {what} with external_id {str(external_id)!r} already exists.",
+            {"external_id": str(external_id), "id": existing["id"]},
+        )
+    return existing
+
+
+def get_or_404(call: Call, resource: str, param: str, what: str) -> dict[str, Any]:
+    record_id = call.params[param]
+    record = call.store.get(resource, record_id, call.business_id)
+    if record is None:
+        raise not_found(what, record_id)
+    return record
+
+
+def render(call: Call, resource: str, record: dict[str, Any]) -> dict[str, Any]:
+    return RENDERERS[resource](call.store, record)
