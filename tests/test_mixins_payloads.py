@@ -124,10 +124,10 @@ def test_an_invoice_without_customer_or_dates_is_refused_with_named_fields():
 def test_bad_lines_are_refused_line_by_line():
     invoice = make_invoice(lines=[(Decimal("0"), Decimal("10")), (Decimal("1"), Decimal("1.005"))])
     errors = errors_of(invoice)
-    assert errors["line_items[1].quantity"] == ["Line 1: quantity must be greater than 0."]
-    assert "more than 2 decimal" in errors["line_items[2].unit_price"][0].replace("two", "2")
+    assert errors["line_items[0].quantity"] == ["Line 1: quantity must be greater than 0."]
+    assert "more than 2 decimal" in errors["line_items[1].unit_price"][0].replace("two", "2")
     negative = make_invoice(lines=[(Decimal("-1"), Decimal("10"))])
-    assert "line_items[1].quantity" in errors_of(negative)
+    assert "line_items[0].quantity" in errors_of(negative)
 
 
 def test_an_invoice_in_another_currency_than_the_business_is_refused():
@@ -146,7 +146,7 @@ def test_a_payment_of_zero_is_refused():
     invoice = make_invoice()
     payment = make_payment(invoice, amount=Decimal("0"))
     errors = errors_of(payment)
-    assert "total_amount_cents" in errors and "allocations[1].amount_cents" in errors
+    assert "total_amount_cents" in errors and "allocations[0].amount_cents" in errors
 
 
 def test_preview_shows_the_request_without_sending_it():

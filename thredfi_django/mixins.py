@@ -87,6 +87,10 @@ class ThredfiSyncMixin(_ThredfiFieldsMixin, models.Model):
     thredfi_untracked_fields: ClassVar[tuple[str, ...]] = ("thredfi_id",)
     #: Related names prefetched when the engine loads the object (lines, allocations).
     thredfi_prefetch: ClassVar[tuple[str, ...]] = ()
+    #: A save after the first push of a resource Thredfi cannot update (customer, vendor,
+    #: payment, refund): "skip" (synced, logged) or "attention" (needs attention). None: the
+    #: default, skip for customers/vendors, attention for money movements (see operations.py).
+    thredfi_on_unsupported_update: ClassVar[str | None] = None
 
     class Meta:
         abstract = True

@@ -240,18 +240,19 @@ def validate(obj: Any) -> None:
         lines = related_rows(obj, lines_name)
         if not lines and obj.pk is not None:
             add("line_items", "Add at least one line item.")
-        for n, line in enumerate(lines, 1):
+        # Keys are 0-based like the server's field errors; messages count from 1 for people.
+        for n, line in enumerate(lines):
             quantity = line.get_thredfi_value("quantity")
             if quantity is None or Decimal(str(quantity)) <= 0:
-                add(f"line_items[{n}].quantity", f"Line {n}: quantity must be greater than 0.")
+                add(f"line_items[{n}].quantity", f"Line {n + 1}: quantity must be greater than 0.")
             price = line.get_thredfi_value("unit_price")
             if price is None:
-                add(f"line_items[{n}].unit_price", f"Line {n}: unit price is required.")
+                add(f"line_items[{n}].unit_price", f"Line {n + 1}: unit price is required.")
             else:
                 _check_amount(f"line_items[{n}].unit_price", price, add, allow_zero=True)
     alloc_name = getattr(obj, "thredfi_allocations_related_name", None)
     if alloc_name:
-        for n, allocation in enumerate(related_rows(obj, alloc_name), 1):
+        for n, allocation in enumerate(related_rows(obj, alloc_name)):
             _check_amount(
                 f"allocations[{n}].amount_cents", allocation.get_thredfi_value("amount_cents"), add
             )

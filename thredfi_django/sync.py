@@ -223,7 +223,20 @@ class _Push:
         for dependency in instance.get_thredfi_dependencies():
             self._ensure(dependency)
         parent_id = _rid(_parent(instance))
-        return operations.plan_upsert(instance, _rid(instance), business_id, parent_id)
+        # The sync state is the source of truth for the remote id: a host that saved a stale
+        # copy of the object (thredfi_id None in memory) has wiped its column; _store_remote_id
+        # writes it back.
+        remote_id = str(self.state.remote_id) if self.state.remote_id else _rid(instance)
+        return operations.plan_upsert(instance, remote_id, business_id, parent_id)
+
+    def _store_remote_id(self, remote_id: str | None) -> None:
+        """Write the remote id onto the host row when it is missing or different."""
+        instance = self.instance
+        if instance is None or not remote_id or str(instance.thredfi_id) == str(remote_id):
+            return
+        # update(), not save(): no signal, so no new outbox row.
+        self.model._default_manager.filter(pk=instance.pk).update(thredfi_id=remote_id)
+        instance.thredfi_id = uuid.UUID(str(remote_id))
 
     def _plan_delete(self) -> operations.RemoteCall:
         state = self.state
@@ -266,10 +279,7 @@ class _Push:
     def _succeeded(self, call, outcome: operations.Outcome) -> SyncResult:
         state, now = self.state, timezone.now()
         remote_id = outcome.remote.get("id") or (str(state.remote_id) if state.remote_id else None)
-        if self.instance is not None and remote_id and str(self.instance.thredfi_id) != remote_id:
-            # update(), not save(): no signal, so no new outbox row.
-            self.model._default_manager.filter(pk=self.instance.pk).update(thredfi_id=remote_id)
-            self.instance.thredfi_id = uuid.UUID(str(remote_id))
+        self._store_remote_id(remote_id)
         changes = _cleared_error(
             synced_version=self.version,
             remote_id=remote_id,
@@ -311,6 +321,7 @@ class _Push:
             err = ThredfiLocalValidationError(call.message, {})
             err.kind = "unsupported"
             return self._failed(err, call)
+        self._store_remote_id(str(state.remote_id) if state.remote_id else None)
         changes = dict(synced_version=self.version, attempts=0, next_attempt_at=None)
         if not leases.release_if_version(
             state.pk, self.token, self.version, status=SyncStatus.SYNCED, **changes
@@ -337,7 +348,7 @@ class _Push:
             last_error_fields={},
             last_error_at=timezone.now(),
         )
-        self._attempt(SyncAttempt.Outcome.BLOCKED, "create", message=message)
+        self._attempt(SyncAttempt.Outcome.BLOCKED, "dependency", message=message)
         logger.info("Thredfi %s %s blocked: %s", state.resource, state.object_id, message)
         return SyncResult(state.pk, "blocked", SyncStatus.BLOCKED, message=message)
 
@@ -385,7 +396,14 @@ class _Push:
         action = call.action if call is not None else "validate"
         self._attempt(outcome, action, error=err, message=message)
         log = logger.warning if will_retry else logger.error
-        log("Thredfi %s %s %s: %s", action, state.resource, status, message)
+        log(
+            "Thredfi %s of %s %s -> %s: %s",
+            action,
+            state.resource,
+            state.object_id,
+            status,
+            message,
+        )
         sync_failed.send(
             sender=self.model, instance=self.instance, state=state, error=err, will_retry=will_retry
         )

@@ -22,9 +22,11 @@ class TaskQueue:
         self.countdowns: dict[int, float] = {}
 
     def publish(self, args, **options):
-        self.ids.append(args[0])
+        # A task with a countdown is not run by drain(): a worker would hold it until its ETA.
         if options.get("countdown"):
             self.countdowns[args[0]] = options["countdown"]
+        else:
+            self.ids.append(args[0])
 
     def clear(self) -> None:
         self.ids.clear()
@@ -38,7 +40,6 @@ class TaskQueue:
         while self.ids and limit:
             limit -= 1
             state_id = self.ids.pop(0)
-            self.countdowns.pop(state_id, None)
             # A worker runs in autocommit: on_commit callbacks (re-enqueues) fire at once.
             with self.capture_on_commit(execute=True):
                 results.append(sync_state(state_id, worker=worker))
