@@ -1,0 +1,225 @@
+"""When Thredfi (or the network, or the data) says no: retries, no duplicates, clear states."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.test import override_settings
+from django.utils import timezone
+
+from tests.testapp.factories import make_account, make_customer, make_invoice, make_payment
+from tests.testapp.models import Account, Customer
+from thredfi_django import outbox
+from thredfi_django.models import SyncAttempt, SyncState, SyncStatus
+from thredfi_django.sync import redact, sync_state
+
+pytestmark = pytest.mark.django_db
+
+BASE = {
+    "PARTNER_UUID": "0b7e4d3a-5f7c-4c1e-9a51-2f7d3c1b9e10",
+    "API_KEY": "test-api-key-not-secret",
+}
+
+
+def synced_dependencies_of(obj, queue):
+    """Push everything queued except ``obj`` itself, so ``obj``'s push is the only request."""
+    own = outbox.state_for(obj).pk
+    queue.ids[:] = [i for i in queue.ids if i != own]
+    queue.drain()
+    queue.ids[:] = [own]
+    return own
+
+
+def test_a_lost_response_is_retried_and_adopts_the_record_without_a_duplicate(
+    thredfi_fake, queue, committed
+):
+    with committed():
+        invoice = make_invoice()
+    state_id = synced_dependencies_of(invoice, queue)
+    thredfi_fake.fail_next(1, status="drop", path_contains="/invoices/")
+
+    (first,) = queue.drain()
+    assert first.outcome == "retry", "the create was applied, but we never heard back"
+    assert thredfi_fake.count_by_external_id("invoices") == {invoice.get_thredfi_external_id(): 1}
+
+    SyncState.objects.filter(pk=state_id).update(next_attempt_at=timezone.now())
+    (second,) = [sync_state(state_id, worker="w")]
+    assert second.outcome == "synced"
+    assert thredfi_fake.count_by_external_id("invoices") == {invoice.get_thredfi_external_id(): 1}
+    (remote,) = thredfi_fake.records("invoices")
+    invoice.refresh_from_db()
+    assert str(invoice.thredfi_id) == remote["id"]
+
+
+def test_a_lost_payment_response_reuses_the_same_idempotency_key(thredfi_fake, queue, committed):
+    with committed():
+        payment = make_payment(make_invoice())
+    state_id = synced_dependencies_of(payment, queue)
+    thredfi_fake.fail_next(1, status="drop", path_contains="/payments/")
+    assert queue.drain()[0].outcome == "retry"
+    SyncState.objects.filter(pk=state_id).update(next_attempt_at=None)
+    assert sync_state(state_id).outcome == "synced"
+    assert thredfi_fake.count_by_external_id("payments") == {payment.get_thredfi_external_id(): 1}
+    (remote,) = thredfi_fake.records("payments")
+    assert remote["idempotency_key"] == payment.get_thredfi_external_id()
+
+
+def test_a_409_duplicate_is_looked_up_by_external_id_and_adopted(thredfi_fake, queue, committed):
+    thredfi_fake.duplicate_mode = "409"
+    with committed():
+        customer = make_customer()
+    state_id = synced_dependencies_of(customer, queue)
+    thredfi_fake.fail_next(1, status="drop", path_contains="/customers/")
+    assert queue.drain()[0].outcome == "retry"
+    SyncState.objects.filter(pk=state_id).update(next_attempt_at=None)
+
+    result = sync_state(state_id)
+    assert result.outcome == "synced"
+    assert result.requests == 2, "the 409, then the lookup by external_id"
+    (remote,) = thredfi_fake.records("customers")
+    assert str(Customer.objects.get().thredfi_id) == remote["id"]
+
+
+def test_a_429_waits_as_long_as_retry_after_says(thredfi_fake, queue, committed):
+    with committed():
+        account = make_account()
+    state_id = outbox.state_for(account).pk
+    thredfi_fake.fail_next(1, status=429, retry_after=30)
+    before = timezone.now()
+    (result,) = queue.drain()
+    assert result.outcome == "retry"
+    state = SyncState.objects.get(pk=state_id)
+    assert state.status == SyncStatus.PENDING
+    assert (state.last_error_status, state.last_error_kind, state.attempts) == (
+        429,
+        "rate_limited",
+        1,
+    )
+    wait = (state.next_attempt_at - before).total_seconds()
+    assert 29 <= wait <= 31
+    assert queue.countdowns == {state_id: 30.0}, "a countdown task is published for the retry"
+    assert sync_state(state_id).outcome == "not_claimed", "not before Retry-After has passed"
+
+
+def test_server_errors_back_off_exponentially_then_fail(thredfi_fake, queue, committed):
+    settings = {**BASE, "MAX_ATTEMPTS": 3, "BACKOFF_BASE": 10.0}
+    with override_settings(THREDFI=settings):
+        with committed():
+            account = make_account()
+        state_id = outbox.state_for(account).pk
+        thredfi_fake.fail_next(3, status=503)
+        waits = []
+        for _ in range(3):
+            queue.ids[:] = [state_id]
+            start = timezone.now()
+            (result,) = queue.drain()
+            state = SyncState.objects.get(pk=state_id)
+            if state.next_attempt_at:
+                waits.append((state.next_attempt_at - start).total_seconds())
+                SyncState.objects.filter(pk=state_id).update(next_attempt_at=None)
+    assert 5 <= waits[0] <= 10.5 and 10 <= waits[1] <= 20.5, waits
+    assert result.outcome == "failed"
+    assert (state.status, state.attempts, state.last_error_status) == (SyncStatus.FAILED, 3, 503)
+    assert state.attempt_history.filter(outcome="transient_error").count() == 3
+
+
+def test_a_permanent_400_stops_at_once_with_the_servers_field_errors(
+    thredfi_fake, queue, committed
+):
+    with committed():
+        account = make_account(email="books.acme.example")  # the server checks e-mail syntax
+    (result,) = queue.drain()
+    assert result.outcome == "needs_attention"
+    state = outbox.state_for(account)
+    assert (state.status, state.last_error_status, state.attempts) == (
+        SyncStatus.NEEDS_ATTENTION,
+        400,
+        1,
+    )
+    assert list(state.last_error_fields) == ["email"]
+    assert state.next_attempt_at is None
+    assert state.attempt_history.get().field_errors == state.last_error_fields
+    assert thredfi_fake.count_by_external_id("businesses") == {}
+
+
+def test_dependents_of_a_failed_business_are_blocked_and_woken_when_it_is_fixed(
+    thredfi_fake, queue, committed
+):
+    with committed():
+        invoice = make_invoice(customer=make_customer(make_account(entity_type="gmbh")))
+    results = queue.drain()
+    assert [r.outcome for r in results] == ["needs_attention", "blocked", "blocked"]
+    business = outbox.state_for(invoice.account)
+    blocked = outbox.state_for(invoice)
+    assert (blocked.status, blocked.blocked_on_id) == (SyncStatus.BLOCKED, business.pk)
+    assert "Waiting for business" in blocked.last_error_message
+
+    account = Account.objects.get()
+    account.entity_type = "limited"
+    with committed():
+        account.save()
+    results = queue.drain()
+    assert {r.outcome for r in results} == {"synced"}
+    assert SyncState.objects.exclude(status=SyncStatus.SYNCED).count() == 0
+    assert len(thredfi_fake.records("invoices")) == 1
+
+
+def test_bad_local_data_is_refused_without_any_http_and_other_objects_go_ahead(
+    thredfi_fake, queue, committed
+):
+    with committed():
+        bad = make_invoice(lines=[(Decimal("0"), Decimal("10.005"))], currency="EUR")
+    own = outbox.state_for(bad).pk
+    queue.ids[:] = [own]
+    (result,) = queue.drain()
+    assert result.outcome == "needs_attention"
+    assert thredfi_fake.stats.total_requests == 0, "not even a token was fetched"
+    state = SyncState.objects.get(pk=own)
+    assert set(state.last_error_fields) == {
+        "line_items[0].quantity",
+        "line_items[0].unit_price",
+        "currency",
+    }
+    assert state.last_error_kind == "local_validation"
+    queue.ids[:] = list(SyncState.objects.exclude(pk=own).values_list("pk", flat=True))
+    assert {r.outcome for r in queue.drain()} == {"synced"}
+
+
+def test_attempt_history_is_capped(thredfi_fake, queue, committed):
+    with override_settings(THREDFI={**BASE, "ATTEMPT_HISTORY": 3}):
+        with committed():
+            account = make_account()
+        state_id = outbox.state_for(account).pk
+        thredfi_fake.fail_next(5, status=500)
+        for _ in range(5):
+            SyncState.objects.filter(pk=state_id).update(next_attempt_at=None)
+            sync_state(state_id)
+    assert SyncAttempt.objects.filter(state_id=state_id).count() == 3
+
+
+def test_errors_are_stored_without_credentials():
+    text = redact(
+        'Authorization: Bearer eyJhbGciOi.abc.def failed; {"access_token": "tok123"} '
+        "key test-api-key-not-secret"
+    )
+    assert "eyJhbGciOi" not in text and "tok123" not in text
+    assert "test-api-key-not-secret" not in text
+    assert "[redacted]" in text
+
+
+def test_a_save_that_fixes_a_problem_during_backoff_is_not_lost(thredfi_fake, queue, committed):
+    with committed():
+        account = make_account()
+    state_id = outbox.state_for(account).pk
+    thredfi_fake.fail_next(1, status=500)
+    queue.drain()
+    with committed():
+        account.legal_name = "Renamed Ltd"
+        account.save()
+    # The save's own task is early (backoff), the countdown task is on time.
+    assert sync_state(state_id).outcome == "not_claimed"
+    SyncState.objects.filter(pk=state_id).update(next_attempt_at=timezone.now() - dt.timedelta(1))
+    assert sync_state(state_id).outcome == "synced"
+    assert thredfi_fake.records("businesses")[0]["legal_name"] == "Renamed Ltd"
