@@ -259,3 +259,29 @@ def test_database_queries_per_push_do_not_grow_with_line_count(thredfi_fake, que
         counts.append(len(ctx.captured_queries))
     assert counts[0] == counts[1], counts
     assert counts[1] <= 12
+
+
+def test_a_dry_run_shows_the_request_and_sends_and_changes_nothing(thredfi_fake, queue, committed):
+    with committed():
+        invoice = make_invoice()
+    state = outbox.state_for(invoice)
+    result = sync_state(state.pk, dry_run=True)
+    assert result.outcome == "dry_run"
+    assert result.request["method"] == "POST"
+    assert result.request["path"] == "/v1/platform/businesses/{business_id}/invoices/"
+    assert result.request["payload"]["external_id"] == invoice.get_thredfi_external_id()
+    assert thredfi_fake.stats.total_requests == 0
+    after = outbox.state_for(invoice)
+    assert (after.status, after.version, after.attempt_history.count()) == (
+        SyncStatus.PENDING,
+        state.version,
+        0,
+    )
+
+    queue.drain()
+    with committed():
+        invoice.delete()
+    shown = sync_state(state.pk, dry_run=True).request
+    assert (shown["action"], shown["method"]) == ("void", "POST")
+    assert shown["path"].endswith(f"/invoices/{SyncState.objects.get(pk=state.pk).remote_id}/void/")
+    assert posts(thredfi_fake, "/void/") == 0, "the void was shown, not sent"
