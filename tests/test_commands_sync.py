@@ -139,3 +139,45 @@ def test_big_selections_are_made_due_in_bulk_and_handed_to_the_sweep(run, queue,
 
     assert sync.sweep() == 3  # every row is due now
     assert len(queue.ids) == 3
+
+
+def test_dry_run_shows_each_request_and_sends_nothing(run, queue, thredfi_fake):
+    invoice = make_invoice()
+    before = list(SyncState.objects.values_list("pk", "status", "version", "attempts"))
+    queue.clear()
+
+    output = run("--dry-run")
+
+    assert "POST /v1/platform/businesses/  # business" in output
+    assert "POST /v1/platform/businesses/{business_id}/invoices/  # invoice" in output
+    assert f'"external_id": "{invoice.get_thredfi_external_id()}"' in output
+    assert '"invoice_number": "' + invoice.number + '"' in output
+    assert "Dry run: 3 request(s) shown, nothing sent or changed." in output
+    assert thredfi_fake.stats.total_requests == 0
+    assert queue.ids == []
+    assert list(SyncState.objects.values_list("pk", "status", "version", "attempts")) == before
+
+
+def test_now_pushes_inline_without_a_worker(run, thredfi_fake):
+    invoice = make_invoice()
+    output = run("--now")
+    assert "Done:" in output and "synced" in output
+    invoice.refresh_from_db()
+    assert invoice.thredfi_id is not None
+    assert thredfi_fake.count_by_external_id("invoices") == {invoice.get_thredfi_external_id(): 1}
+    assert set(SyncState.objects.values_list("status", flat=True)) == {SyncStatus.SYNCED}
+
+
+def test_now_exits_non_zero_and_says_why_when_something_fails(committed, thredfi_fake):
+    good = make_invoice()
+    bad = make_invoice(lines=())  # Thredfi needs at least one line
+    out = StringIO()
+    with pytest.raises(CommandError, match="1 object.* could not be synced") as excinfo:
+        with committed():
+            call_command("thredfi_sync", "--now", "--model", "testapp.Invoice", stdout=out)
+    assert excinfo.value.returncode == 1
+    assert f"invoice #{bad.pk} 'Invoice {bad.number}': needs_attention" in out.getvalue()
+    assert "line_items: Add at least one line item." in out.getvalue()
+    assert state_for(good).status == SyncStatus.SYNCED
+    assert state_for(bad).status == SyncStatus.NEEDS_ATTENTION
+    assert thredfi_fake.count_by_external_id("invoices") == {good.get_thredfi_external_id(): 1}

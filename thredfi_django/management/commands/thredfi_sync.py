@@ -298,7 +298,7 @@ class Command(BaseCommand):
                 self._write_request(f"{state.resource} {state.label!r}", result.request or {})
                 shown += 1
         for model, qs in untracked.items():
-            for obj in model.get_thredfi_queryset().filter(pk__in=qs.values("pk")).iterator():
+            for obj in model.get_thredfi_queryset().filter(pk__in=qs.values("pk")).iterator(CHUNK):
                 what = f"{model._meta.label} {obj} (not tracked yet)"
                 self._write_request(what, sync.preview(obj))
                 shown += 1
