@@ -149,8 +149,8 @@ def run(options: dict[str, Any], out=sys.stdout) -> None:
         fake.add_partner(options["partner_uuid"], options["api_key"])
     server = FakeServer(fake, options["host"], options["port"], options["allow_remote"])
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.httpd.shutdown).start())
-    print(f"Fake Thredfi listening on {server.url} (control: {server.url}/__fake__/stats)",
-          file=out, flush=True)  # fmt: skip
+    out.write(f"Fake Thredfi listening on {server.url} (control: {server.url}/__fake__/stats)\n")
+    out.flush()
     try:
         server.serve_forever()
     except KeyboardInterrupt:

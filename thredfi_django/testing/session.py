@@ -88,3 +88,38 @@ class FakeApiSession:
         response = self.post("businesses/", body)
         response.raise_for_status()
         return response.json()
+
+    def for_business(self, business_id: str) -> BusinessApiSession:
+        """Requests under ``businesses/<id>/`` with that business's token."""
+        return BusinessApiSession(self, business_id)
+
+
+class BusinessApiSession:
+    """``api.for_business(id).post("customers/", {...})`` → ``requests.Response``."""
+
+    def __init__(self, api: FakeApiSession, business_id: str):
+        self.api, self.business_id = api, business_id
+
+    def request(self, method: str, path: str, json: Any = None, **kwargs: Any):
+        kwargs.setdefault("business", self.business_id)
+        return self.api.request(method, f"businesses/{self.business_id}/{path}", json, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, json: Any = None, **kwargs: Any) -> requests.Response:
+        return self.request("POST", path, json, **kwargs)
+
+    def put(self, path: str, json: Any = None, **kwargs: Any) -> requests.Response:
+        return self.request("PUT", path, json, **kwargs)
+
+    def patch(self, path: str, json: Any = None, **kwargs: Any) -> requests.Response:
+        return self.request("PATCH", path, json, **kwargs)
+
+    def created(self, path: str, json: Any) -> dict[str, Any]:
+        """POST and insist on 201; the JSON body (unwrapping ``{"payment": ...}``)."""
+        response = self.post(path, json)
+        if response.status_code != 201:
+            raise AssertionError(f"POST {path}: {response.status_code} {response.text}")
+        body = response.json()
+        return body.get("payment", body) if isinstance(body.get("payment"), dict) else body

@@ -6,7 +6,16 @@ import importlib
 
 from .common import RENDERERS
 
-MODULES = ("tokens", "businesses", "customers", "invoices", "payments")
+MODULES = (
+    "tokens",
+    "businesses",
+    "customers",
+    "invoices",
+    "payments",
+    "refunds",
+    "vendors",
+    "bills",
+)
 
 
 def load() -> None:
