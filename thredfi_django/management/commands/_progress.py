@@ -33,7 +33,8 @@ class Progress:
             decile = min(self.done * 10 // self.total, 10)
             if decile > self._last_decile:
                 self._last_decile = decile
-                self.out.write(f"{self.label} {self.done:,}/{self.total:,} ({decile * 10}%)")
+                percent = min(self.done * 100 // self.total, 100)
+                self.out.write(f"{self.label} {self.done:,}/{self.total:,} ({percent}%)")
 
     def _draw(self) -> None:
         share = min(self.done / self.total, 1.0)

@@ -1,0 +1,280 @@
+"""``manage.py thredfi_reconcile``: compare what Thredfi holds with what we think we sent.
+
+For each business: page through its remote customers, invoices and payments, match them to the
+local sync-state rows by external_id, and report drift:
+- a local object whose Thredfi ID is missing although Thredfi has it (a create whose response was
+  lost): repairable by adopting the remote id;
+- a local object we believe is in Thredfi but is not there (or under another id);
+- a remote record carrying our external_id namespace with no local object;
+- an invoice or payment whose amount differs (integer cents on both sides).
+
+Report only by default: reconciliation is how an operator finds out what went wrong, and its
+repairs write IDs or re-push objects, so they should follow a look at the report. ``--fix``
+adopts missing IDs and re-queues objects missing remotely or with a different amount (the local
+object wins; external_ids keep re-creates idempotent). Remote records are never deleted.
+Exits 1 while drift remains (after ``--fix``: drift it could not repair).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.db.models import Q
+
+from thredfi_django import outbox
+from thredfi_django.conf import thredfi_settings
+from thredfi_django.exceptions import ThredfiError
+from thredfi_django.models import SyncState
+from thredfi_django.money import to_cents
+
+#: Remote collections compared per business: resource name -> client attribute.
+COLLECTIONS = {"customer": "customers", "invoice": "invoices", "payment": "payments"}
+
+
+def remote_amount(resource: str, record: dict[str, Any]) -> int | None:
+    """The amount in cents of a remote invoice/payment (None when it carries none)."""
+    keys = ("total_amount_cents", "total_amount", "amount_cents")
+    for key in keys:
+        if record.get(key) is not None:
+            return int(record[key])
+    if resource == "invoice" and record.get("line_items") is not None:
+        return lines_total(record["line_items"])
+    return None
+
+
+def lines_total(lines: list[dict[str, Any]]) -> int:
+    """Sum of quantity × unit_price (unit prices in cents), rounded half up to whole cents."""
+    total = sum(
+        (Decimal(str(line.get("quantity", 1))) * Decimal(str(line.get("unit_price", 0))))
+        for line in lines
+    )
+    return to_cents(Decimal(total) / 100)
+
+
+def local_amount(instance: Any) -> int | None:
+    """The local object's amount in cents: its ``total`` (invoices) or the payload's total."""
+    if instance.thredfi_resource == "invoice":
+        total = getattr(instance, "total", None)
+        if total is not None:
+            return to_cents(total)
+        return lines_total(instance.get_thredfi_payload().get("line_items") or [])
+    if instance.thredfi_resource == "payment":
+        return instance.get_thredfi_payload().get("total_amount_cents")
+    return None
+
+
+@dataclass
+class Drift:
+    kind: str
+    text: str
+    state: SyncState | None = None
+    remote_id: str | None = None
+    repaired: bool = False
+
+
+@dataclass
+class Report:
+    drift: list[Drift] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+class Command(BaseCommand):
+    help = (
+        "Compare Thredfi's customers, invoices and payments (and businesses) with the local "
+        "objects by external_id; report missing IDs, objects missing on either side and "
+        "amounts that differ. --fix repairs what it can. Exits 1 while drift remains."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--business", metavar="ID",
+            help="Only this business: its local id, external_id or Thredfi ID (default: all).",
+        )  # fmt: skip
+        parser.add_argument(
+            "--fix", action="store_true",
+            help="Adopt missing Thredfi IDs; re-queue objects missing remotely or whose "
+            "amount differs (local wins). Never deletes anything in Thredfi.",
+        )  # fmt: skip
+
+    def handle(self, *args, business: str | None, fix: bool, **options):
+        from thredfi_django.client import get_client
+
+        self.fix = fix
+        self.ours = (
+            f"{thredfi_settings.EXTERNAL_ID_PREFIX}:{thredfi_settings.EXTERNAL_ID_NAMESPACE}:"
+        )
+        client = get_client()
+        businesses = SyncState.objects.filter(resource="business").order_by("pk")
+        if business:
+            businesses = businesses.filter(self._match(business))
+            if not businesses.exists():
+                raise CommandError(
+                    f"No business matches {business!r} (tried its local id, external_id and "
+                    "Thredfi ID)."
+                )
+        report = Report()
+        try:
+            self._businesses(client, list(businesses), report, only_these=bool(business))
+            states = list(businesses.filter(remote_id__isnull=False))
+            for n, state in enumerate(states, 1):  # the headings are the progress display
+                self._business(client, state, report, f"[{n}/{len(states)}]")
+        except ThredfiError as err:
+            raise CommandError(f"Could not read from Thredfi: {err}") from err
+        self._summary(report)
+
+    def _match(self, value: str) -> Q:
+        match = Q(object_id=value) | Q(external_id=value)
+        try:
+            match |= Q(remote_id=uuid.UUID(value))
+        except ValueError:
+            pass
+        return match
+
+    # -- comparing ---------------------------------------------------------------------------
+
+    def _businesses(self, client, states: list[SyncState], report: Report, only_these: bool):
+        remote = {r.get("external_id"): r for r in client.businesses.list() if r.get("external_id")}
+        before = len(report.drift)
+        if not only_these:
+            self._remote_only("business", remote, {s.external_id for s in states}, report)
+        self._compare("business", states, remote, report)
+        if report.drift[before:]:
+            self.stdout.write(self.style.MIGRATE_HEADING("Businesses"))
+            self._write_drift(report.drift[before:])
+
+    def _business(self, client, business: SyncState, report: Report, step: str) -> None:
+        scope = client.business(str(business.remote_id))
+        heading = f"{step} {business.label} ({business.remote_id})"
+        self.stdout.write(self.style.MIGRATE_HEADING(heading))
+        for resource, attr in COLLECTIONS.items():
+            remote = {
+                r.get("external_id"): r for r in getattr(scope, attr).list() if r.get("external_id")
+            }
+            states = list(
+                SyncState.objects.filter(business=business, resource=resource).order_by("pk")
+            )
+            before = len(report.drift)
+            self._compare(resource, states, remote, report)
+            self._remote_only(resource, remote, {s.external_id for s in states}, report)
+            found = report.drift[before:]
+            verdict = f"{len(found)} difference(s)" if found else "all match"
+            self.stdout.write(
+                f"  {resource}s: {len(states)} local, {len(remote)} remote with external_id, "
+                f"{verdict}"
+            )
+            self._write_drift(found)
+
+    def _compare(self, resource, states, remote: dict, report: Report) -> None:
+        for state in states:
+            record = remote.get(state.external_id)
+            what = f"{resource} {state.label!r} (#{state.object_id})"
+            if record is None:
+                if state.remote_id or state.status == "synced":
+                    self._add(report, Drift("missing_remote", f"{what}: not in Thredfi", state))
+                else:
+                    report.notes.append(f"{what}: not pushed yet ({state.status})")
+                continue
+            rid = str(record.get("id"))
+            if state.remote_id is None:
+                self._add(report, Drift("missing_id", f"{what}: Thredfi ID missing", state, rid))
+            elif str(state.remote_id) != rid:
+                self._add(
+                    report,
+                    Drift(
+                        "id_mismatch",
+                        f"{what}: local Thredfi ID {state.remote_id} but Thredfi has it as {rid}",
+                        state,
+                        rid,
+                    ),
+                )
+            if resource in ("invoice", "payment"):
+                self._compare_amount(resource, what, state, record, report)
+
+    def _compare_amount(self, resource, what, state, record, report: Report) -> None:
+        model = state.content_type.model_class()
+        instance = (
+            model.get_thredfi_queryset().filter(pk=state.object_id).first() if model else None
+        )
+        if instance is None:
+            return
+        theirs, ours = remote_amount(resource, record), local_amount(instance)
+        if theirs is not None and ours is not None and theirs != ours:
+            text = f"{what}: amount {ours} cents locally, {theirs} cents in Thredfi"
+            self._add(report, Drift("amount", text, state))
+
+    def _remote_only(self, resource, remote: dict, local_ids: set[str], report: Report) -> None:
+        foreign = 0
+        for external_id, record in remote.items():
+            if external_id in local_ids:
+                continue
+            if external_id.startswith(self.ours):
+                text = f"{resource} {external_id} (Thredfi ID {record.get('id')}): no local object"
+                self._add(report, Drift("remote_only", text))
+            else:
+                foreign += 1
+        if foreign:
+            report.notes.append(
+                f"{foreign} remote {resource}(s) not created by this platform (left alone)"
+            )
+
+    # -- repairing ---------------------------------------------------------------------------
+
+    def _add(self, report: Report, drift: Drift) -> None:
+        if self.fix:
+            drift.repaired = self._repair(drift)
+        report.drift.append(drift)
+
+    def _write_drift(self, drifts: list[Drift]) -> None:
+        for drift in drifts:
+            mark = self.style.SUCCESS("✓ fixed") if drift.repaired else self.style.ERROR("✗")
+            self.stdout.write(f"    {mark} {drift.text}")
+
+    def _repair(self, drift: Drift) -> bool:
+        state = drift.state
+        if drift.kind == "missing_id":
+            self._set_remote_id(state, drift.remote_id)
+            return True
+        if drift.kind == "missing_remote":
+            # Forget the stale id and push again; the external_id makes a re-create idempotent.
+            self._set_remote_id(state, None)
+            outbox.request_sync([state.pk])
+            return True
+        if drift.kind == "amount":
+            outbox.request_sync([state.pk])
+            return True
+        return False  # id mismatches and remote-only records need a person
+
+    def _set_remote_id(self, state: SyncState, remote_id: str | None) -> None:
+        model = state.content_type.model_class()
+        with transaction.atomic():
+            SyncState.objects.filter(pk=state.pk).update(remote_id=remote_id)
+            if model is not None:
+                # update() sends no signal: adopting an id is not a change to push.
+                model._default_manager.filter(pk=state.object_id).update(thredfi_id=remote_id)
+
+    # -- summary -----------------------------------------------------------------------------
+
+    def _summary(self, report: Report) -> None:
+        for note in report.notes:
+            self.stdout.write(f"  · {note}")
+        remaining = [d for d in report.drift if not d.repaired]
+        repaired = len(report.drift) - len(remaining)
+        if not report.drift:
+            self.stdout.write(self.style.SUCCESS("No drift: Thredfi matches the local objects."))
+            return
+        kinds: dict[str, int] = {}
+        for drift in report.drift:
+            kinds[drift.kind] = kinds.get(drift.kind, 0) + 1
+        summary = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in sorted(kinds.items()))
+        self.stdout.write(f"Drift found: {summary}.")
+        if repaired:
+            self.stdout.write(self.style.SUCCESS(f"Repaired {repaired}; re-queued pushes run "
+                                                 "on the Celery worker."))  # fmt: skip
+        if remaining:
+            hint = "" if self.fix else " Run again with --fix to repair what can be repaired."
+            raise CommandError(f"{len(remaining)} difference(s) remain.{hint}")
