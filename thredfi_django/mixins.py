@@ -125,14 +125,18 @@ class ThredfiSyncMixin(_ThredfiFieldsMixin, models.Model):
 
     @classmethod
     def _thredfi_related_fields(cls) -> list[models.ForeignKey]:
-        return [
-            f
-            for f in cls._meta.concrete_fields
-            if f.is_relation
-            and f.many_to_one
-            and isinstance(f.related_model, type)
-            and issubclass(f.related_model, ThredfiSyncMixin)
-        ]
+        cached = cls.__dict__.get("_thredfi_related_cache")
+        if cached is None:
+            cached = [
+                f
+                for f in cls._meta.concrete_fields
+                if f.is_relation
+                and f.many_to_one
+                and isinstance(f.related_model, type)
+                and issubclass(f.related_model, ThredfiSyncMixin)
+            ]
+            cls._thredfi_related_cache = cached
+        return cached
 
     @classmethod
     def _thredfi_fk_to(cls, resource: str) -> models.ForeignKey | None:

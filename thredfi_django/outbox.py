@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Iterable
+from functools import cache, lru_cache
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
@@ -53,7 +54,12 @@ def _supports_upsert_returning(connection) -> bool:
 
 
 def _prep(name: str, value: Any, connection) -> Any:
-    return SyncState._meta.get_field(name).get_db_prep_save(value, connection)
+    return _field(name).get_db_prep_save(value, connection)
+
+
+@cache
+def _field(name: str):
+    return SyncState._meta.get_field(name)
 
 
 def _label(instance: Model) -> str:
@@ -170,21 +176,17 @@ def _reopen_sql(t: str = "") -> str:
     )
 
 
-def _upsert_sql(connection, content_type_id, object_id, values, business_key) -> SyncState:
-    qn = connection.ops.quote_name
-    table = qn(SyncState._meta.db_table)
-    now = _prep("updated_at", timezone.now(), connection)
-    remote_id = _prep("remote_id", values["remote_id"], connection)
-    if business_key:
-        business_sql = (
-            f"(SELECT b.id FROM {table} b WHERE b.content_type_id = %s AND b.object_id = %s)"  # noqa: S608
-        )
-        business_params = [business_key[0], str(business_key[1])]
-    else:
-        business_sql, business_params = "NULL", []
+@lru_cache(maxsize=32)
+def _upsert_statement(vendor: str, table: str, with_business: bool) -> str:
+    """The INSERT … ON CONFLICT … RETURNING text (built once per database and shape)."""
+    business_sql = (
+        f"(SELECT b.id FROM {table} b WHERE b.content_type_id = %s AND b.object_id = %s)"  # noqa: S608
+        if with_business
+        else "NULL"
+    )
     reopen = _reopen_sql(f"{table}.")
     # Only quoted identifiers from _meta are interpolated; every value is a bound parameter.
-    sql = f"""
+    return f"""
         INSERT INTO {table} (
             content_type_id, object_id, resource, business_id, external_id, remote_id, status,
             operation, version, synced_version, attempts, lease_owner, last_error_kind,
@@ -204,22 +206,26 @@ def _upsert_sql(connection, content_type_id, object_id, values, business_key) ->
             {reopen}
         RETURNING id, version, status, operation
     """  # noqa: S608
-    params = [
-        content_type_id,
-        object_id,
-        values["resource"],
-        *business_params,
-        values["external_id"],
-        remote_id,
-        values["operation"],
-        values["label"],
-        now,
-        now,
-    ]
+
+
+def _upsert_sql(connection, content_type_id, object_id, values, business_key) -> SyncState:
+    table = connection.ops.quote_name(SyncState._meta.db_table)
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    remote_id = values["remote_id"]
+    if remote_id is not None:
+        remote_id = _prep("remote_id", remote_id, connection)
+    sql = _upsert_statement(connection.vendor, table, business_key is not None)
+    params = [content_type_id, object_id, values["resource"]]
+    if business_key is not None:
+        params += [business_key[0], str(business_key[1])]
+    params += [values["external_id"], remote_id, values["operation"], values["label"], now, now]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
-    return SyncState.from_db(connection.alias, ["id", "version", "status", "operation"], list(row))
+    return SyncState.from_db(connection.alias, _RETURNED, list(row))
+
+
+_RETURNED = ["id", "version", "status", "operation"]
 
 
 def _reopen(qs: QuerySet) -> None:
