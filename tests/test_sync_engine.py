@@ -285,3 +285,43 @@ def test_a_dry_run_shows_the_request_and_sends_and_changes_nothing(thredfi_fake,
     assert (shown["action"], shown["method"]) == ("void", "POST")
     assert shown["path"].endswith(f"/invoices/{SyncState.objects.get(pk=state.pk).remote_id}/void/")
     assert posts(thredfi_fake, "/void/") == 0, "the void was shown, not sent"
+
+
+def test_a_business_change_after_the_first_push_is_a_patch(thredfi_fake, queue, committed):
+    with committed():
+        account = Account.objects.create(legal_name="Before Ltd", email="b@example.com")
+    queue.drain()
+    account.refresh_from_db()
+    with committed():
+        account.legal_name = "After Ltd"
+        account.save()
+    assert [r.outcome for r in queue.drain()] == ["synced"]
+    assert calls(thredfi_fake, "PATCH") == 1
+    (remote,) = thredfi_fake.records("businesses")
+    assert (remote["id"], remote["legal_name"]) == (str(account.thredfi_id), "After Ltd")
+
+
+def test_a_row_blocked_just_after_its_dependency_synced_is_woken_at_once(
+    thredfi_fake, queue, committed, monkeypatch
+):
+    from thredfi_django import sync
+
+    with committed():
+        customer = make_customer()
+    business = outbox.state_for(customer.account)
+    queue.ids[:] = [business.pk]
+    queue.drain()
+    # Pretend the customer's push looked at its business a moment before that business synced.
+    real_ensure = sync._Push._ensure
+
+    def late_look(self, dependency):
+        if dependency.thredfi_resource == "business":
+            raise sync._Blocked(SyncState.objects.get(pk=business.pk), "Waiting for business")
+        return real_ensure(self, dependency)
+
+    monkeypatch.setattr(sync._Push, "_ensure", late_look)
+    queue.ids[:] = [outbox.state_for(customer).pk]
+    assert [r.outcome for r in queue.drain(limit=1)] == ["blocked"]
+    monkeypatch.setattr(sync._Push, "_ensure", real_ensure)
+    assert queue.ids == [outbox.state_for(customer).pk], "re-enqueued, not left for the sweep"
+    assert [r.outcome for r in queue.drain()] == ["synced"]

@@ -350,6 +350,15 @@ class _Push:
         )
         self._attempt(SyncAttempt.Outcome.BLOCKED, "dependency", message=message)
         logger.info("Thredfi %s %s blocked: %s", state.resource, state.object_id, message)
+        if dependency is not None and dependency.pk:
+            # The dependency may have synced (and woken its waiters) between our look at it
+            # and our BLOCKED write; then nobody would wake us before the next sweep.
+            if SyncState.objects.filter(pk=dependency.pk, remote_id__isnull=False).exists():
+                woken = SyncState.objects.filter(pk=state.pk, status=SyncStatus.BLOCKED).update(
+                    status=SyncStatus.PENDING, blocked_on=None, next_attempt_at=None
+                )
+                if woken:
+                    transaction.on_commit(lambda: outbox.enqueue([state.pk]))
         return SyncResult(state.pk, "blocked", SyncStatus.BLOCKED, message=message)
 
     def _failed(self, err: BaseException, call) -> SyncResult:
