@@ -59,6 +59,8 @@ class FakeThredfi:
         self.base_url = base_url.rstrip("/")
         self.token_ttl = int(token_ttl)
         self.clock = clock
+        #: How ``slow`` faults wait; tests may replace it to record delays instead of sleeping.
+        self.sleep: Callable[[float], None] = time.sleep
         self.lock = threading.RLock()
         self.store = Store(clock)
         self.tokens = TokenBook()
@@ -221,7 +223,7 @@ class FakeThredfi:
             if fault is not None:
                 self._count_fault(fault)
         if fault is not None and fault.delay:
-            time.sleep(fault.delay)
+            self.sleep(fault.delay)
         if fault is not None and fault.kind in ("server_error", "rate_limit", "status"):
             fault_headers, fault_payload = fault_body(fault, request_id)
             return fault.status, {**fault_headers, "X-Request-Id": request_id}, fault_payload

@@ -77,6 +77,13 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     fake: FakeThredfi
     url: str
+    #: TCP connections accepted so far (keep-alive clients reuse one).
+    connections = 0
+
+    def get_request(self):
+        request = super().get_request()
+        self.connections += 1
+        return request
 
 
 class FakeServer:
@@ -96,6 +103,11 @@ class FakeServer:
         shown = f"[{self.host}]" if ":" in str(self.host) else self.host
         self.url = self.httpd.url = f"http://{shown}:{self.port}"
         self._thread: threading.Thread | None = None
+
+    @property
+    def connections(self) -> int:
+        """TCP connections accepted so far (shows whether clients keep connections alive)."""
+        return self.httpd.connections
 
     def start(self) -> FakeServer:
         self._thread = threading.Thread(
