@@ -180,6 +180,8 @@ class Customers(Create, List, Retrieve, Archive, Resource):
     path = "customers/"
     # customer_external_id is the documented customer-list filter (digest §6).
     external_id_filters = ("external_id", "customer_external_id")
+    # An archived customer still owns its external_id: a lookup must see it.
+    find_params = {"include_archived": "true"}
 
 
 class Invoices(Create, List, Retrieve, Update, Void, Resource):
