@@ -14,8 +14,12 @@ import time
 
 import pytest
 from django.contrib.auth.models import Permission, User
+from django.db import transaction
 
+from tests.admin_fixtures import *  # noqa: F403  (fixtures: account, make_invoice)
 from tests.browser.conftest import screenshot
+from tests.testapp import factories
+from tests.testapp.models import Invoice
 from thredfi_django.models import SyncStatus
 
 pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.django_db(transaction=True)]
@@ -91,4 +95,66 @@ def test_the_index_lists_the_dashboard_and_it_renders(browser, live_server, acco
     screenshot(browser, "dashboard")
 
 
-from tests.admin_fixtures import *  # noqa: E402, F403  (fixtures: account, make_invoice)
+def test_an_operator_retries_rejected_invoices_and_watches_them_sync(
+    browser, live_server, live_thredfi, celery_worker_process
+):
+    """The whole loop on real services: a real worker pushes to the fake Thredfi over HTTP,
+    Thredfi rejects three invoices, the operator finds them, retries, and sees them synced."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    make_operator()
+    # Thredfi turns down the next three invoice requests (400); the business and the customer
+    # go through.
+    live_thredfi.fail_next(count=3, status=400, path_contains="/invoices/")
+    with transaction.atomic():
+        customer = factories.make_customer(factories.make_account(legal_name="Acme Ltd"))
+        numbers = [factories.make_invoice(customer, number=f"INV-10{i}").number for i in range(3)]
+
+    log_in(browser, live_server)
+    browser.get(f"{live_server.url}/admin/testapp/invoice/")
+    filters = browser.find_element(By.ID, "changelist-filter")
+    filters.find_element(By.LINK_TEXT, "Failed or needs attention").click()
+    wait_for(
+        browser,
+        lambda: badges(browser) == dict.fromkeys(numbers, SyncStatus.NEEDS_ATTENTION),
+        "the three rejected invoices to be listed as needing attention",
+        refresh=True,
+    )
+    assert "thredfi_status=problems" in browser.current_url
+    screenshot(browser, "1-invoices-need-attention")
+
+    # The operator opens one to read why.
+    browser.find_element(By.LINK_TEXT, numbers[0]).click()
+    fieldset = browser.find_element(By.CSS_SELECTOR, "fieldset.thredfi")
+    assert "HTTP 400" in fieldset.text
+    browser.execute_script("arguments[0].scrollIntoView();", fieldset)
+    screenshot(browser, "2-invoice-error-detail")
+    browser.back()
+
+    # The cause is gone on Thredfi's side (the rejections were for those three requests).
+    assert live_thredfi.faults.settings()["pending_one_shots"] == 0
+    assert live_thredfi.records("invoices") == []
+
+    browser.find_element(By.ID, "action-toggle").click()
+    Select(browser.find_element(By.NAME, "action")).select_by_value("thredfi_retry_failed")
+    browser.find_element(By.CSS_SELECTOR, "button[name=index]").click()
+    message = browser.find_element(By.CSS_SELECTOR, "ul.messagelist li").text
+    assert message == "3 invoices queued for sync with Thredfi."
+    screenshot(browser, "3-retry-queued")
+
+    browser.get(f"{live_server.url}/admin/testapp/invoice/")
+    wait_for(
+        browser,
+        lambda: badges(browser) == dict.fromkeys(numbers, SyncStatus.SYNCED),
+        "the worker to push the retried invoices",
+        refresh=True,
+    )
+    screenshot(browser, "4-invoices-synced")
+    remote = live_thredfi.count_by_external_id("invoices")
+    assert sorted(remote) == sorted(i.get_thredfi_external_id() for i in Invoice.objects.all())
+    assert set(remote.values()) == {1}
+
+    browser.get(f"{live_server.url}/admin/thredfi_django/syncdashboard/")
+    assert browser.find_element(By.ID, "kpi-failures-24h").text.startswith("3")
+    screenshot(browser, "5-dashboard-after-retry")
