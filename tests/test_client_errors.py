@@ -188,6 +188,13 @@ def test_429_with_an_http_date_retry_after(api, customers):
     assert 110 <= caught.value.retry_after <= 120
 
 
+def test_a_503_with_retry_after_carries_it_too(api, customers):
+    api.get(CUSTOMERS, status=503, json={"message": "maintenance"}, headers={"Retry-After": "90"})
+    with pytest.raises(ThredfiServerError) as caught:
+        list(customers.list())
+    assert caught.value.retry_after == 90.0
+
+
 def test_retry_after_parsing():
     now = 1_700_000_000.0
     assert parse_retry_after("120", now=now) == 120.0

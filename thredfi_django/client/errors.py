@@ -142,6 +142,11 @@ def error_from_response(
         "method": method,
         "path": path,
     }
+    retry_after = parse_retry_after(response.headers.get("Retry-After"))
     if issubclass(cls, ThredfiRateLimitError):
-        kwargs["retry_after"] = parse_retry_after(response.headers.get("Retry-After"))
-    return cls(message or response.reason or "", **kwargs)
+        kwargs["retry_after"] = retry_after
+    exc = cls(message or response.reason or "", **kwargs)
+    if retry_after is not None and not hasattr(exc, "retry_after"):
+        # RFC 9110 allows Retry-After on 503 too; the engine reads it with getattr().
+        exc.retry_after = retry_after
+    return exc
