@@ -233,3 +233,23 @@ def test_state_for_an_unsaved_or_untracked_object_is_none():
     line_parent = make_invoice()
     assert outbox.state_for(line_parent) is not None
     assert InvoiceLine.objects.count() == 1
+
+
+def test_databases_without_upsert_returning_record_the_same_way(queue, committed, monkeypatch):
+    monkeypatch.setattr(outbox, "_supports_upsert_returning", lambda connection: False)
+    with committed():
+        invoice = make_invoice()
+        invoice.memo = "again"
+        invoice.save()
+    state = state_of(invoice)
+    assert (state.version, state.status, state.business) == (
+        3,  # create, its line, the second save
+        SyncStatus.PENDING,
+        state_of(invoice.account),
+    )
+    SyncState.objects.filter(pk=state.pk).update(status=SyncStatus.FAILED, attempts=10)
+    with committed():
+        invoice.lines.get().save()
+    state.refresh_from_db()
+    assert (state.version, state.status, state.attempts) == (4, SyncStatus.PENDING, 0)
+    assert sorted(set(queue.ids)) == sorted(SyncState.objects.values_list("pk", flat=True))

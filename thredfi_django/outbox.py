@@ -232,17 +232,24 @@ def _reopen(qs: QuerySet) -> None:
     """ORM form of _reopen_sql() (for databases without upsert … returning)."""
     from django.db.models import Case, Value, When
 
+    def case(condition: Q, then, default, field: str) -> Case:
+        return Case(When(condition, then=then), default=default, output_field=_field(field))
+
     reopened = ~Q(status__in=[SyncStatus.PENDING, SyncStatus.IN_PROGRESS])
     qs.update(
         version=F("version") + 1,
         updated_at=timezone.now(),
-        status=Case(
-            When(status=SyncStatus.IN_PROGRESS, then=Value(SyncStatus.IN_PROGRESS)),
-            default=Value(SyncStatus.PENDING),
+        status=case(
+            Q(status=SyncStatus.IN_PROGRESS),
+            Value(SyncStatus.IN_PROGRESS),
+            Value(SyncStatus.PENDING),
+            "status",
         ),
-        attempts=Case(When(reopened, then=Value(0)), default=F("attempts")),
-        next_attempt_at=Case(When(reopened, then=Value(None)), default=F("next_attempt_at")),
-        blocked_on=Case(When(status=SyncStatus.BLOCKED, then=Value(None)), default=F("blocked_on")),
+        attempts=case(reopened, Value(0), F("attempts"), "attempts"),
+        next_attempt_at=case(reopened, Value(None), F("next_attempt_at"), "next_attempt_at"),
+        blocked_on_id=case(
+            Q(status=SyncStatus.BLOCKED), Value(None), F("blocked_on_id"), "blocked_on_id"
+        ),
     )
 
 
