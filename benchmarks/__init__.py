@@ -1,0 +1,1 @@
+"""Benchmarks for issue 6: scripts that print figures (see README.md and RESULTS.md)."""

@@ -1,0 +1,213 @@
+"""What every benchmark needs: Django on a fresh PostgreSQL database, the fake Thredfi over real
+HTTP on 127.0.0.1, cold token caches, real celery worker processes, and a way to print figures.
+
+Each benchmark calls :func:`setup_django` before importing models, then::
+
+    with bench_database(), live_fake() as fake:
+        ...
+
+Nothing here asserts a duration: the scripts print what they measure.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def setup_django() -> None:
+    """Configure Django with benchmarks.settings (PostgreSQL + Redis unless the env says else)."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.settings")
+    import django
+
+    django.setup()
+    from tests.celery_app import app
+
+    # A queue of this run's own, so nothing else on the broker takes or leaves tasks in it.
+    app.conf.task_default_queue = f"thredfi-bench-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+@contextmanager
+def bench_database() -> Iterator[str]:
+    """A fresh, migrated database (``test_<NAME>``, as the test runner makes), dropped at exit."""
+    from django.db import connection
+
+    old_name = connection.settings_dict["NAME"]
+    name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+    try:
+        yield name
+    finally:
+        connection.close()
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+
+
+@contextmanager
+def live_fake() -> Iterator[Any]:
+    """The fake Thredfi over real HTTP on 127.0.0.1, knowing the partner, with
+    ``THREDFI["BASE_URL"]`` pointed at it and the token cache empty. Yields the fake (``.url``)."""
+    from django.conf import settings
+    from django.test import override_settings
+
+    from thredfi_django.testing import FakeThredfi
+    from thredfi_django.testing.pytest_plugin import _clear_token_cache
+
+    fake = FakeThredfi()
+    fake.add_partner(settings.THREDFI["PARTNER_UUID"], settings.THREDFI["API_KEY"])
+    with fake.serve("127.0.0.1", port=0) as server:
+        fake.url = fake.base_url = server.url
+        with override_settings(THREDFI={**settings.THREDFI, "BASE_URL": server.url}):
+            _clear_token_cache()
+            yield fake
+            _clear_token_cache()
+
+
+def reset_fake(fake: Any) -> None:
+    """Empty the fake (records, tokens, counters) and the token cache: cold start."""
+    from thredfi_django.testing.pytest_plugin import _clear_token_cache
+
+    fake.reset()
+    _clear_token_cache()
+
+
+def http_stats(fake: Any) -> dict[str, Any]:
+    """The fake's counters, read over HTTP from ``/__fake__/stats`` (control calls not counted)."""
+    import requests
+
+    response = requests.get(f"{fake.url}/__fake__/stats", timeout=10)
+    response.raise_for_status()
+    return response.json()
+
+
+@contextmanager
+def celery_worker(fake: Any, *, concurrency: int = 1) -> Iterator[Any]:
+    """A real ``celery worker`` process (prefork) on this database, broker, cache and fake."""
+    from django.conf import settings
+    from django.db import connection
+
+    from tests.celery_app import app
+    from tests.fixtures.real_services import CeleryWorkerProcess, database_url
+
+    env = {
+        "DJANGO_SETTINGS_MODULE": os.environ["DJANGO_SETTINGS_MODULE"],
+        "DATABASE_URL": database_url(connection.settings_dict),
+        "CELERY_BROKER_URL": str(settings.CELERY_BROKER_URL),
+        "CACHE_URL": os.environ.get("CACHE_URL", ""),
+        "THREDFI_BASE_URL": fake.url,
+    }
+    worker = CeleryWorkerProcess(
+        env=env, queue=app.conf.task_default_queue, concurrency=concurrency
+    )
+    app.control.purge()
+    worker.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+        worker.log_path.unlink(missing_ok=True)
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.05) -> bool:
+    """Poll ``predicate`` until true or ``timeout`` seconds pass; returns its last answer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
+
+
+def describe_environment() -> str:
+    """One line: database, broker, cache, CPU count; printed at the top of every benchmark."""
+    import django
+    from django.conf import settings
+    from django.db import connection
+
+    cache = settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1]
+    return (
+        f"django {django.get_version()}, {connection.vendor} {connection.settings_dict['NAME']}, "
+        f"broker {settings.CELERY_BROKER_URL}, cache {cache}, {os.cpu_count()} CPUs, "
+        f"python {sys.version.split()[0]}"
+    )
+
+
+def status_counts() -> dict[str, int]:
+    """``{status: rows}`` over every sync-state row."""
+    from django.db.models import Count
+
+    from thredfi_django.models import SyncState
+
+    rows = SyncState.objects.values_list("status").annotate(n=Count("pk")).order_by("status")
+    return dict(rows)
+
+
+def wait_until_settled(timeout: float) -> dict[str, int]:
+    """Wait until no row is pending, in progress or blocked (all synced, or failed)."""
+    from thredfi_django.models import SyncState, SyncStatus
+
+    busy = [SyncStatus.PENDING, SyncStatus.IN_PROGRESS, SyncStatus.BLOCKED]
+    wait_until(lambda: not SyncState.objects.filter(status__in=busy).exists(), timeout, 0.1)
+    return status_counts()
+
+
+def build_accounts(businesses: int) -> list[Any]:
+    """``businesses`` accounts (Thredfi businesses), saved one by one."""
+    from tests.testapp.models import Account
+
+    return [
+        Account.objects.create(legal_name=f"Bench {b} Ltd", email=f"books{b}@bench.example")
+        for b in range(businesses)
+    ]
+
+
+def build_invoices(
+    invoices: int,
+    accounts: list[Any],
+    *,
+    lines: int = 1,
+    customers: dict[int, Any] | None = None,
+    prefix: str = "B",
+) -> list[Any]:
+    """``invoices`` invoices spread over ``accounts``, each saved with its ``lines`` lines in
+    one transaction (as a platform's form or API view does). Each gets a new customer, saved in
+    the same transaction, unless ``customers`` ({account pk: customer}) names one to reuse."""
+    import datetime as dt
+    from decimal import Decimal
+
+    from django.db import transaction
+
+    from tests.testapp.models import Customer, Invoice, InvoiceLine
+
+    made = []
+    for i in range(invoices):
+        account = accounts[i % len(accounts)]
+        with transaction.atomic():
+            customer = (customers or {}).get(account.pk) or Customer.objects.create(
+                account=account, name=f"Customer {prefix}{i}", email=f"c{i}@bench.example"
+            )
+            invoice = Invoice.objects.create(
+                account=account,
+                customer=customer,
+                number=f"{prefix}-{i:06d}",
+                issued_on=dt.date(2026, 11, 24),
+                due_on=dt.date(2026, 12, 24),
+            )
+            for n in range(lines):
+                InvoiceLine.objects.create(
+                    invoice=invoice,
+                    description=f"Item {n}",
+                    quantity=Decimal("1"),
+                    unit_price=Decimal("10.00") + n,
+                )
+        made.append(invoice)
+    return made
