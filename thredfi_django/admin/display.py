@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
@@ -77,6 +78,15 @@ def redact_data(value: Any) -> Any:
     return value
 
 
+def when(value: Any) -> str:
+    """A datetime as the admin shows dates (localized, in the current time zone)."""
+    if value is None:
+        return ""
+    if timezone.is_aware(value):
+        value = timezone.localtime(value)
+    return formats.localize(value)
+
+
 def status_label(status: str | None) -> str:
     """Human label of a status value; ``None`` means no sync-state row ("never synced")."""
     if not status or status == NEVER_SYNCED:
@@ -142,7 +152,7 @@ def error_summary_html(
     return format_html(
         '<div class="thredfi-error"><strong>{}</strong>{}<div>{}</div>{}</div>',
         head,
-        format_html(" <small>({})</small>", at) if at else "",
+        format_html(" <small>({})</small>", when(at)) if at else "",
         redact(message),
         field_errors_html(fields),
     )

@@ -37,6 +37,7 @@ from .display import (
     NEVER_SYNCED_LABEL,
     error_summary_html,
     status_badge,
+    when,
 )
 
 #: The permission that allows "Sync now", "Retry" and "Mark resolved".
@@ -243,7 +244,7 @@ class ThredfiSyncAdminMixin:
             return status_badge(None)
         parts = [status_badge(state.status)]
         if state.last_synced_at:
-            parts.append(format_html(" last synced {}", state.last_synced_at))
+            parts.append(format_html(" last synced {}", when(state.last_synced_at)))
         url = getattr(obj, "_thredfi_state_url", None)
         if url:
             parts.append(format_html(' · <a href="{}">{}</a>', url, _("sync history")))
@@ -260,7 +261,7 @@ class ThredfiSyncAdminMixin:
         if state is None:
             return ""
         if state.next_attempt_at and state.status == SyncStatus.PENDING:
-            return format_html("{} (next attempt {})", state.attempts, state.next_attempt_at)
+            return format_html("{} (next attempt {})", state.attempts, when(state.next_attempt_at))
         return str(state.attempts)
 
     @admin.display(description=_("Last error"))
