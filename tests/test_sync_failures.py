@@ -223,3 +223,19 @@ def test_a_save_that_fixes_a_problem_during_backoff_is_not_lost(thredfi_fake, qu
     SyncState.objects.filter(pk=state_id).update(next_attempt_at=timezone.now() - dt.timedelta(1))
     assert sync_state(state_id).outcome == "synced"
     assert thredfi_fake.records("businesses")[0]["legal_name"] == "Renamed Ltd"
+
+
+def test_a_bug_in_a_host_hook_needs_attention_and_does_not_stop_the_worker(
+    thredfi_fake, queue, committed, monkeypatch
+):
+    def broken(self):
+        raise KeyError("vip_level")
+
+    monkeypatch.setattr(Customer, "get_thredfi_notes", broken, raising=False)
+    with committed():
+        customer = make_customer()
+    results = queue.drain()
+    assert [r.outcome for r in results] == ["synced", "needs_attention"]
+    state = outbox.state_for(customer)
+    assert (state.status, state.last_error_kind) == (SyncStatus.NEEDS_ATTENTION, "error")
+    assert "KeyError" in state.last_error_message and "vip_level" in state.last_error_message

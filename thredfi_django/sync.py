@@ -206,9 +206,9 @@ class _Push:
             return self._failed(err, call)
         except Exception as err:  # a bug in a host hook must not kill the worker loop
             logger.exception("Unexpected error syncing %s %s", state.resource, state.object_id)
-            err.transient = False  # type: ignore[attr-defined]
-            err.kind = "error"  # type: ignore[attr-defined]
-            return self._failed(err, call)
+            wrapped = ThredfiError(f"{type(err).__name__}: {err}")
+            wrapped.__cause__ = err
+            return self._failed(wrapped, call)
         return self._succeeded(call, outcome)
 
     # -- planning ------------------------------------------------------------------------
