@@ -134,5 +134,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"short": {"format": "%(asctime)s %(name)s %(levelname)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "short"}},
-    "loggers": {"thredfi_django": {"handlers": ["console"], "level": "INFO"}},
+    # propagate=False: the Celery worker also logs through the root logger (no double lines).
+    "loggers": {"thredfi_django": {"handlers": ["console"], "level": "INFO", "propagate": False}},
 }

@@ -47,8 +47,11 @@ def port_open(host: str, port: int) -> bool:
 class Child:
     """One supervised process, its own process group, its output prefixed with its name."""
 
-    def __init__(self, name: str, argv: list[str], write) -> None:
+    def __init__(self, name: str, argv: list[str], write, ready_text: str = "") -> None:
         self.name = name
+        self.ready_text = ready_text
+        #: Set once a line containing ``ready_text`` was printed.
+        self.ready = threading.Event()
         self.proc = subprocess.Popen(
             argv,
             cwd=settings.BASE_DIR,
@@ -67,6 +70,8 @@ class Child:
     def _copy(self, write) -> None:
         for line in self.proc.stdout:
             write(f"[{self.name}] {line}", ending="")
+            if self.ready_text and self.ready_text in line:
+                self.ready.set()
 
     def signal_group(self, sig: int) -> None:
         try:
@@ -136,16 +141,17 @@ class Command(BaseCommand):
         self._ensure_admin(username, password)
 
         celery = [py, "-m", "celery", "-A", "demo_project"]
-        self._start("worker", [
+        worker = self._start("worker", [
             *celery, "worker", "--pool=solo", "--loglevel=INFO", "--without-gossip",
             "--without-mingle", "--hostname=demo@%h",
-        ])  # fmt: skip
+        ], ready_text=" ready.")  # the worker logs "demo@<host> ready."  # fmt: skip
         self._start("beat", [
             *celery, "beat", "--loglevel=INFO",
             "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME,
         ])  # fmt: skip
         self._start("web", [py, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"])
         self._wait_for_port("127.0.0.1", port, "the web server")
+        self._wait_until(worker.ready.is_set, "the Celery worker to be ready")
         self._banner(port, username, password)
 
         while True:
@@ -157,19 +163,23 @@ class Command(BaseCommand):
                     )
             time.sleep(0.2)
 
-    def _start(self, name: str, argv: list[str]) -> None:
-        child = Child(name, argv, self.stdout.write)
+    def _start(self, name: str, argv: list[str], ready_text: str = "") -> Child:
+        child = Child(name, argv, self.stdout.write, ready_text)
         self.children.append(child)
         self.stdout.write(f"started {name} (pid {child.pid})")
+        return child
 
-    def _wait_for_port(self, host: str, port: int, what: str, timeout: float = 60.0) -> None:
+    def _wait_for_port(self, host: str, port: int, what: str) -> None:
+        self._wait_until(lambda: port_open(host, port), f"{what} on {host}:{port}")
+
+    def _wait_until(self, condition, what: str, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
-        while not port_open(host, port):
+        while not condition():
             dead = [c for c in self.children if c.proc.poll() is not None]
             if dead:
                 raise CommandError(f"{dead[0].name} exited while waiting for {what}.")
             if time.monotonic() > deadline:
-                raise CommandError(f"{what} did not start listening on {host}:{port}.")
+                raise CommandError(f"Gave up waiting {timeout:.0f} s for {what}.")
             time.sleep(0.1)
 
     def _forget_remote_ids(self) -> None:
