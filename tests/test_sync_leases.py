@@ -75,3 +75,13 @@ def test_the_sweep_re_enqueues_a_row_whose_worker_died(state, queue, committed):
     state.refresh_from_db()
     assert (state.status, state.lease_owner) == (SyncStatus.PENDING, "")
     assert queue.ids == [state.pk]
+
+
+def test_a_lease_can_be_renewed_only_by_its_owner(state):
+    now = timezone.now()
+    token = leases.claim(state.pk, "w", now)
+    later = now + dt.timedelta(seconds=100)
+    assert leases.renew(state.pk, "someone-else", later) is False
+    assert leases.renew(state.pk, token, later) is True
+    state.refresh_from_db()
+    assert state.lease_until == later + dt.timedelta(seconds=120)

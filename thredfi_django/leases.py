@@ -62,3 +62,10 @@ def release_if_version(state_id: int, token: str, version: int, **changes) -> bo
             lease_until=None, lease_owner="", **changes
         )
     )
+
+
+def renew(state_id: int, token: str, now: dt.datetime | None = None) -> bool:
+    """Extend a lease we hold by another LEASE_SECONDS (after slow inline work)."""
+    now = now or timezone.now()
+    until = now + dt.timedelta(seconds=thredfi_settings.LEASE_SECONDS)
+    return bool(SyncState.objects.filter(pk=state_id, lease_owner=token).update(lease_until=until))

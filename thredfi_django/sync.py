@@ -222,6 +222,10 @@ class _Push:
             business_id = self._ensure(business)
         for dependency in instance.get_thredfi_dependencies():
             self._ensure(dependency)
+        if self.requests:
+            # Dependencies were pushed inline (each may take up to the HTTP timeout): make sure
+            # our own lease outlives the request we are about to send.
+            leases.renew(self.state.pk, self.token)
         parent_id = _rid(_parent(instance))
         # The sync state is the source of truth for the remote id: a host that saved a stale
         # copy of the object (thredfi_id None in memory) has wiped its column; _store_remote_id
