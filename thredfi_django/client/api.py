@@ -252,6 +252,7 @@ class ThredfiClient:
         detail = redact(f"{type(err).__name__}: {err}", [self._api_key, token])
         exc = cls(f"{method} {path} {what} (timeout {self.timeout!r}): {detail}")
         exc.method, exc.path = method, path
+        logger.debug("%s %s -> %s", method, path, type(err).__name__)
         return exc
 
     def _decode(self, response: requests.Response, method: str, path: str, token: str | None):
