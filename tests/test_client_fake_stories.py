@@ -14,6 +14,7 @@ from thredfi_django.exceptions import (
     ThredfiAuthenticationError,
     ThredfiConflictError,
     ThredfiConnectionError,
+    ThredfiNotFoundError,
     ThredfiPermissionError,
     ThredfiRateLimitError,
     ThredfiServerError,
@@ -136,6 +137,16 @@ def test_the_frontend_token_is_scoped_to_its_business(thredfi_fake, client, acme
     with pytest.raises(ThredfiPermissionError):
         list(other.customers.list())
     assert thredfi_fake.stats.tokens_issued == issued
+
+
+def test_a_business_of_another_partner_gets_no_token(thredfi_fake, client):
+    thredfi_fake.add_partner("another-partner", "their-key")
+    theirs = thredfi_fake.add_business("another-partner")
+    with pytest.raises(ThredfiNotFoundError) as caught:
+        client.business(theirs["id"]).customers.create({"external_id": "c", "company_name": "C"})
+    assert caught.value.error_code == "business_not_found"
+    assert client.tokens.read(theirs["id"]) is None  # nothing cached for it
+    assert thredfi_fake.records("customers") == []
 
 
 def test_creating_twice_adopts_the_existing_record(thredfi_fake, client):
