@@ -197,6 +197,9 @@ def test_adding_a_collection_takes_a_few_lines(api, client):
 
     api.post(f"{B}/customer-credits/", status=201, json={"id": "cc-1"})
     assert Scope(client, BIZ).customer_credits.create({})["id"] == "cc-1"
+    # ... or attached to an existing scope class after the fact.
+    Scope.credits = collection(CustomerCredits)
+    assert Scope(client, BIZ).credits.base_path == "/v1/platform/businesses/biz-1/customer-credits/"
 
 
 def test_the_client_never_shows_its_api_key():

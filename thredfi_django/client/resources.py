@@ -224,6 +224,7 @@ class collection:  # noqa: N801 - used like a decorator-style declaration
 
     def __init__(self, resource: type[Resource]):
         self.resource = resource
+        self.name: str | None = None  # set by __set_name__ when declared in a class body
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
@@ -232,7 +233,8 @@ class collection:  # noqa: N801 - used like a decorator-style declaration
         if scope is None:
             return self
         value = self.resource(scope.client, scope.root, scope.business_id)
-        scope.__dict__[self.name] = value
+        if self.name:
+            scope.__dict__[self.name] = value
         return value
 
 
