@@ -181,3 +181,12 @@ def test_now_exits_non_zero_and_says_why_when_something_fails(committed, thredfi
     assert state_for(good).status == SyncStatus.SYNCED
     assert state_for(bad).status == SyncStatus.NEEDS_ATTENTION
     assert thredfi_fake.count_by_external_id("invoices") == {good.get_thredfi_external_id(): 1}
+
+
+def test_objects_named_by_id_are_taken_whatever_their_status(run, thredfi_fake):
+    invoice = make_invoice()
+    run("--now")
+    requests_before = thredfi_fake.stats.total_requests
+    output = run("--dry-run", "--model", "testapp.Invoice", "--ids", str(invoice.pk))
+    assert f"PUT /v1/platform/businesses/{invoice.account.thredfi_id}/invoices/" in output
+    assert thredfi_fake.stats.total_requests == requests_before

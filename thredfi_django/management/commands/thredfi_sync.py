@@ -72,7 +72,8 @@ class Command(BaseCommand):
         )  # fmt: skip
         parser.add_argument(
             "--ids", action="append", default=[], metavar="PK[,PK…]",
-            help="Only these primary keys (comma-separated, repeatable); needs one --model.",
+            help="Only these primary keys (comma-separated, repeatable; any status unless "
+            "--status is given); needs one --model.",
         )  # fmt: skip
         mode = parser.add_mutually_exclusive_group()
         mode.add_argument(
@@ -129,7 +130,8 @@ class Command(BaseCommand):
             raise CommandError("--ids needs exactly one --model (primary keys are per model).")
         cts = ContentType.objects.get_for_models(*models, for_concrete_models=False)
         qs = SyncState.objects.filter(content_type__in=[cts[m].pk for m in models])
-        statuses = options["status"] or DEFAULT_STATUSES
+        # Objects named by id are wanted whatever their status.
+        statuses = options["status"] or (["all"] if ids else DEFAULT_STATUSES)
         if "all" not in statuses:
             qs = qs.filter(status__in=statuses)
         if ids:
