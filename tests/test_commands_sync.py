@@ -186,6 +186,7 @@ def test_now_exits_non_zero_and_says_why_when_something_fails(committed, thredfi
 def test_objects_named_by_id_are_taken_whatever_their_status(run, thredfi_fake):
     invoice = make_invoice()
     run("--now")
+    invoice.account.refresh_from_db()
     requests_before = thredfi_fake.stats.total_requests
     output = run("--dry-run", "--model", "testapp.Invoice", "--ids", str(invoice.pk))
     assert f"PUT /v1/platform/businesses/{invoice.account.thredfi_id}/invoices/" in output
