@@ -70,3 +70,14 @@ def test_base_url_must_be_https_unless_loopback(url, expected):
 def test_unknown_environment():
     with override_settings(THREDFI={**GOOD, "ENVIRONMENT": "prod"}):
         assert ids(check_settings()) == ["thredfi_django.E006"]
+
+
+def test_token_cache_must_exist_and_not_be_a_dummy():
+    from thredfi_django.checks import check_token_cache
+
+    assert check_token_cache() == []
+    with override_settings(THREDFI={**GOOD, "CACHE_ALIAS": "tokens"}):
+        assert ids(check_token_cache()) == ["thredfi_django.E007"]
+    dummy = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
+    with override_settings(CACHES=dummy):
+        assert ids(check_token_cache()) == ["thredfi_django.W002"]

@@ -106,3 +106,31 @@ def check_celery(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
             )
         ]
     return []
+
+
+@checks.register(checks.Tags.caches)
+def check_token_cache(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """Tokens live in a Django cache; a dummy cache would mean one token fetch per API call."""
+    from django.conf import settings
+
+    alias = thredfi_settings.CACHE_ALIAS
+    caches = getattr(settings, "CACHES", {})
+    if alias not in caches:
+        return [
+            checks.Error(
+                f"settings.THREDFI['CACHE_ALIAS'] is {alias!r}, which is not in settings.CACHES.",
+                hint=f"Use one of {', '.join(caches) or 'your CACHES aliases'}.",
+                id="thredfi_django.E007",
+            )
+        ]
+    if caches[alias].get("BACKEND", "").endswith("DummyCache"):
+        return [
+            checks.Warning(
+                f"The cache {alias!r} holding Thredfi tokens is a DummyCache, so every API call "
+                "would fetch a new token.",
+                hint="Point THREDFI['CACHE_ALIAS'] at a real cache shared by your web and worker "
+                "processes (Redis or Memcached).",
+                id="thredfi_django.W002",
+            )
+        ]
+    return []
