@@ -251,3 +251,19 @@ def test_refund_payment_for_an_unknown_refund_is_404(acme):
 
     assert response.status_code == 404
     assert response.json()["error_code"] == "refund_not_found"
+
+
+def test_customer_balance_follows_moves_payments_and_voids(acme, customer):
+    other = acme.created("customers/", {"external_id": "cust-2", "company_name": "Initech"})
+    one = acme.created("invoices/", invoice_body())
+    two = acme.created("invoices/", invoice_body(external_id="inv-2"))
+
+    def balance(who):
+        return acme.get(f"customers/{who['id']}/").json()["outstanding_balance"]
+
+    assert balance(customer) == 2 * 4251
+    acme.put(f"invoices/{two['id']}/", {"customer_id": other["id"]})
+    assert (balance(customer), balance(other)) == (4251, 4251)
+    pay(acme, customer, one, 251)
+    acme.post(f"invoices/{two['id']}/void/")
+    assert (balance(customer), balance(other)) == (4000, 0)

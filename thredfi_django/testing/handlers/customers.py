@@ -33,10 +33,7 @@ def render_customer(store: Store, record: dict[str, Any]) -> dict[str, Any]:
     data["display_name"] = (
         record.get("company_name") or record.get("individual_name") or record.get("email") or ""
     )
-    invoices = (store.tables["invoices"][i] for i in record["_invoice_ids"])
-    data["outstanding_balance"] = sum(
-        i["outstanding_balance"] for i in invoices if not i.get("voided_at")
-    )
+    data["outstanding_balance"] = record["_outstanding"]
     data["credit_limit"] = record.get("credit_limit_cents")
     return data
 
@@ -84,7 +81,8 @@ def create_customer(call: Call):
         is_archived=False,
         archived_at=None,
         documents=[],
-        _invoice_ids=[],
+        # Sum of its invoices' outstanding balances, kept up to date by invoices.refresh().
+        _outstanding=0,
     )
     store.insert("customers", record, call.business_id)
     return 201, render_customer(store, record)

@@ -50,8 +50,8 @@ def _overdue(store: Store, record: dict[str, Any]) -> bool:
     return moment.timestamp() < store.clock()
 
 
-def refresh(record: dict[str, Any]) -> None:
-    """Outstanding balance and status from total and payments."""
+def refresh(store: Store, record: dict[str, Any]) -> None:
+    """Outstanding balance and status from total and payments; the customer's balance too."""
     record["outstanding_balance"] = record["total_amount"] - record["paid_amount"]
     if record.get("voided_at"):
         record["status"] = "voided"
@@ -63,12 +63,18 @@ def refresh(record: dict[str, Any]) -> None:
         record["status"] = "sent"
     if record["status"] != "paid":
         record["paid_at"] = None
+    # Kept incrementally: summing every invoice of a customer per render made lists O(n²).
+    counted = 0 if record.get("voided_at") else record["outstanding_balance"]
+    customer = store.tables["customers"].get(record["customer_id"])
+    if customer is not None:
+        customer["_outstanding"] += counted - record.get("_counted", 0)
+    record["_counted"] = counted
 
 
 def apply_payment(store: Store, invoice: dict[str, Any], amount: int) -> None:
     """Record ``amount`` cents paid (negative to reverse)."""
     invoice["paid_amount"] += amount
-    refresh(invoice)
+    refresh(store, invoice)
     if invoice["status"] == "paid" and not invoice.get("paid_at"):
         invoice["paid_at"] = store.now()
     store.touch(invoice)
@@ -149,9 +155,8 @@ def create_invoice(call: Call):
         payments=[],
     )
     totals(record)
-    refresh(record)
+    refresh(store, record)
     store.insert("invoices", record, call.business_id)
-    customer["_invoice_ids"].append(record["id"])
     return 201, render_invoice(store, record)
 
 
@@ -211,15 +216,15 @@ def update_invoice(call: Call):
     if customer is not None and customer["id"] != record["customer_id"]:
         old = store.tables["customers"].get(record["customer_id"])
         if old is not None:
-            old["_invoice_ids"].remove(record["id"])
-        customer["_invoice_ids"].append(record["id"])
+            old["_outstanding"] -= record["_counted"]
+        record["_counted"] = 0
         record["customer_id"] = customer["id"]
     if new_external_id not in (None, "") and str(new_external_id) != record.get("external_id"):
         old_external_id = record.get("external_id")
         record["external_id"] = str(new_external_id)
         store.reindex("invoices", record, old_external_id)
     totals(record)
-    refresh(record)
+    refresh(store, record)
     store.touch(record)
     return 200, render_invoice(store, record)
 
@@ -237,7 +242,7 @@ def void_invoice(call: Call):
             "voided; refund or reallocate them first.",
         )
     record["voided_at"] = call.store.now()
-    refresh(record)
+    refresh(call.store, record)
     call.store.touch(record)
     return 200, render_invoice(call.store, record)
 
