@@ -59,6 +59,17 @@ def test_429_carries_retry_after(acme, thredfi_fake):
     assert thredfi_fake.stats.faults == {"rate_limit": 1}
 
 
+def test_a_one_shot_503_may_carry_retry_after_too(acme, thredfi_fake):
+    thredfi_fake.fail_next(status=503, retry_after=30)
+    thredfi_fake.fail_next(status=500)
+
+    first, second = acme.get("customers/"), acme.get("customers/")
+
+    assert (first.status_code, first.headers["Retry-After"]) == (503, "30")
+    assert second.status_code == 500
+    assert "Retry-After" not in second.headers
+
+
 def test_drop_after_apply_leaves_exactly_one_record_when_retried(acme, thredfi_fake):
     thredfi_fake.fail_next(status="drop", path_contains="/customers/")
 

@@ -9,6 +9,7 @@ All state sits behind one lock, so a web server and Celery workers may hit it at
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 import uuid
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from .server import FakeServer
 
 JSON = {"Content-Type": "application/json"}
+logger = logging.getLogger("thredfi_django.testing")
 
 
 class Stats(dict):
@@ -67,6 +69,8 @@ class FakeThredfi:
         self.faults = Faults()
         #: What a repeated external_id create answers: "200" (existing record) or "409".
         self.duplicate_mode = "200"
+        #: The URL of the last server started by ``serve()`` (None before).
+        self.url: str | None = None
         #: List envelope: "page_info" (API reference) or "next" (pagination guide).
         self.pagination_style = "page_info"
         self._reset_counters()
@@ -188,7 +192,9 @@ class FakeThredfi:
         """Start a real threaded HTTP server in a background thread; ``.url``, ``.stop()``."""
         from .server import FakeServer
 
-        return FakeServer(self, host, port, allow_remote=allow_remote).start()
+        server = FakeServer(self, host, port, allow_remote=allow_remote).start()
+        self.url = server.url
+        return server
 
     # -- the core ----------------------------------------------------------------------------
 
@@ -261,6 +267,11 @@ class FakeThredfi:
             return status, {}, payload
         except ApiError as exc:
             return exc.status, exc.headers, exc.body
+        except Exception as exc:
+            # A bug in the fake, not an emulated failure: say so loudly instead of hanging up.
+            logger.exception("fake Thredfi failed on %s %s", method, path)
+            return 500, {}, {"error_code": "fake_internal_error", "detail": {},
+                             "message": f"Bug in the fake Thredfi: {exc!r}"}  # fmt: skip
 
     def _authenticate(self, call: Call) -> None:
         if call.route.auth == "basic":

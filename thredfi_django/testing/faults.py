@@ -36,7 +36,7 @@ class _OneShot:
     remaining: int
     status: int | str
     path_contains: str | None
-    retry_after: int
+    retry_after: int | None  # None: the configured retry_after for 429, no header otherwise
 
 
 class Faults:
@@ -98,7 +98,7 @@ class Faults:
             )
         if count < 1:
             raise ValueError("count must be at least 1")
-        wait = self.retry_after if retry_after is None else int(retry_after)
+        wait = None if retry_after is None else int(retry_after)
         self.one_shots.append(_OneShot(count, status, path_contains, wait))
 
     def pick(self, path: str) -> Fault | None:
@@ -127,15 +127,14 @@ class Faults:
     def _any_rate(self) -> bool:
         return bool(self.server_error_rate or self.rate_limit_rate or self.drop_rate)
 
-    @staticmethod
-    def _one_shot_fault(shot: _OneShot) -> Fault:
+    def _one_shot_fault(self, shot: _OneShot) -> Fault:
         if shot.status == "drop":
             return Fault("drop")
-        if shot.status == 429:
-            return Fault("rate_limit", 429, shot.retry_after)
-        if int(shot.status) >= 500:
-            return Fault("server_error", int(shot.status))
-        return Fault("status", int(shot.status))
+        status = int(shot.status)
+        if status == 429:
+            wait = self.retry_after if shot.retry_after is None else shot.retry_after
+            return Fault("rate_limit", 429, wait)
+        return Fault("server_error" if status >= 500 else "status", status, shot.retry_after)
 
 
 def fault_body(fault: Fault, request_id: str) -> tuple[dict[str, str], bytes]:

@@ -81,6 +81,9 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default listen backlog of 5 resets connections when a burst of clients
+    # (web server + worker processes + threads) connects at once.
+    request_queue_size = 256
     fake: FakeThredfi
     url: str
     #: TCP connections accepted so far (keep-alive clients reuse one).
