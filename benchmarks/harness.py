@@ -89,8 +89,14 @@ def http_stats(fake: Any) -> dict[str, Any]:
 
 
 @contextmanager
-def celery_worker(fake: Any, *, concurrency: int = 1) -> Iterator[Any]:
-    """A real ``celery worker`` process (prefork) on this database, broker, cache and fake."""
+def celery_worker(
+    fake: Any, *, concurrency: int = 1, conn_max_age: int | None = None
+) -> Iterator[Any]:
+    """A real ``celery worker`` process (prefork) on this database, broker, cache and fake.
+
+    ``conn_max_age`` (seconds) keeps the worker's database connections open between tasks
+    (Django's CONN_MAX_AGE, default 0: Celery's Django fix-up closes them after every task).
+    """
     from django.conf import settings
     from django.db import connection
 
@@ -99,7 +105,8 @@ def celery_worker(fake: Any, *, concurrency: int = 1) -> Iterator[Any]:
 
     env = {
         "DJANGO_SETTINGS_MODULE": os.environ["DJANGO_SETTINGS_MODULE"],
-        "DATABASE_URL": database_url(connection.settings_dict),
+        "DATABASE_URL": database_url(connection.settings_dict)
+        + (f"?conn_max_age={conn_max_age}" if conn_max_age is not None else ""),
         "CELERY_BROKER_URL": str(settings.CELERY_BROKER_URL),
         "CACHE_URL": os.environ.get("CACHE_URL", ""),
         "THREDFI_BASE_URL": fake.url,
@@ -113,7 +120,16 @@ def celery_worker(fake: Any, *, concurrency: int = 1) -> Iterator[Any]:
         yield worker
     finally:
         worker.stop()
-        worker.log_path.unlink(missing_ok=True)
+        if not os.environ.get("BENCH_KEEP_WORKER_LOG"):
+            worker.log_path.unlink(missing_ok=True)
+
+
+def task_runtimes(worker: Any, task_name: str = "thredfi_django.sync_object") -> list[float]:
+    """Seconds each task took inside the pool process, from the worker's INFO log."""
+    import re
+
+    pattern = re.compile(rf"Task {re.escape(task_name)}\[[^\]]+\] succeeded in ([0-9.]+)s")
+    return [float(m.group(1)) for m in pattern.finditer(worker.log_text())]
 
 
 def wait_until(predicate, timeout: float, interval: float = 0.05) -> bool:

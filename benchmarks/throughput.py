@@ -1,0 +1,193 @@
+"""Whole-pipeline throughput vs a bare ``requests.Session`` loop (issue 6).
+
+Pipeline: ``save()`` → outbox row → Celery task on Redis → one real ``celery worker`` process
+(prefork, concurrency 1) → HTTP to the fake Thredfi on 127.0.0.1 → sync state updated.
+Baseline: one ``requests.Session`` posting the very same invoice payloads (new external_ids) to
+the same server with a cached business token, in a loop. Target: pipeline / bare >= 0.7.
+
+Businesses and customers are synced first (not timed); the figures are for ``--invoices``
+invoices (default 500) with ``--lines`` lines each (default 1). Two pipeline figures:
+- drain: the invoices are saved while the worker's consumer is cancelled, then the consumer is
+  added back and the clock runs until every invoice is synced (the worker's throughput);
+- end to end: saves and pushes overlap, clock from the first save to the last synced row.
+
+    .venv/bin/python benchmarks/throughput.py [--invoices 500] [--lines 1] [--latency-ms 0]
+        [--conn-max-age SECONDS] [--profile]
+
+``--latency-ms 50`` makes the fake answer every request 50 ms later, as a remote API would.
+``--profile`` also pushes 200 more invoices inline in this process under cProfile and prints
+where the time goes. Needs PostgreSQL and Redis on 127.0.0.1 (benchmarks/settings.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks import harness  # noqa: E402
+
+
+def bare_loop(fake, calls: list[tuple[str, dict]], partner: tuple[str, str]) -> float:
+    """POST each (path, payload) with one Session; tokens fetched once per business (timed)."""
+    import requests
+
+    started = time.perf_counter()
+    session = requests.Session()
+    partner_token = session.post(
+        f"{fake.url}/v1/platform/oauth2/token/",
+        auth=partner,
+        data={"grant_type": "client_credentials"},
+        timeout=30,
+    ).json()["access_token"]
+    business_tokens: dict[str, str] = {}
+    for path, payload in calls:
+        business_id = path.split("/")[4]
+        if business_id not in business_tokens:
+            business_tokens[business_id] = session.post(
+                f"{fake.url}/v1/platform/{business_id}/oauth2/token/",
+                headers={"Authorization": f"Bearer {partner_token}"},
+                timeout=30,
+            ).json()["access_token"]
+        response = session.post(
+            f"{fake.url}{path}",
+            json=payload,
+            headers={"Authorization": f"Bearer {business_tokens[business_id]}"},
+            timeout=30,
+        )
+        if response.status_code >= 300:
+            raise RuntimeError(f"bare POST {path} answered {response.status_code}: {response.text}")
+    return time.perf_counter() - started
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--invoices", type=int, default=500)
+    parser.add_argument("--lines", type=int, default=1)
+    parser.add_argument("--businesses", type=int, default=10)
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        help="the fake answers every request this much later (a real API is not on loopback)",
+    )
+    parser.add_argument(
+        "--conn-max-age",
+        type=int,
+        default=None,
+        help="CONN_MAX_AGE for the worker (default: the settings' 0, a connection per task)",
+    )
+    args = parser.parse_args(argv)
+
+    harness.setup_django()
+    from django.conf import settings
+
+    from tests.celery_app import app
+    from tests.testapp.models import Customer, Invoice
+    from thredfi_django import operations
+    from thredfi_django.models import SyncState, SyncStatus
+    from thredfi_django.sync import sync_state
+
+    def invoice_states(invoices) -> list[int]:
+        object_ids = [str(invoice.pk) for invoice in invoices]
+        return list(
+            SyncState.objects.filter(resource="invoice", object_id__in=object_ids).values_list(
+                "pk", flat=True
+            )
+        )
+
+    def all_synced(state_ids: list[int]) -> bool:
+        synced = SyncState.objects.filter(pk__in=state_ids, status=SyncStatus.SYNCED).count()
+        return synced >= len(state_ids)
+
+    n = args.invoices
+    with harness.bench_database(), harness.live_fake() as fake:
+        print(harness.describe_environment())
+        print(f"load average before: {os.getloadavg()}")
+        if args.latency_ms:
+            fake.set_faults(slow_rate=1.0, slow_seconds=args.latency_ms / 1000)
+        accounts = harness.build_accounts(args.businesses)
+        customers = {a.pk: Customer.objects.create(account=a, name="Regular") for a in accounts}
+        for state_id in SyncState.objects.order_by("pk").values_list("pk", flat=True):
+            sync_state(state_id, worker="bench-setup")  # businesses + customers, not timed
+
+        with harness.celery_worker(fake, conn_max_age=args.conn_max_age) as worker:
+            queue = app.conf.task_default_queue
+            # Drain: tasks pile up while the worker does not consume, then it empties the queue.
+            app.control.cancel_consumer(queue, destination=[worker.nodename], reply=True)
+            made = harness.build_invoices(
+                n, accounts, lines=args.lines, customers=customers, prefix="D"
+            )
+            states = invoice_states(made)
+            started = time.perf_counter()
+            app.control.add_consumer(queue, destination=[worker.nodename], reply=True)
+            harness.wait_until(lambda: all_synced(states), timeout=60 + 2 * n, interval=0.1)
+            drain = time.perf_counter() - started
+            # End to end: saving and pushing at once.
+            started = time.perf_counter()
+            made = harness.build_invoices(
+                n, accounts, lines=args.lines, customers=customers, prefix="E"
+            )
+            states = invoice_states(made)
+            harness.wait_until(lambda: all_synced(states), timeout=60 + 2 * n, interval=0.1)
+            end_to_end = time.perf_counter() - started
+            runtimes = harness.task_runtimes(worker)
+        print(f"statuses: {harness.status_counts()}")
+
+        # The same payloads, as creates with fresh external_ids, straight over one Session.
+        calls = []
+        for invoice in Invoice.objects.filter(number__startswith="D-").select_related(
+            "account", "customer"
+        ):
+            call = operations.plan_upsert(invoice, None, str(invoice.account.thredfi_id))
+            payload = {**call.payload, "external_id": f"{call.external_id}-bare"}
+            calls.append((call.path, payload))
+        partner = (settings.THREDFI["PARTNER_UUID"], settings.THREDFI["API_KEY"])
+        bare = bare_loop(fake, calls, partner)
+
+        print(f"invoices per run: {n}, lines each: {args.lines}, worker: prefork concurrency 1")
+        print(f"worker CONN_MAX_AGE: {args.conn_max_age or 0}; added latency: {args.latency_ms} ms")
+        if runtimes:
+            runtimes.sort()
+            print(
+                f"sync_object inside the pool process: {len(runtimes)} tasks, "
+                f"mean {1000 * sum(runtimes) / len(runtimes):.1f} ms, "
+                f"median {1000 * runtimes[len(runtimes) // 2]:.1f} ms, "
+                f"p95 {1000 * runtimes[int(len(runtimes) * 0.95)]:.1f} ms"
+            )
+        print(f"bare requests.Session loop: {bare:7.2f} s  {n / bare:8.1f} invoices/s")
+        print(f"pipeline, drain:            {drain:7.2f} s  {n / drain:8.1f} invoices/s")
+        print(f"pipeline, end to end:       {end_to_end:7.2f} s  {n / end_to_end:8.1f} invoices/s")
+        print(f"THROUGHPUT RATIO (drain / bare): {bare / drain:.3f}  (target >= 0.7)")
+        print(f"throughput ratio (end to end / bare): {bare / end_to_end:.3f}")
+        print(f"load average after: {os.getloadavg()}")
+
+        if args.profile:
+            ids = invoice_states(
+                harness.build_invoices(
+                    200, accounts, lines=args.lines, customers=customers, prefix="P"
+                )
+            )
+            profiler = cProfile.Profile()
+            started = time.perf_counter()
+            profiler.enable()
+            for state_id in ids:
+                sync_state(state_id, worker="bench-profile")
+            profiler.disable()
+            inline = time.perf_counter() - started
+            print(f"\ninline sync_state() of {len(ids)} invoices in this process: {inline:.2f} s")
+            out = io.StringIO()
+            pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(35)
+            print(out.getvalue())
+
+
+if __name__ == "__main__":
+    main()
