@@ -1,44 +1,38 @@
-"""Model mixins: add one to a host model and its saves are pushed to Thredfi.
+"""The base classes of every mixin: field resolution, transactions, and the default hooks.
 
-    class Invoice(ThredfiInvoiceMixin, models.Model):
-        account = models.ForeignKey(Account, ...)      # found as the business automatically
-        customer = models.ForeignKey(Customer, ...)    # found as the customer automatically
-        number = models.CharField(...)                 # sent as invoice_number
-        thredfi_field_map = {"memo": "notes"}          # remote field -> your attribute
-
-Every mixin adds ``thredfi_id`` (the remote UUID, filled in by the engine) and hooks that
-subclasses may override: :meth:`~ThredfiSyncMixin.get_thredfi_business`,
-:meth:`~ThredfiSyncMixin.get_thredfi_payload`, :meth:`~ThredfiSyncMixin.get_thredfi_dependencies`,
-:meth:`~ThredfiSyncMixin.get_thredfi_external_id`, :meth:`~ThredfiSyncMixin.validate_for_thredfi`.
-A single remote field can be overridden with a method ``get_thredfi_<remote field>()`` or an
-entry in ``thredfi_field_map``.
-
-``save()`` and ``delete()`` run inside ``transaction.atomic()`` so the outbox row written by the
-post_save/post_delete receiver commits (or rolls back) together with the host row.
-``queryset.update()`` and ``bulk_create()`` bypass signals: call
-``thredfi_django.outbox.mark_dirty_many()`` after them.
+See ``thredfi_django.mixins`` for how to use them.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.db import models, router, transaction
 from django.utils.translation import gettext_lazy as _
 
-from . import payloads
+from .. import payloads
+
+if TYPE_CHECKING:
+    from .resources import ThredfiBusinessMixin
 
 _MISSING = object()
 
 
-class _ThredfiFieldsMixin:
-    """Resolves a remote field name to a value on the host object (shared by objects and lines)."""
+class ThredfiFieldsBase(models.Model):
+    """Resolves a remote field name to a value on the host object (shared by objects and lines).
+
+    An abstract model with no fields (not a plain mixin class) so that it never appears in the
+    ``bases`` of your migrations.
+    """
 
     #: Remote field -> attribute path on this model (dotted paths follow relations), e.g.
     #: ``{"invoice_number": "number", "memo": "notes"}``. Merged over the resource defaults.
     thredfi_field_map: ClassVar[dict[str, str]] = {}
     #: Defaults tried in order when neither a hook nor thredfi_field_map names the attribute.
     thredfi_default_sources: ClassVar[dict[str, tuple[str, ...]]] = {}
+
+    class Meta:
+        abstract = True
 
     @classmethod
     def _thredfi_source(cls, remote_field: str) -> str | None:
@@ -72,7 +66,7 @@ class _ThredfiFieldsMixin:
         return value() if callable(value) and not isinstance(value, models.Model) else value
 
 
-class ThredfiSyncMixin(_ThredfiFieldsMixin, models.Model):
+class ThredfiSyncMixin(ThredfiFieldsBase):
     """Base of every synced model. Do not use directly; pick a resource mixin below."""
 
     thredfi_id = models.UUIDField(
@@ -197,7 +191,7 @@ class ThredfiSyncMixin(_ThredfiFieldsMixin, models.Model):
         Default ``"{EXTERNAL_ID_PREFIX}:{EXTERNAL_ID_NAMESPACE}:{app_label}.{model}:{pk}"``, so
         two platforms or environments sharing one partner account never collide. Never change
         it for an object that was already pushed."""
-        from .conf import thredfi_settings
+        from ..conf import thredfi_settings
 
         return (
             f"{thredfi_settings.EXTERNAL_ID_PREFIX}:{thredfi_settings.EXTERNAL_ID_NAMESPACE}:"
@@ -228,7 +222,7 @@ class ThredfiSyncMixin(_ThredfiFieldsMixin, models.Model):
         return str(self)
 
 
-class ThredfiChildMixin(_ThredfiFieldsMixin, models.Model):
+class ThredfiChildMixin(ThredfiFieldsBase):
     """A row that is part of another synced object (invoice line, payment allocation).
 
     Saving or deleting it marks the parent dirty, so the parent is pushed with its new lines.
@@ -276,223 +270,7 @@ class ThredfiChildMixin(_ThredfiFieldsMixin, models.Model):
         )
 
 
-# -- AR ----------------------------------------------------------------------------------------
-
-
-class ThredfiBusinessMixin(ThredfiSyncMixin):
-    """A business (the host's account/company/tenant). Created with POST /businesses/,
-    updated with PATCH. Required remote fields: legal_name, entity_type, email."""
-
-    thredfi_resource = "business"
-    thredfi_default_sources = {
-        "legal_name": ("legal_name", "name"),
-        "phone_number": ("phone_number", "phone"),
-        "base_currency": ("base_currency", "currency"),
-    }
-
-    class Meta:
-        abstract = True
-
-    def get_thredfi_business(self) -> ThredfiBusinessMixin:
-        """A business is its own business."""
-        return self
-
-    def get_thredfi_business_key(self) -> tuple[int, Any] | None:
-        return None  # a business's own state has no parent business
-
-
-class ThredfiCustomerMixin(ThredfiSyncMixin):
-    """A customer of a business. Created once; Thredfi documents no update endpoint, so later
-    changes are not sent (see sync.py). Deleting archives it remotely."""
-
-    thredfi_resource = "customer"
-    thredfi_default_sources = {
-        "individual_name": ("individual_name", "name", "full_name"),
-        "mobile_phone": ("mobile_phone", "phone"),
-        "notes": ("notes", "memo"),
-    }
-
-    class Meta:
-        abstract = True
-
-
-class ThredfiInvoiceMixin(ThredfiSyncMixin):
-    """A sales invoice with line items (a related ThredfiInvoiceLineMixin model). Updated with
-    PUT after the first push; deleting voids it."""
-
-    thredfi_resource = "invoice"
-    #: Related name of the line items.
-    thredfi_lines_related_name: ClassVar[str] = "lines"
-    thredfi_prefetch = ("lines",)
-    thredfi_default_sources = {
-        "invoice_number": ("invoice_number", "number"),
-        "sent_at": ("sent_at", "issued_at", "issued_on", "issue_date", "date"),
-        "due_at": ("due_at", "due_on", "due_date"),
-        "memo": ("memo", "notes"),
-        "currency": ("currency",),
-    }
-
-    class Meta:
-        abstract = True
-
-
-class ThredfiInvoiceLineMixin(ThredfiChildMixin):
-    """One line of an invoice. Saving or deleting it marks the invoice dirty."""
-
-    thredfi_parent_resource = "invoice"
-    thredfi_default_sources = {
-        "quantity": ("quantity", "qty"),
-        "unit_price": ("unit_price", "price", "unit_amount"),
-        "description": ("description", "name"),
-    }
-
-    class Meta:
-        abstract = True
-
-
-class ThredfiPaymentMixin(ThredfiSyncMixin):
-    """A customer payment allocated to invoices (related allocation rows with ``invoice`` and
-    ``amount``). Sent with an Idempotency-Key equal to its external_id."""
-
-    thredfi_resource = "payment"
-    thredfi_allocations_related_name: ClassVar[str] = "allocations"
-    thredfi_prefetch = ("allocations__invoice",)
-    thredfi_default_sources = {
-        "total_amount_cents": ("total_amount", "amount"),
-        "payment_date": ("payment_date", "paid_on", "date"),
-        "payment_method": ("payment_method", "method"),
-        "payment_reference": ("payment_reference", "reference"),
-        "note": ("note", "notes", "memo"),
-    }
-
-    class Meta:
-        abstract = True
-
-    def get_thredfi_dependencies(self) -> list[ThredfiSyncMixin]:
-        """The customer and every invoice the payment is allocated to."""
-        deps = super().get_thredfi_dependencies()
-        for allocation in payloads.related_rows(self, self.thredfi_allocations_related_name):
-            target = getattr(allocation, "invoice", None)
-            if target is not None and target not in deps:
-                deps.append(target)
-        return deps
-
-
-class ThredfiPaymentAllocationMixin(ThredfiChildMixin):
-    """The part of a payment applied to one invoice; saving it marks the payment dirty."""
-
-    thredfi_parent_resource = "payment"
-    thredfi_default_sources = {"amount_cents": ("amount_cents", "amount")}
-
-    class Meta:
-        abstract = True
-
-
-class ThredfiRefundMixin(ThredfiSyncMixin):
-    """A full or partial refund of one invoice (amount None = full)."""
-
-    thredfi_resource = "refund"
-    thredfi_default_sources = {
-        "amount_cents": ("amount",),
-        "completed_at": ("completed_at", "refunded_at", "date"),
-        "reference_number": ("reference_number", "reference"),
-        "method": ("method", "payment_method"),
-    }
-
-    class Meta:
-        abstract = True
-
-
-class ThredfiRefundPaymentMixin(ThredfiSyncMixin):
-    """Money actually sent back for a refund (posted under the refund)."""
-
-    thredfi_resource = "refund_payment"
-    thredfi_default_sources = {
-        "amount_cents": ("amount",),
-        "completed_at": ("completed_at", "paid_at", "date"),
-        "method": ("method", "payment_method"),
-    }
-
-    class Meta:
-        abstract = True
-
-
-# -- AP ----------------------------------------------------------------------------------------
-
-
-class ThredfiVendorMixin(ThredfiSyncMixin):
-    """A vendor (supplier). Created once; deleting archives it remotely."""
-
-    thredfi_resource = "vendor"
-    thredfi_default_sources = {
-        "individual_name": ("individual_name", "name"),
-        "mobile_phone": ("mobile_phone", "phone"),
-        "memo": ("memo", "notes"),
-    }
-
-    class Meta:
-        abstract = True
-
-
-class ThredfiBillMixin(ThredfiSyncMixin):
-    """A purchase bill with line items (a related ThredfiBillLineMixin model). Updated with PUT
-    (which replaces all lines)."""
-
-    thredfi_resource = "bill"
-    thredfi_lines_related_name: ClassVar[str] = "lines"
-    thredfi_prefetch = ("lines",)
-    thredfi_default_sources = {
-        "bill_number": ("bill_number", "number"),
-        "bill_date": ("bill_date", "issued_on", "date"),
-        "due_at": ("due_at", "due_on", "due_date"),
-        "memo": ("memo", "notes"),
-    }
-
-    class Meta:
-        abstract = True
-
-
-class ThredfiBillLineMixin(ThredfiChildMixin):
-    """One line of a bill. Saving or deleting it marks the bill dirty."""
-
-    thredfi_parent_resource = "bill"
-    thredfi_default_sources = ThredfiInvoiceLineMixin.thredfi_default_sources
-
-    class Meta:
-        abstract = True
-
-
-class ThredfiBillPaymentMixin(ThredfiSyncMixin):
-    """A payment to a vendor allocated to bills (related rows with ``bill`` and ``amount``)."""
-
-    thredfi_resource = "bill_payment"
-    thredfi_allocations_related_name: ClassVar[str] = "allocations"
-    thredfi_prefetch = ("allocations__bill",)
-    thredfi_default_sources = {
-        "amount_cents": ("amount",),
-        "payment_date": ("payment_date", "paid_on", "date"),
-        "payment_method": ("payment_method", "method"),
-        "payment_reference": ("payment_reference", "reference"),
-    }
-
-    class Meta:
-        abstract = True
-
-    def get_thredfi_dependencies(self) -> list[ThredfiSyncMixin]:
-        """The vendor and every bill the payment is allocated to."""
-        deps = super().get_thredfi_dependencies()
-        for allocation in payloads.related_rows(self, self.thredfi_allocations_related_name):
-            target = getattr(allocation, "bill", None)
-            if target is not None and target not in deps:
-                deps.append(target)
-        return deps
-
-
-class ThredfiBillPaymentAllocationMixin(ThredfiChildMixin):
-    """The part of a bill payment applied to one bill; saving it marks the payment dirty."""
-
-    thredfi_parent_resource = "bill_payment"
-    thredfi_default_sources = {"amount_cents": ("amount_cents", "amount")}
-
-    class Meta:
-        abstract = True
+#: Migrations generated before ThredfiFieldsBase became an abstract model name this plain-class
+#: base; keep the name importable so they still load (new migrations no longer mention it).
+class _ThredfiFieldsMixin:
+    pass

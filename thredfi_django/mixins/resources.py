@@ -1,0 +1,230 @@
+"""One mixin per Thredfi resource: AR (business, customer, invoice, payment, refund) and AP
+(vendor, bill, bill payment), plus the line/allocation mixins that mark their parent dirty."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from .. import payloads
+from .base import ThredfiChildMixin, ThredfiSyncMixin
+
+# -- AR ----------------------------------------------------------------------------------------
+
+
+class ThredfiBusinessMixin(ThredfiSyncMixin):
+    """A business (the host's account/company/tenant). Created with POST /businesses/,
+    updated with PATCH. Required remote fields: legal_name, entity_type, email."""
+
+    thredfi_resource = "business"
+    thredfi_default_sources = {
+        "legal_name": ("legal_name", "name"),
+        "phone_number": ("phone_number", "phone"),
+        "base_currency": ("base_currency", "currency"),
+    }
+
+    class Meta:
+        abstract = True
+
+    def get_thredfi_business(self) -> ThredfiBusinessMixin:
+        """A business is its own business."""
+        return self
+
+    def get_thredfi_business_key(self) -> tuple[int, Any] | None:
+        return None  # a business's own state has no parent business
+
+
+class ThredfiCustomerMixin(ThredfiSyncMixin):
+    """A customer of a business. Created once; Thredfi documents no update endpoint, so later
+    changes are not sent (see sync.py). Deleting archives it remotely."""
+
+    thredfi_resource = "customer"
+    thredfi_default_sources = {
+        "individual_name": ("individual_name", "name", "full_name"),
+        "mobile_phone": ("mobile_phone", "phone"),
+        "notes": ("notes", "memo"),
+    }
+
+    class Meta:
+        abstract = True
+
+
+class ThredfiInvoiceMixin(ThredfiSyncMixin):
+    """A sales invoice with line items (a related ThredfiInvoiceLineMixin model). Updated with
+    PUT after the first push; deleting voids it."""
+
+    thredfi_resource = "invoice"
+    #: Related name of the line items.
+    thredfi_lines_related_name: ClassVar[str] = "lines"
+    thredfi_prefetch = ("lines",)
+    thredfi_default_sources = {
+        "invoice_number": ("invoice_number", "number"),
+        "sent_at": ("sent_at", "issued_at", "issued_on", "issue_date", "date"),
+        "due_at": ("due_at", "due_on", "due_date"),
+        "memo": ("memo", "notes"),
+        "currency": ("currency",),
+    }
+
+    class Meta:
+        abstract = True
+
+
+class ThredfiInvoiceLineMixin(ThredfiChildMixin):
+    """One line of an invoice. Saving or deleting it marks the invoice dirty."""
+
+    thredfi_parent_resource = "invoice"
+    thredfi_default_sources = {
+        "quantity": ("quantity", "qty"),
+        "unit_price": ("unit_price", "price", "unit_amount"),
+        "description": ("description", "name"),
+    }
+
+    class Meta:
+        abstract = True
+
+
+class ThredfiPaymentMixin(ThredfiSyncMixin):
+    """A customer payment allocated to invoices (related allocation rows with ``invoice`` and
+    ``amount``). Sent with an Idempotency-Key equal to its external_id."""
+
+    thredfi_resource = "payment"
+    thredfi_allocations_related_name: ClassVar[str] = "allocations"
+    thredfi_prefetch = ("allocations__invoice",)
+    thredfi_default_sources = {
+        "total_amount_cents": ("total_amount", "amount"),
+        "payment_date": ("payment_date", "paid_on", "date"),
+        "payment_method": ("payment_method", "method"),
+        "payment_reference": ("payment_reference", "reference"),
+        "note": ("note", "notes", "memo"),
+    }
+
+    class Meta:
+        abstract = True
+
+    def get_thredfi_dependencies(self) -> list[ThredfiSyncMixin]:
+        """The customer and every invoice the payment is allocated to."""
+        deps = super().get_thredfi_dependencies()
+        for allocation in payloads.related_rows(self, self.thredfi_allocations_related_name):
+            target = getattr(allocation, "invoice", None)
+            if target is not None and target not in deps:
+                deps.append(target)
+        return deps
+
+
+class ThredfiPaymentAllocationMixin(ThredfiChildMixin):
+    """The part of a payment applied to one invoice; saving it marks the payment dirty."""
+
+    thredfi_parent_resource = "payment"
+    thredfi_default_sources = {"amount_cents": ("amount_cents", "amount")}
+
+    class Meta:
+        abstract = True
+
+
+class ThredfiRefundMixin(ThredfiSyncMixin):
+    """A full or partial refund of one invoice (amount None = full)."""
+
+    thredfi_resource = "refund"
+    thredfi_default_sources = {
+        "amount_cents": ("amount",),
+        "completed_at": ("completed_at", "refunded_at", "date"),
+        "reference_number": ("reference_number", "reference"),
+        "method": ("method", "payment_method"),
+    }
+
+    class Meta:
+        abstract = True
+
+
+class ThredfiRefundPaymentMixin(ThredfiSyncMixin):
+    """Money actually sent back for a refund (posted under the refund)."""
+
+    thredfi_resource = "refund_payment"
+    thredfi_default_sources = {
+        "amount_cents": ("amount",),
+        "completed_at": ("completed_at", "paid_at", "date"),
+        "method": ("method", "payment_method"),
+    }
+
+    class Meta:
+        abstract = True
+
+
+# -- AP ----------------------------------------------------------------------------------------
+
+
+class ThredfiVendorMixin(ThredfiSyncMixin):
+    """A vendor (supplier). Created once; deleting archives it remotely."""
+
+    thredfi_resource = "vendor"
+    thredfi_default_sources = {
+        "individual_name": ("individual_name", "name"),
+        "mobile_phone": ("mobile_phone", "phone"),
+        "memo": ("memo", "notes"),
+    }
+
+    class Meta:
+        abstract = True
+
+
+class ThredfiBillMixin(ThredfiSyncMixin):
+    """A purchase bill with line items (a related ThredfiBillLineMixin model). Updated with PUT
+    (which replaces all lines)."""
+
+    thredfi_resource = "bill"
+    thredfi_lines_related_name: ClassVar[str] = "lines"
+    thredfi_prefetch = ("lines",)
+    thredfi_default_sources = {
+        "bill_number": ("bill_number", "number"),
+        "bill_date": ("bill_date", "issued_on", "date"),
+        "due_at": ("due_at", "due_on", "due_date"),
+        "memo": ("memo", "notes"),
+    }
+
+    class Meta:
+        abstract = True
+
+
+class ThredfiBillLineMixin(ThredfiChildMixin):
+    """One line of a bill. Saving or deleting it marks the bill dirty."""
+
+    thredfi_parent_resource = "bill"
+    thredfi_default_sources = ThredfiInvoiceLineMixin.thredfi_default_sources
+
+    class Meta:
+        abstract = True
+
+
+class ThredfiBillPaymentMixin(ThredfiSyncMixin):
+    """A payment to a vendor allocated to bills (related rows with ``bill`` and ``amount``)."""
+
+    thredfi_resource = "bill_payment"
+    thredfi_allocations_related_name: ClassVar[str] = "allocations"
+    thredfi_prefetch = ("allocations__bill",)
+    thredfi_default_sources = {
+        "amount_cents": ("amount",),
+        "payment_date": ("payment_date", "paid_on", "date"),
+        "payment_method": ("payment_method", "method"),
+        "payment_reference": ("payment_reference", "reference"),
+    }
+
+    class Meta:
+        abstract = True
+
+    def get_thredfi_dependencies(self) -> list[ThredfiSyncMixin]:
+        """The vendor and every bill the payment is allocated to."""
+        deps = super().get_thredfi_dependencies()
+        for allocation in payloads.related_rows(self, self.thredfi_allocations_related_name):
+            target = getattr(allocation, "bill", None)
+            if target is not None and target not in deps:
+                deps.append(target)
+        return deps
+
+
+class ThredfiBillPaymentAllocationMixin(ThredfiChildMixin):
+    """The part of a bill payment applied to one bill; saving it marks the payment dirty."""
+
+    thredfi_parent_resource = "bill_payment"
+    thredfi_default_sources = {"amount_cents": ("amount_cents", "amount")}
+
+    class Meta:
+        abstract = True
