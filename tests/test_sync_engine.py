@@ -304,7 +304,7 @@ def test_a_business_change_after_the_first_push_is_a_patch(thredfi_fake, queue, 
 def test_a_row_blocked_just_after_its_dependency_synced_is_woken_at_once(
     thredfi_fake, queue, committed, monkeypatch
 ):
-    from thredfi_django import sync
+    from thredfi_django import push
 
     with committed():
         customer = make_customer()
@@ -312,16 +312,16 @@ def test_a_row_blocked_just_after_its_dependency_synced_is_woken_at_once(
     queue.ids[:] = [business.pk]
     queue.drain()
     # Pretend the customer's push looked at its business a moment before that business synced.
-    real_ensure = sync._Push._ensure
+    real_ensure = push.Push._ensure
 
     def late_look(self, dependency):
         if dependency.thredfi_resource == "business":
-            raise sync._Blocked(SyncState.objects.get(pk=business.pk), "Waiting for business")
+            raise push._Blocked(SyncState.objects.get(pk=business.pk), "Waiting for business")
         return real_ensure(self, dependency)
 
-    monkeypatch.setattr(sync._Push, "_ensure", late_look)
+    monkeypatch.setattr(push.Push, "_ensure", late_look)
     queue.ids[:] = [outbox.state_for(customer).pk]
     assert [r.outcome for r in queue.drain(limit=1)] == ["blocked"]
-    monkeypatch.setattr(sync._Push, "_ensure", real_ensure)
+    monkeypatch.setattr(push.Push, "_ensure", real_ensure)
     assert queue.ids == [outbox.state_for(customer).pk], "re-enqueued, not left for the sweep"
     assert [r.outcome for r in queue.drain()] == ["synced"]
