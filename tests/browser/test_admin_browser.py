@@ -67,6 +67,22 @@ def wait_for(browser, condition, what: str, deadline: float = POLL_DEADLINE, ref
         time.sleep(0.5)  # polling interval, not a timing assumption
 
 
+def find(browser, css: str, what: str, deadline: float = 30.0):
+    """The element matching ``css`` once the page shows it (after a click that navigates)."""
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    try:
+        return WebDriverWait(browser, deadline, poll_frequency=0.2).until(
+            expected_conditions.presence_of_element_located((By.CSS_SELECTOR, css))
+        )
+    except TimeoutException:
+        screenshot(browser, "timeout")
+        pytest.fail(f"gave up after {deadline:.0f}s waiting for {what} ({css})")
+
+
 def badges(browser) -> dict[str, str]:
     """Invoice number -> status shown by its badge, as rendered in the changelist."""
     from selenium.webdriver.common.by import By
@@ -87,9 +103,8 @@ def test_the_index_lists_the_dashboard_and_it_renders(browser, live_server, acco
     make_invoice("INV-BAD", SyncStatus.NEEDS_ATTENTION, last_error_code="validation_error")
     log_in(browser, live_server)
 
-    link = browser.find_element(By.LINK_TEXT, "Sync dashboard")
-    link.click()
-    wait_for(browser, lambda: "Thredfi sync dashboard" in browser.title, "the dashboard")
+    browser.find_element(By.LINK_TEXT, "Sync dashboard").click()
+    find(browser, "#kpi-attention", "the dashboard")
     assert browser.find_element(By.ID, "kpi-attention").text.startswith("1")
     assert browser.find_element(By.CSS_SELECTOR, "svg.thredfi-chart").is_displayed()
     screenshot(browser, "dashboard")
@@ -126,11 +141,12 @@ def test_an_operator_retries_rejected_invoices_and_watches_them_sync(
 
     # The operator opens one to read why.
     browser.find_element(By.LINK_TEXT, numbers[0]).click()
-    fieldset = browser.find_element(By.CSS_SELECTOR, "fieldset.thredfi")
+    fieldset = find(browser, "fieldset.thredfi", "the invoice's Thredfi fieldset")
     assert "HTTP 400" in fieldset.text
     browser.execute_script("arguments[0].scrollIntoView();", fieldset)
     screenshot(browser, "2-invoice-error-detail")
     browser.back()
+    find(browser, "#action-toggle", "the filtered changelist again")
 
     # The cause is gone on Thredfi's side (the rejections were for those three requests).
     assert live_thredfi.faults.settings()["pending_one_shots"] == 0
@@ -139,7 +155,7 @@ def test_an_operator_retries_rejected_invoices_and_watches_them_sync(
     browser.find_element(By.ID, "action-toggle").click()
     Select(browser.find_element(By.NAME, "action")).select_by_value("thredfi_retry_failed")
     browser.find_element(By.CSS_SELECTOR, "button[name=index]").click()
-    message = browser.find_element(By.CSS_SELECTOR, "ul.messagelist li").text
+    message = find(browser, "ul.messagelist li", "the action's message").text
     assert message == "3 invoices queued for sync with Thredfi."
     screenshot(browser, "3-retry-queued")
 
@@ -158,3 +174,14 @@ def test_an_operator_retries_rejected_invoices_and_watches_them_sync(
     browser.get(f"{live_server.url}/admin/thredfi_django/syncdashboard/")
     assert browser.find_element(By.ID, "kpi-failures-24h").text.startswith("3")
     screenshot(browser, "5-dashboard-after-retry")
+
+    # The outbox row of the first invoice tells the story, newest first.
+    browser.get(f"{live_server.url}/admin/thredfi_django/syncstate/?q=INV-100")
+    browser.find_element(By.LINK_TEXT, "Invoice INV-100").click()
+    history = find(browser, "td.field-outcome_display", "the attempt history")
+    outcomes = [
+        cell.text for cell in browser.find_elements(By.CSS_SELECTOR, "td.field-outcome_display")
+    ]
+    assert outcomes == ["Success", "Permanent error"]
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", history)
+    screenshot(browser, "6-outbox-row-history")

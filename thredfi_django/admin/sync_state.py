@@ -310,8 +310,10 @@ class SyncStateAdmin(admin.ModelAdmin):
         try:
             url = reverse(name, args=[state.object_id])
         except Exception:  # not registered in this admin site
-            return f"{model._meta.verbose_name} {state.object_id}"
-        return format_html('<a href="{}">{} {}</a>', url, model._meta.verbose_name, state.object_id)
+            return f"{model._meta.verbose_name} #{state.object_id}"
+        return format_html(
+            '<a href="{}">{} #{}</a>', url, model._meta.verbose_name, state.object_id
+        )
 
     @admin.display(description=_("last error"))
     def last_error(self, state: SyncState) -> str:
