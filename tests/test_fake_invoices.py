@@ -267,3 +267,17 @@ def test_customer_balance_follows_moves_payments_and_voids(acme, customer):
     pay(acme, customer, one, 251)
     acme.post(f"invoices/{two['id']}/void/")
     assert (balance(customer), balance(other)) == (4000, 0)
+
+
+def test_a_record_removed_on_thredfis_side_is_gone_and_can_be_created_again(
+    acme, customer, thredfi_fake
+):
+    invoice = acme.created("invoices/", invoice_body())
+    paid = pay(acme, customer, invoice, 100).json()["payment"]
+
+    removed = thredfi_fake.remove_record("invoices", invoice["id"])
+
+    assert removed["external_id"] == "inv-1"
+    assert acme.get(f"invoices/{invoice['id']}/").status_code == 404
+    assert acme.get(f"invoices/payments/{paid['id']}/").json()["allocations"] == []
+    assert acme.post("invoices/", invoice_body()).status_code == 201

@@ -82,6 +82,19 @@ def test_a_dropped_connection_gets_no_answer_but_the_write_is_kept(server, api, 
     assert fake.count_by_external_id("customers") == {"c-1": 1}
 
 
+def test_chunked_request_bodies_are_read(server, api, fake):
+    acme_id = api.create_business()["id"]
+    chunks = iter([b'{"external_id": "c-1", ', b'"company_name": "Chunked Ltd"}'])
+
+    response = requests.post(  # a generator body goes out with Transfer-Encoding: chunked
+        api.url(f"businesses/{acme_id}/customers/"), data=chunks,
+        headers={"Authorization": f"Bearer {api.token()}", "Content-Type": "application/json"},
+    )  # fmt: skip
+
+    assert response.status_code == 201
+    assert response.json()["company_name"] == "Chunked Ltd"
+
+
 def test_concurrent_clients_each_get_their_own_record(server, api, fake):
     acme_id = api.create_business()["id"]
     token = api.token(acme_id)

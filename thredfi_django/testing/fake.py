@@ -168,6 +168,19 @@ class FakeThredfi:
             render = handlers.RENDERERS[name]
             return [render(self.store, r) for r in self.store.all(name, business_id)]
 
+    def remove_record(self, resource: str, record_id: str) -> dict[str, Any]:
+        """Delete a record as if someone removed it on Thredfi's side; its rendered form.
+
+        Only the record goes: records pointing at it keep their ids (as a real deletion would
+        leave them dangling). Raises KeyError for an unknown id.
+        """
+        name = resource_name(resource)
+        with self.lock:
+            record = self.store.tables[name][record_id]
+            rendered = handlers.RENDERERS[name](self.store, record)
+            self.store.remove(name, record_id)
+            return rendered
+
     def count_by_external_id(self, resource: str, business_id: str | None = None) -> dict:
         """``{external_id: number of records}`` — for "exactly one remote record" checks."""
         counts: Counter[str] = Counter()

@@ -95,6 +95,11 @@ class Store:
             return None
         return record
 
+    def existing(self, resource: str, ids: list[str]) -> list[dict[str, Any]]:
+        """The records of ``ids`` still present (``remove_record`` may have taken some)."""
+        table = self.tables[resource]
+        return [table[i] for i in ids if i in table]
+
     def by_external_id(self, resource: str, scope: str, external_id: Any) -> dict | None:
         if external_id in (None, ""):
             return None
@@ -126,6 +131,16 @@ class Store:
             del index[str(old_external_id)]
         if record.get("external_id") not in (None, ""):
             index[str(record["external_id"])] = record["id"]
+
+    def remove(self, resource: str, record_id: str) -> dict[str, Any]:
+        """Take a record out of every table and index (KeyError when unknown)."""
+        record = self.tables[resource].pop(record_id)
+        if record.get("business_id"):
+            self.by_business.get((resource, record["business_id"]), {}).pop(record_id, None)
+        index = self.external_ids.get((resource, record["_scope"]), {})
+        if index.get(str(record.get("external_id"))) == record_id:
+            del index[str(record["external_id"])]
+        return record
 
     def touch(self, record: dict[str, Any]) -> None:
         record["updated_at"] = self.now()

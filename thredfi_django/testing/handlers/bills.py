@@ -36,10 +36,9 @@ FIXED_PAYMENT_FIELDS = (
 
 
 def bill_paid(store: Store, bill: dict[str, Any]) -> int:
-    payments = store.tables["bill_payments"]
     return sum(
         alloc["amount_cents"]
-        for payment in (payments[pid] for pid in bill["_payment_ids"])
+        for payment in store.existing("bill_payments", bill["_payment_ids"])
         if payment["status"] not in INACTIVE
         for alloc in payment["_allocations"]
         if alloc["bill_id"] == bill["id"]
@@ -68,7 +67,7 @@ def render_bill(store: Store, record: dict[str, Any]) -> dict[str, Any]:
             "payment_method": p.get("payment_method"),
             "status": p["status"],
         }
-        for p in (store.tables["bill_payments"][pid] for pid in record["_payment_ids"])
+        for p in store.existing("bill_payments", record["_payment_ids"])
         for a in p["_allocations"]
         if a["bill_id"] == record["id"]
     ]
@@ -85,20 +84,21 @@ def render_bill_payment(store: Store, record: dict[str, Any]) -> dict[str, Any]:
         is_fully_allocated=allocated == record["amount_cents"],
         net_amount_cents=record["amount_cents"] - (record.get("processing_fee_cents") or 0),
     )
-    bills = store.tables["bills"]
-    data["allocations"] = [
-        {
-            "id": a["id"],
-            "bill_id": a["bill_id"],
-            "bill_number": bills[a["bill_id"]]["bill_number"],
-            "vendor_bill_number": bills[a["bill_id"]].get("vendor_bill_number"),
-            "bill_status": render_bill(store, bills[a["bill_id"]])["status"],
-            "amount_cents": a["amount_cents"],
-            "description": a.get("description"),
-            "created_at": record["created_at"],
-        }
-        for a in record["_allocations"]
-    ]
+    data["allocations"] = []
+    for a in record["_allocations"]:
+        bill = store.tables["bills"].get(a["bill_id"])
+        data["allocations"].append(
+            {
+                "id": a["id"],
+                "bill_id": a["bill_id"],
+                "bill_number": bill["bill_number"] if bill else None,
+                "vendor_bill_number": bill.get("vendor_bill_number") if bill else None,
+                "bill_status": render_bill(store, bill)["status"] if bill else None,
+                "amount_cents": a["amount_cents"],
+                "description": a.get("description"),
+                "created_at": record["created_at"],
+            }
+        )
     return data
 
 
@@ -264,7 +264,9 @@ def _allocations(call: Call, data: dict, errors: FieldErrors, payment_id: str | 
 
 def _link(store: Store, payment: dict[str, Any]) -> None:
     for alloc in payment["_allocations"]:
-        bill = store.tables["bills"][alloc["bill_id"]]
+        bill = store.tables["bills"].get(alloc["bill_id"])
+        if bill is None:
+            continue
         if payment["id"] not in bill["_payment_ids"]:
             bill["_payment_ids"].append(payment["id"])
         store.touch(bill)

@@ -34,7 +34,9 @@ def render_payment(store: Store, record: dict[str, Any]) -> dict[str, Any]:
         data["customer_email"] = customer.get("email")
     applied, allocations = [], []
     for alloc in record["_allocations"]:
-        invoice = store.tables["invoices"][alloc["invoice_id"]]
+        invoice = store.tables["invoices"].get(alloc["invoice_id"])
+        if invoice is None:  # removed with remove_record()
+            continue
         applied.append(
             {
                 "id": invoice["id"],

@@ -27,7 +27,7 @@ PAYMENT_FIELDS = ("method", "completed_at", "processor", "memo", "transaction_ta
 @renderer("refunds")
 def render_refund(store: Store, record: dict[str, Any]) -> dict[str, Any]:
     data = public(record)
-    payments = [store.tables["refund_payments"][i] for i in record["_payment_ids"]]
+    payments = store.existing("refund_payments", record["_payment_ids"])
     data["refund_payments"] = [render_refund_payment(store, p) for p in payments]
     paid = sum(p["amount_cents"] for p in payments)
     data["refunded_paid_amount_cents"] = paid
@@ -128,7 +128,7 @@ def create_refund_payment(call: Call):
     v.datetime_value(data, "completed_at", errors)
     _check_method(data, errors)
     errors.raise_if_any()
-    paid = sum(store.tables["refund_payments"][i]["amount_cents"] for i in refund["_payment_ids"])
+    paid = sum(p["amount_cents"] for p in store.existing("refund_payments", refund["_payment_ids"]))
     if amount > refund["amount_cents"] - paid:
         raise field_error(
             "amount_cents",
@@ -158,6 +158,6 @@ def create_refund_payment(call: Call):
 @route("GET", "/businesses/{business_id}/invoices/refunds/{refund_id}/payments/")
 def list_refund_payments(call: Call):
     refund = _refund(call)
-    records = [call.store.tables["refund_payments"][i] for i in refund["_payment_ids"]]
+    records = call.store.existing("refund_payments", refund["_payment_ids"])
     records = filtered(records, lambda r: matches_exact(call.query, r, "external_id"))
     return 200, paginate(call, records, lambda r: render(call, "refund_payments", r))
