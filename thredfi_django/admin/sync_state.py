@@ -95,9 +95,10 @@ class SyncAttemptInline(admin.TabularInline):
     ordering = ["-started_at", "-id"]
     verbose_name = _("attempt")
     verbose_name_plural = _("attempt history (newest first)")
+    classes = ["thredfi-history"]
     fields = [
-        "started_at",
-        "finished_at",
+        "started",
+        "duration",
         "operation",
         "version",
         "outcome_display",
@@ -123,6 +124,18 @@ class SyncAttemptInline(admin.TabularInline):
         return request.user.has_perm("thredfi_django.view_syncstate") or request.user.has_perm(
             "thredfi_django.view_syncattempt"
         )
+
+    @admin.display(description=_("started"), ordering="started_at")
+    def started(self, attempt: SyncAttempt) -> str:
+        # Seconds matter when reading retries; the admin's default date format drops them.
+        return timezone.localtime(attempt.started_at).strftime("%Y-%m-%d %H:%M:%S")
+
+    @admin.display(description=_("took"))
+    def duration(self, attempt: SyncAttempt) -> str:
+        if attempt.finished_at is None:
+            return _("unfinished")
+        seconds = (attempt.finished_at - attempt.started_at).total_seconds()
+        return f"{seconds:.2f} s"
 
     @admin.display(description=_("outcome"))
     def outcome_display(self, attempt: SyncAttempt) -> str:
