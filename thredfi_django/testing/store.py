@@ -23,6 +23,7 @@ RESOURCES = (
     "vendors",
     "bills",
     "bill_payments",
+    "payouts",
 )
 #: Spellings accepted for a resource name (URL path segments, singular forms).
 ALIASES = {
@@ -36,6 +37,7 @@ ALIASES = {
     "vendor": "vendors",
     "bill": "bills",
     "bill_payment": "bill_payments",
+    "payout": "payouts",
 }
 
 

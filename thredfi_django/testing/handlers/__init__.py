@@ -15,6 +15,7 @@ MODULES = (
     "refunds",
     "vendors",
     "bills",
+    "payouts",
 )
 
 
