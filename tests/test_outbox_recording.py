@@ -243,7 +243,7 @@ def test_databases_without_upsert_returning_record_the_same_way(queue, committed
         invoice.save()
     state = state_of(invoice)
     assert (state.version, state.status, state.business) == (
-        3,  # create, its line, the second save
+        2,  # the create (its line adds nothing in the same transaction), the second save
         SyncStatus.PENDING,
         state_of(invoice.account),
     )
@@ -251,5 +251,37 @@ def test_databases_without_upsert_returning_record_the_same_way(queue, committed
     with committed():
         invoice.lines.get().save()
     state.refresh_from_db()
-    assert (state.version, state.status, state.attempts) == (4, SyncStatus.PENDING, 0)
+    assert (state.version, state.status, state.attempts) == (3, SyncStatus.PENDING, 0)
     assert sorted(set(queue.ids)) == sorted(SyncState.objects.values_list("pk", flat=True))
+
+
+def test_an_invoice_saved_with_many_lines_bumps_its_row_once_per_transaction(
+    queue, committed, django_assert_num_queries
+):
+    customer = make_customer()
+    # SAVEPOINT + RELEASE (the test runs inside a transaction), the invoice and its outbox row,
+    # then 50 line INSERTs and no further outbox query.
+    with committed(), django_assert_num_queries(2 + 2 + 50):
+        with transaction.atomic():
+            invoice = Invoice.objects.create(
+                account=customer.account, customer=customer, number="1"
+            )
+            for n in range(50):
+                InvoiceLine.objects.create(invoice=invoice, description=f"{n}", unit_price=1)
+    assert state_of(invoice).version == 1
+
+
+def test_a_bump_undone_by_a_savepoint_rollback_is_made_again(queue, committed):
+    with committed():
+        invoice = make_invoice()
+    synced_version = state_of(invoice).version
+    SyncState.objects.filter(pk=state_of(invoice).pk).update(
+        status=SyncStatus.SYNCED, synced_version=synced_version
+    )
+    with committed(), transaction.atomic():
+        with pytest.raises(RuntimeError), transaction.atomic():
+            invoice.save()
+            raise RuntimeError("the host's inner block fails")
+        invoice.lines.get().save()  # a real change that must still be recorded
+    state = state_of(invoice)
+    assert (state.status, state.version) == (SyncStatus.PENDING, synced_version + 1)

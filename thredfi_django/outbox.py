@@ -108,7 +108,7 @@ def mark_dirty(
     else:
         state = _upsert_orm(using, content_type, object_id, values, business_key)
     if schedule:
-        _schedule_enqueue(using, state.pk)
+        _schedule_enqueue(using, state.pk, (instance._meta.label_lower, object_id))
     return state
 
 
@@ -123,6 +123,12 @@ def mark_dirty_by_pk(model: type[Model], pk: Any, load=None) -> int | None:
         return None
     using = _db_for(model)
     connection = connections[using]
+    key = (model._meta.label_lower, str(pk))
+    if connection.in_atomic_block:
+        batch = _current_batch(using)
+        marked = batch.already_marked(key, connection.savepoint_ids) if batch else None
+        if marked is not None:
+            return marked  # recorded earlier in this transaction: one bump is enough
     content_type = ContentType.objects.db_manager(using).get_for_model(model)
     now = timezone.now()
     if _supports_upsert_returning(connection):
@@ -146,7 +152,7 @@ def mark_dirty_by_pk(model: type[Model], pk: Any, load=None) -> int | None:
     if state_id is None:
         parent = load() if load else model._default_manager.using(using).filter(pk=pk).first()
         return mark_dirty(parent).pk if parent is not None else None
-    _schedule_enqueue(using, state_id)
+    _schedule_enqueue(using, state_id, key)
     return state_id
 
 
@@ -287,33 +293,58 @@ def _upsert_orm(using, content_type, object_id, values, business_key) -> SyncSta
 
 
 class _Batch:
-    """The on_commit callback of one transaction: enqueues every state id it collected once."""
+    """The on_commit callback of one transaction: enqueues every state id it collected once.
+
+    It also remembers which objects this transaction already recorded (``marked``), so that
+    saving fifty lines of one invoice bumps the invoice's row once, not fifty times: the push
+    compares committed versions, and one bump per transaction is all it needs to see.
+    """
 
     def __init__(self, using: str):
         self.using = using
         self.ids: list[int] = []
+        #: (model label, pk) -> (state id, savepoint ids active when it was recorded)
+        self.marked: dict[tuple[str, str], tuple[int, tuple[str, ...]]] = {}
         self.sent = False
 
     def __call__(self) -> None:
         self.sent = True
         enqueue(self.ids)
 
+    def already_marked(self, key: tuple[str, str], savepoint_ids: list[str]) -> int | None:
+        """The state id if ``key`` was recorded in a savepoint that is still alive."""
+        found = self.marked.get(key)
+        if found is None:
+            return None
+        state_id, recorded_in = found
+        # A rolled-back savepoint is gone from the connection's list: then the bump is too.
+        if tuple(savepoint_ids[: len(recorded_in)]) != recorded_in:
+            return None
+        return state_id
 
-def _schedule_enqueue(using: str, state_id: int) -> None:
+
+def _current_batch(using: str) -> _Batch | None:
+    """This transaction's batch, if its callback is still registered (a rolled-back savepoint
+    drops the callback, and with it the batch)."""
+    for _sids, func, *_rest in reversed(connections[using].run_on_commit):
+        if isinstance(func, _Batch) and not func.sent:
+            return func
+    return None
+
+
+def _schedule_enqueue(using: str, state_id: int, key: tuple[str, str] | None = None) -> None:
     connection = connections[using]
-    if connection.in_atomic_block:
-        # Reuse this transaction's batch if its callback is still registered (a rolled-back
-        # savepoint drops the callback, and with it the batch).
-        for _sids, func, *_rest in reversed(connection.run_on_commit):
-            if isinstance(func, _Batch) and not func.sent:
-                if state_id not in func.ids:
-                    func.ids.append(state_id)
-                return
-        batch = _Batch(using)
-        batch.ids.append(state_id)
-        transaction.on_commit(batch, using=using)
-    else:
+    if not connection.in_atomic_block:
         enqueue([state_id])
+        return
+    batch = _current_batch(using)
+    if batch is None:
+        batch = _Batch(using)
+        transaction.on_commit(batch, using=using)
+    if state_id not in batch.ids:
+        batch.ids.append(state_id)
+    if key is not None:
+        batch.marked[key] = (state_id, tuple(connection.savepoint_ids))
 
 
 def enqueue(state_ids: Iterable[int], *, countdown: float | None = None) -> int:
