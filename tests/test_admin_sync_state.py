@@ -90,12 +90,12 @@ def test_filter_by_model(outbox, operator):
     )
     assert listed(response) == ["Jo Bloggs"]
     # only models that have rows are offered
-    spec = next(s for s in response.context["cl"].filter_specs if s.title == "content type")
-    offered = sorted(str(label) for _pk, label in spec.lookup_choices)
-    assert offered == sorted(
-        str(ContentType.objects.get_for_model(m))
-        for m in (type(outbox["account"]), Customer, type(outbox["synced"]))
-    )
+    spec = next(s for s in response.context["cl"].filter_specs if s.title == "model")
+    assert [str(label) for _pk, label in spec.lookup_choices] == [
+        "Accounts",
+        "Customers",
+        "Invoices",
+    ]
 
 
 def test_filter_by_business(outbox, operator, account):

@@ -176,6 +176,8 @@ def test_an_operator_retries_rejected_invoices_and_watches_them_sync(
     screenshot(browser, "5-dashboard-after-retry")
 
     # The outbox row of the first invoice tells the story, newest first.
+    browser.get(f"{live_server.url}/admin/thredfi_django/syncstate/")
+    screenshot(browser, "6-outbox")
     browser.get(f"{live_server.url}/admin/thredfi_django/syncstate/?q=INV-100")
     browser.find_element(By.LINK_TEXT, "Invoice INV-100").click()
     history = find(browser, "td.field-outcome_display", "the attempt history")
@@ -184,4 +186,4 @@ def test_an_operator_retries_rejected_invoices_and_watches_them_sync(
     ]
     assert outcomes == ["Success", "Permanent error"]
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", history)
-    screenshot(browser, "6-outbox-row-history")
+    screenshot(browser, "7-outbox-row-history")

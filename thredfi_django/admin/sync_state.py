@@ -12,6 +12,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Q, QuerySet
@@ -26,11 +27,19 @@ from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.timesince import timesince
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from ..models import SyncAttempt, SyncState, SyncStatus
-from .display import ADMIN_CSS, error_summary_html, field_errors_html, redact, status_badge
+from .display import (
+    ADMIN_CSS,
+    error_summary_html,
+    field_errors_html,
+    redact,
+    status_badge,
+    when,
+)
 from .mixins import SYNC_PERMISSION
 
 #: "Mark resolved" leaves these alone: nothing to resolve, or a worker owns the row right now.
@@ -64,6 +73,22 @@ class AgeListFilter(admin.SimpleListFilter):
         if older is not None:
             queryset = queryset.filter(updated_at__lt=now - older)
         return queryset
+
+
+class ModelListFilter(admin.RelatedOnlyFieldListFilter):
+    """The host model (content type) of the row, listing only models that have rows."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.title = _("model")
+
+    def field_choices(self, field: Any, request: HttpRequest, model_admin: Any) -> list:
+        choices = super().field_choices(field, request, model_admin)
+        labelled = []
+        for pk, _label in choices:
+            model = ContentType.objects.get_for_id(pk).model_class()
+            labelled.append((pk, model._meta.verbose_name_plural.capitalize() if model else _label))
+        return sorted(labelled, key=lambda choice: str(choice[1]))
 
 
 class BusinessListFilter(admin.SimpleListFilter):
@@ -160,18 +185,17 @@ class SyncStateAdmin(admin.ModelAdmin):
 
     list_display = [
         "object_display",
-        "resource",
-        "content_type",
+        "model_display",
         "status_badge",
         "business_display",
         "attempts",
         "last_error_code",
-        "updated_at",
+        "updated_display",
     ]
     list_display_links = ["object_display"]
     list_select_related = ["content_type", "business"]
     list_filter = [
-        ("content_type", admin.RelatedOnlyFieldListFilter),
+        ("content_type", ModelListFilter),
         "status",
         BusinessListFilter,
         AgeListFilter,
@@ -303,6 +327,23 @@ class SyncStateAdmin(admin.ModelAdmin):
     @admin.display(description=_("object"), ordering="label")
     def object_display(self, state: SyncState) -> str:
         return state.label or f"{state.content_type.model} {state.object_id}"
+
+    @admin.display(description=_("model"), ordering="content_type__model")
+    def model_display(self, state: SyncState) -> str:
+        model = state.content_type.model_class()
+        name = str(model._meta.verbose_name) if model else state.content_type.model
+        # The Thredfi resource only when it is not what the model is called anyway.
+        if state.resource and state.resource.replace("_", " ") != name.lower():
+            return format_html("{} <small>→ {}</small>", name.capitalize(), state.resource)
+        return name.capitalize()
+
+    @admin.display(description=_("updated"), ordering="updated_at")
+    def updated_display(self, state: SyncState) -> str:
+        return format_html(
+            '<span title="{}">{}</span>',
+            when(state.updated_at),
+            _("%(time)s ago") % {"time": timesince(state.updated_at).split(",")[0]},
+        )
 
     @admin.display(description=_("status"), ordering="status")
     def status_badge(self, state: SyncState) -> str:
