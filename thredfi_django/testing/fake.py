@@ -101,7 +101,7 @@ class FakeThredfi:
                 "base_currency": "GBP",
                 **fields,
             }
-            status, payload = self._direct(partner_uuid, "POST", "/businesses/", body)
+            _, payload = self._direct(partner_uuid, "POST", "/businesses/", body)
             payload.pop("_meta", None)
             return payload
 
@@ -113,7 +113,7 @@ class FakeThredfi:
         try:
             return route.handler(call)
         except ApiError as exc:
-            raise ValueError(f"add_business: {json.dumps(exc.body)}") from None
+            raise ValueError(f"{method} {template}: {json.dumps(exc.body)}") from None
 
     def reset(self) -> None:
         """Forget records, tokens, faults and counters; registered partners stay."""
@@ -166,7 +166,11 @@ class FakeThredfi:
         name = resource_name(resource)
         with self.lock:
             render = handlers.RENDERERS[name]
-            return [render(self.store, r) for r in self.store.all(name, business_id)]
+            # A JSON round trip: callers get exactly what the API would send, and cannot
+            # change the store through shared nested lists.
+            return json.loads(
+                json.dumps([render(self.store, r) for r in self.store.all(name, business_id)])
+            )
 
     def remove_record(self, resource: str, record_id: str) -> dict[str, Any]:
         """Delete a record as if someone removed it on Thredfi's side; its rendered form.
@@ -177,7 +181,7 @@ class FakeThredfi:
         name = resource_name(resource)
         with self.lock:
             record = self.store.tables[name][record_id]
-            rendered = handlers.RENDERERS[name](self.store, record)
+            rendered = json.loads(json.dumps(handlers.RENDERERS[name](self.store, record)))
             self.store.remove(name, record_id)
             return rendered
 
@@ -251,12 +255,13 @@ class FakeThredfi:
             status, extra, payload = self._dispatch(
                 method, path, query_string, lowered, raw, route, params, known, link_base
             )
+            if isinstance(payload, dict) and "message" in payload and "error" not in payload:
+                payload.setdefault("request_id", request_id)
+            # Encoded under the lock: rendered records share nested lists with the store.
+            content = json.dumps(payload).encode()
         if fault is not None and fault.kind == "drop":
             raise ConnectionDropped(f"{method} {path} applied, then the connection was dropped")
-        if isinstance(payload, dict) and "message" in payload and "error" not in payload:
-            payload.setdefault("request_id", request_id)
-        headers_out = {**JSON, **extra, "X-Request-Id": request_id}
-        return status, headers_out, json.dumps(payload).encode()
+        return status, {**JSON, **extra, "X-Request-Id": request_id}, content
 
     def _count_fault(self, fault: Fault) -> None:
         if fault.kind:
