@@ -6,16 +6,14 @@ history, and act in bulk with "Retry" (queued through ``outbox.request_sync``) o
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import (
     Http404,
     HttpRequest,
@@ -40,75 +38,11 @@ from .display import (
     status_badge,
     when,
 )
+from .filters import AgeListFilter, BusinessListFilter, ModelListFilter
 from .mixins import SYNC_PERMISSION
 
 #: "Mark resolved" leaves these alone: nothing to resolve, or a worker owns the row right now.
 NOT_RESOLVABLE = (SyncStatus.SYNCED, SyncStatus.RESOLVED, SyncStatus.IN_PROGRESS)
-
-
-class AgeListFilter(admin.SimpleListFilter):
-    """How long ago the row last changed (a save, an attempt, a retry)."""
-
-    title = _("last change")
-    parameter_name = "age"
-
-    #: value -> (label, newer than, older than)
-    ranges = {
-        "1h": (_("Less than an hour ago"), timedelta(hours=1), None),
-        "24h": (_("Less than 24 hours ago"), timedelta(hours=24), None),
-        "older24h": (_("More than 24 hours ago"), None, timedelta(hours=24)),
-        "older7d": (_("More than 7 days ago"), None, timedelta(days=7)),
-    }
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
-        return [(key, label) for key, (label, _newer, _older) in self.ranges.items()]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        if self.value() not in self.ranges:
-            return queryset
-        _label, newer, older = self.ranges[self.value()]
-        now = timezone.now()
-        if newer is not None:
-            queryset = queryset.filter(updated_at__gte=now - newer)
-        if older is not None:
-            queryset = queryset.filter(updated_at__lt=now - older)
-        return queryset
-
-
-class ModelListFilter(admin.RelatedOnlyFieldListFilter):
-    """The host model (content type) of the row, listing only models that have rows."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.title = _("model")
-
-    def field_choices(self, field: Any, request: HttpRequest, model_admin: Any) -> list:
-        choices = super().field_choices(field, request, model_admin)
-        labelled = []
-        for pk, _label in choices:
-            model = ContentType.objects.get_for_id(pk).model_class()
-            labelled.append((pk, model._meta.verbose_name_plural.capitalize() if model else _label))
-        return sorted(labelled, key=lambda choice: str(choice[1]))
-
-
-class BusinessListFilter(admin.SimpleListFilter):
-    """The business (its own sync-state row) an object belongs to."""
-
-    title = _("business")
-    parameter_name = "business"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
-        businesses = SyncState.objects.filter(
-            pk__in=SyncState.objects.exclude(business=None).values("business")
-        ).order_by("label", "pk")
-        return [(str(b.pk), b.label or b.external_id or b.object_id) for b in businesses]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        value = self.value()
-        if value and value.isdigit():
-            # The business's own row belongs to it too (whether or not it points at itself).
-            return queryset.filter(Q(business_id=int(value)) | Q(pk=int(value)))
-        return queryset
 
 
 class SyncAttemptInline(admin.TabularInline):
