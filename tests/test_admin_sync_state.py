@@ -323,3 +323,22 @@ def test_the_detail_page_actions_refuse_get_unknown_actions_and_viewers(outbox, 
     assert client_for(operator).post(action_url, {"action": "delete"}).status_code == 400
     assert client_for(viewer).post(action_url, {"action": "retry"}).status_code == 403
     assert state_of(outbox["failed"]).status == SyncStatus.FAILED
+
+
+def test_the_outbox_list_costs_the_same_queries_for_few_and_many_rows(account, make_invoice):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = client_for(make_staff("reader", "thredfi_django.view_syncstate"))
+    make_invoice("A-1", SyncStatus.FAILED, last_error_code="timeout")
+    client.get(reverse(CHANGELIST))  # warm the content-type cache and the session
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(reverse(CHANGELIST)).status_code == 200
+        return len(ctx)
+
+    few = queries()
+    for n in range(25):
+        make_invoice(f"B-{n}", SyncStatus.SYNCED if n % 2 else SyncStatus.FAILED)
+    assert queries() == few

@@ -294,6 +294,8 @@ class ThredfiSyncAdminMixin:
         # Objects never recorded (e.g. created before the app was installed) get their row now;
         # mark_dirty enqueues them after this request's transaction commits.
         never = annotate_sync_state(queryset).filter(**{f"{STATUS_ANNOTATION}__isnull": True})
+        if not hasattr(queryset.model, "get_thredfi_external_id"):
+            never = []  # not a synced model (no Thredfi model mixin): nothing to record
         for obj in never:
             outbox.mark_dirty(obj)
             queued += 1
