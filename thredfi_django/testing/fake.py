@@ -305,6 +305,9 @@ class FakeThredfi:
         business_id = call.params.get("business_id")
         if business_id is None:
             return
+        # Business-scoped endpoints take the business token of that business OR the owning
+        # partner's token: the guides say business token only, the API reference documents the
+        # partner token for many of them (digest §10 q4); an emulator accepts both.
         if token.business_id is not None and token.business_id != business_id:
             raise error(
                 403,
