@@ -167,3 +167,30 @@ def test_stats_count_requests_per_endpoint_template(acme, thredfi_fake):
     assert stats.requests[f"POST {template}"] == 1
     assert stats.tokens_issued == {"partner": 1, "business": 1}
     assert stats["total_requests"] == sum(stats.requests.values())
+
+
+def test_a_retrying_client_under_random_faults_ends_with_one_record_per_external_id(
+    acme, thredfi_fake
+):
+    thredfi_fake.set_faults(
+        server_error_rate=0.2, rate_limit_rate=0.1, drop_after_apply_rate=0.15, seed=7
+    )
+    answers, dropped = {}, set()
+    for n in range(60):
+        body = {"external_id": f"cust-{n}", "individual_name": f"Customer {n}"}
+        for _attempt in range(50):
+            try:
+                response = acme.post("customers/", body)
+            except requests.exceptions.ConnectionError:
+                dropped.add(n)  # applied, but we never heard: the retry must find it
+                continue
+            if response.status_code in (200, 201):
+                answers[n] = response.status_code
+                break
+
+    faults = thredfi_fake.stats.faults
+    assert len(answers) == 60
+    assert thredfi_fake.count_by_external_id("customers") == {f"cust-{n}": 1 for n in range(60)}
+    assert faults["drop"] > 0 and faults["server_error"] > 0 and faults["rate_limit"] > 0
+    # 201 exactly for the customers whose first successful write was answered.
+    assert {n for n, status in answers.items() if status == 200} == dropped
