@@ -18,6 +18,7 @@ import signal
 import socket
 import sys
 import threading
+import weakref
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
@@ -100,13 +101,27 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 256
     fake: FakeThredfi
     url: str
+    open_sockets: weakref.WeakSet
     #: TCP connections accepted so far (keep-alive clients reuse one).
     connections = 0
 
     def get_request(self):
         request = super().get_request()
         self.connections += 1
+        self.open_sockets.add(request[0])
         return request
+
+    def shutdown_request(self, request) -> None:
+        self.open_sockets.discard(request)
+        super().shutdown_request(request)
+
+    def close_open_connections(self) -> None:
+        """Hang up on keep-alive clients, so nothing is answered after ``stop()``."""
+        for sock in list(self.open_sockets):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
 
 class FakeServer:
@@ -121,6 +136,7 @@ class FakeServer:
             )
         self.fake = fake
         self.httpd = _Server((host, port), _Handler)
+        self.httpd.open_sockets = weakref.WeakSet()
         self.httpd.fake = fake
         self.host, self.port = self.httpd.server_address[:2]
         shown = f"[{self.host}]" if ":" in str(self.host) else self.host
@@ -143,6 +159,7 @@ class FakeServer:
     def stop(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+        self.httpd.close_open_connections()
         if self._thread is not None:
             self._thread.join(timeout=5)
 
