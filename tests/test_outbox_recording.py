@@ -86,10 +86,24 @@ def test_editing_a_line_marks_its_invoice_dirty_and_one_update_query_does_it(
     with committed(), django_assert_num_queries(2):  # the line UPDATE + the outbox UPDATE
         line.save()
     assert state_of(invoice).version == before + 1
-    assert queue.ids == [state_of(invoice).pk]
+    assert queue.ids == [], "still pending from its creation: the task already queued will do"
+    SyncState.objects.filter(pk=state_of(invoice).pk).update(status=SyncStatus.SYNCED)
     with committed():
         line.delete()
     assert state_of(invoice).version == before + 2
+    assert queue.ids == [state_of(invoice).pk], "synced, then changed: a new task"
+
+
+def test_saves_to_a_row_already_waiting_for_a_push_publish_no_more_tasks(queue, committed):
+    with committed():
+        account = make_account()
+    for n in range(5):
+        with committed():
+            account.legal_name = f"Acme {n}"
+            account.save()
+    state = state_of(account)
+    assert (state.version, queue.ids) == (6, [state.pk])
+    assert state.label == "Acme 4"
 
 
 def test_a_save_costs_one_outbox_query(queue, committed, django_assert_num_queries):

@@ -105,3 +105,19 @@ def test_the_sweep_command_and_task(queue, committed, capsys):
     SyncState.objects.update(updated_at=timezone.now() - LATER)
     with committed():
         assert tasks.sweep_pending.run() == 3
+
+
+def test_frequent_saves_do_not_hide_a_row_whose_task_was_lost_from_the_sweep(queue, committed):
+    with committed():
+        account = make_account()
+    pending_since = outbox.state_for(account).updated_at
+    queue.clear()  # the task is lost (broker restarted without persistence, say)
+    for n in range(3):
+        with committed():
+            account.legal_name = f"Busy {n}"
+            account.save()
+    state = outbox.state_for(account)
+    assert state.updated_at == pending_since, "updated_at says how long it has waited"
+    with committed():
+        assert sweep(now=pending_since + LATER) == 1
+    assert queue.ids == [state.pk]

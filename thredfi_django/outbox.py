@@ -104,11 +104,14 @@ def mark_dirty(
     }
     business_key = _business_key(instance)
     if _supports_upsert_returning(connection):
-        state = _upsert_sql(connection, content_type.pk, object_id, values, business_key)
+        state, became_pending = _upsert_sql(
+            connection, content_type.pk, object_id, values, business_key
+        )
     else:
-        state = _upsert_orm(using, content_type, object_id, values, business_key)
+        state, became_pending = _upsert_orm(using, content_type, object_id, values, business_key)
     if schedule:
-        _schedule_enqueue(using, state.pk, (instance._meta.label_lower, object_id))
+        key = (instance._meta.label_lower, object_id)
+        _schedule_enqueue(using, state.pk, key, publish=became_pending)
     return state
 
 
@@ -135,24 +138,32 @@ def mark_dirty_by_pk(model: type[Model], pk: Any, load=None) -> int | None:
         table = connection.ops.quote_name(SyncState._meta.db_table)
         # Only quoted identifiers from _meta are interpolated; every value is a bound parameter.
         sql = (
-            f"UPDATE {table} SET version = version + 1, updated_at = %s, {_reopen_sql()} "  # noqa: S608
-            "WHERE content_type_id = %s AND object_id = %s AND operation = 'upsert' RETURNING id"
+            f"UPDATE {table} SET version = version + 1, {_reopen_sql('', '%s')} "  # noqa: S608
+            "WHERE content_type_id = %s AND object_id = %s AND operation = 'upsert' "
+            "RETURNING id, updated_at"
         )
+        now_param = _prep("updated_at", now, connection)
         with connection.cursor() as cursor:
-            cursor.execute(sql, [_prep("updated_at", now, connection), content_type.pk, str(pk)])
+            cursor.execute(sql, [now_param, content_type.pk, str(pk)])
             row = cursor.fetchone()
         state_id = row[0] if row else None
+        became_pending = bool(row) and _same_instant(row[1], now_param)
     else:
         qs = SyncState.objects.using(using).filter(
             content_type=content_type, object_id=str(pk), operation=SyncOperation.UPSERT
         )
-        state_id = qs.values_list("pk", flat=True).first()
+        found = qs.values_list("pk", "status").first()
+        state_id = found[0] if found else None
+        became_pending = bool(found) and found[1] not in (
+            SyncStatus.PENDING,
+            SyncStatus.IN_PROGRESS,
+        )
         if state_id is not None:
             _reopen(qs.filter(pk=state_id))
     if state_id is None:
         parent = load() if load else model._default_manager.using(using).filter(pk=pk).first()
         return mark_dirty(parent).pk if parent is not None else None
-    _schedule_enqueue(using, state_id, key)
+    _schedule_enqueue(using, state_id, key, publish=became_pending)
     return state_id
 
 
@@ -168,17 +179,21 @@ def mark_dirty_many(objects: Iterable[Model] | QuerySet) -> list[int]:
     return [mark_dirty(obj).pk for obj in objects]
 
 
-def _reopen_sql(t: str = "") -> str:
+def _reopen_sql(t: str = "", now: str = "%s") -> str:
     """SET clauses for a row a new save reopens: failed/attention/blocked/resolved/synced become
     pending, a row being pushed stays in progress (it is pushed once more when that push ends),
-    a row waiting out a backoff keeps its schedule. ``t`` qualifies columns (``"table".``)."""
+    a row waiting out a backoff keeps its schedule. ``updated_at`` changes only when the row
+    becomes pending, so it reads "pending since" — what the sweep measures staleness by, and
+    how the caller learns whether a task must be published (a pending or in-progress row
+    already has one coming). ``t`` qualifies columns (``"table".``); ``now`` is the SQL for
+    the current time. Every right-hand side sees the row as it was before the update."""
+    waiting = f"{t}status IN ('pending', 'in_progress')"
     return (
         f"status = CASE WHEN {t}status = 'in_progress' THEN {t}status ELSE 'pending' END, "
-        f"attempts = CASE WHEN {t}status IN ('pending', 'in_progress') THEN {t}attempts "
-        "ELSE 0 END, "
-        f"next_attempt_at = CASE WHEN {t}status IN ('pending', 'in_progress') "
-        f"THEN {t}next_attempt_at ELSE NULL END, "
-        f"blocked_on_id = CASE WHEN {t}status = 'blocked' THEN NULL ELSE {t}blocked_on_id END"
+        f"attempts = CASE WHEN {waiting} THEN {t}attempts ELSE 0 END, "
+        f"next_attempt_at = CASE WHEN {waiting} THEN {t}next_attempt_at ELSE NULL END, "
+        f"blocked_on_id = CASE WHEN {t}status = 'blocked' THEN NULL ELSE {t}blocked_on_id END, "
+        f"updated_at = CASE WHEN {waiting} THEN {t}updated_at ELSE {now} END"
     )
 
 
@@ -190,7 +205,7 @@ def _upsert_statement(vendor: str, table: str, with_business: bool) -> str:
         if with_business
         else "NULL"
     )
-    reopen = _reopen_sql(f"{table}.")
+    reopen = _reopen_sql(f"{table}.", "excluded.updated_at")
     # Only quoted identifiers from _meta are interpolated; every value is a bound parameter.
     return f"""
         INSERT INTO {table} (
@@ -208,13 +223,24 @@ def _upsert_statement(vendor: str, table: str, with_business: bool) -> str:
             external_id = excluded.external_id,
             business_id = COALESCE({table}.business_id, excluded.business_id),
             remote_id = COALESCE({table}.remote_id, excluded.remote_id),
-            updated_at = excluded.updated_at,
             {reopen}
-        RETURNING id, version, status, operation
+        RETURNING id, version, status, operation, updated_at
     """  # noqa: S608
 
 
-def _upsert_sql(connection, content_type_id, object_id, values, business_key) -> SyncState:
+def _same_instant(returned: Any, sent: Any) -> bool:
+    """Did the row keep the timestamp we just sent? (SQLite hands a string parameter back as a
+    naive datetime; PostgreSQL returns what it was given.)"""
+    if isinstance(sent, str) and not isinstance(returned, str):
+        return str(returned) == sent
+    return returned == sent
+
+
+def _upsert_sql(
+    connection, content_type_id, object_id, values, business_key
+) -> tuple[SyncState, bool]:
+    """Insert or bump the row; returns it and whether it just became pending (new row, or a
+    synced/failed/... one reopened), i.e. whether a task must be published for it."""
     table = connection.ops.quote_name(SyncState._meta.db_table)
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     remote_id = values["remote_id"]
@@ -228,7 +254,8 @@ def _upsert_sql(connection, content_type_id, object_id, values, business_key) ->
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
-    return SyncState.from_db(connection.alias, _RETURNED, list(row))
+    state = SyncState.from_db(connection.alias, _RETURNED, list(row[:4]))
+    return state, _same_instant(row[4], now)
 
 
 _RETURNED = ["id", "version", "status", "operation"]
@@ -244,7 +271,7 @@ def _reopen(qs: QuerySet) -> None:
     reopened = ~Q(status__in=[SyncStatus.PENDING, SyncStatus.IN_PROGRESS])
     qs.update(
         version=F("version") + 1,
-        updated_at=timezone.now(),
+        updated_at=case(reopened, Value(timezone.now()), F("updated_at"), "updated_at"),
         status=case(
             Q(status=SyncStatus.IN_PROGRESS),
             Value(SyncStatus.IN_PROGRESS),
@@ -259,7 +286,7 @@ def _reopen(qs: QuerySet) -> None:
     )
 
 
-def _upsert_orm(using, content_type, object_id, values, business_key) -> SyncState:
+def _upsert_orm(using, content_type, object_id, values, business_key) -> tuple[SyncState, bool]:
     business_id = None
     if business_key:
         business_id = (
@@ -274,6 +301,10 @@ def _upsert_orm(using, content_type, object_id, values, business_key) -> SyncSta
             object_id=object_id,
             defaults={**values, "business_id": business_id},
         )
+        became_pending = created or state.status not in (
+            SyncStatus.PENDING,
+            SyncStatus.IN_PROGRESS,
+        )
         if not created:
             qs = SyncState.objects.using(using).filter(pk=state.pk)
             _reopen(qs)
@@ -284,7 +315,7 @@ def _upsert_orm(using, content_type, object_id, values, business_key) -> SyncSta
                 extra["business_id"] = business_id
             qs.update(**extra)
             state.refresh_from_db(fields=["version", "status", "operation"])
-    return state
+    return state, became_pending
 
 
 # --------------------------------------------------------------------------------------------
@@ -332,16 +363,22 @@ def _current_batch(using: str) -> _Batch | None:
     return None
 
 
-def _schedule_enqueue(using: str, state_id: int, key: tuple[str, str] | None = None) -> None:
+def _schedule_enqueue(
+    using: str, state_id: int, key: tuple[str, str] | None = None, *, publish: bool = True
+) -> None:
+    """After commit, publish a task for ``state_id`` (when ``publish``: the row just became
+    pending; a row that was pending or in progress already has a task, countdown or sweep
+    coming, and the push reads the latest version). ``key`` is remembered for the batch."""
     connection = connections[using]
     if not connection.in_atomic_block:
-        enqueue([state_id])
+        if publish:
+            enqueue([state_id])
         return
     batch = _current_batch(using)
     if batch is None:
         batch = _Batch(using)
         transaction.on_commit(batch, using=using)
-    if state_id not in batch.ids:
+    if publish and state_id not in batch.ids:
         batch.ids.append(state_id)
     if key is not None:
         batch.marked[key] = (state_id, tuple(connection.savepoint_ids))
