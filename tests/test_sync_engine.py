@@ -325,3 +325,18 @@ def test_a_row_blocked_just_after_its_dependency_synced_is_woken_at_once(
     monkeypatch.setattr(push.Push, "_ensure", real_ensure)
     assert queue.ids == [outbox.state_for(customer).pk], "re-enqueued, not left for the sweep"
     assert [r.outcome for r in queue.drain()] == ["synced"]
+
+
+def test_a_row_recorded_before_its_business_learns_it_and_can_still_be_voided(
+    thredfi_fake, queue, committed
+):
+    with committed():
+        invoice = make_invoice()
+    state = outbox.state_for(invoice)
+    SyncState.objects.filter(pk=state.pk).update(business=None)  # e.g. recorded by a backfill
+    queue.drain()
+    assert outbox.state_for(invoice).business == outbox.state_for(invoice.account)
+    with committed():
+        invoice.delete()
+    assert [r.outcome for r in queue.drain()] == ["synced"]
+    assert thredfi_fake.records("invoices")[0]["status"] == "voided"

@@ -75,6 +75,7 @@ class Push:
         self.version = state.version
         self.model = _model(state.content_type_id)
         self.instance: Any = None
+        self.business_state: SyncState | None = None
         self.requests = 0
 
     def run(self) -> SyncResult:
@@ -116,6 +117,10 @@ class Push:
         if instance.thredfi_resource != "business":
             business = instance.get_thredfi_business()
             business_id = self._ensure(business)
+            if self.state.business_id is None:
+                # Keep the business on the row: after a delete it is how we know where the
+                # remote record lives (one query, only for rows recorded before their business).
+                self.business_state = outbox.state_for(business)
         for dependency in instance.get_thredfi_dependencies():
             self._ensure(dependency)
         if self.requests:
@@ -190,6 +195,8 @@ class Push:
             blocked_on=None,
             last_synced_at=now,
         )
+        if self.business_state is not None:
+            changes["business"] = self.business_state
         status = SyncStatus.SYNCED
         if not leases.release_if_version(
             state.pk, self.token, self.version, status=status, **changes
