@@ -174,3 +174,12 @@ def test_a_datetime_is_sent_in_utc():
         refunded_at=dt.datetime(2026, 1, 1, 12, tzinfo=dt.timezone(dt.timedelta(hours=2))),
     )
     assert refund.get_thredfi_payload()["completed_at"] == "2026-01-01T10:00:00Z"
+
+
+def test_enums_and_currencies_are_sent_in_the_case_thredfi_documents():
+    invoice = make_invoice()
+    refund = make_refund(invoice, method="bank_transfer")
+    assert refund.get_thredfi_payload()["method"] == "BANK_TRANSFER"
+    payment = make_payment(invoice, method="Bank_Transfer", currency="gbp")
+    payload = payment.get_thredfi_payload()
+    assert (payload["payment_method"], payload["currency"]) == ("bank_transfer", "GBP")

@@ -161,7 +161,7 @@ def build_payload(obj: Any) -> dict[str, Any]:
     for field in FIELDS[resource]:
         value = _json_value(field, obj.get_thredfi_value(field))
         if value is not None and value != "":
-            payload[field] = value
+            payload[field] = _enum_case(resource, field, value)
     for remote_field, target in RELATIONS.get(resource, {}).items():
         fk = obj._thredfi_fk_to(target)
         related = getattr(obj, fk.name) if fk is not None else None
@@ -180,6 +180,22 @@ def build_payload(obj: Any) -> dict[str, Any]:
             for a in related_rows(obj, alloc_name)
         ]
     return payload
+
+
+#: Enum casing per the reference (§8): refund methods are upper case, payment methods lower,
+#: currencies ISO-4217 upper case.
+UPPER_CASE_ENUMS = {("refund", "method"), ("refund_payment", "method")}
+LOWER_CASE_ENUMS = {("payment", "payment_method"), ("bill_payment", "payment_method")}
+
+
+def _enum_case(resource: str, field: str, value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    if (resource, field) in UPPER_CASE_ENUMS or field in ("currency", "base_currency"):
+        return value.upper()
+    if (resource, field) in LOWER_CASE_ENUMS:
+        return value.lower()
+    return value
 
 
 def _line(parent: Any, line: Any) -> dict[str, Any]:

@@ -79,8 +79,9 @@ class ThredfiSyncMixin(ThredfiFieldsBase):
     thredfi_business_field: ClassVar[str | None] = None
     #: Saves that touch only these fields are not recorded (``save(update_fields=[...])``).
     thredfi_untracked_fields: ClassVar[tuple[str, ...]] = ("thredfi_id",)
-    #: Related names prefetched when the engine loads the object (lines, allocations).
-    thredfi_prefetch: ClassVar[tuple[str, ...]] = ()
+    #: Related names prefetched when the engine loads the object. None: the line items and the
+    #: allocations (with their invoice/bill) that the resource mixin names.
+    thredfi_prefetch: ClassVar[tuple[str, ...] | None] = None
     #: A save after the first push of a resource Thredfi cannot update (customer, vendor,
     #: payment, refund): "skip" (synced, logged) or "attention" (needs attention). None: the
     #: default, skip for customers/vendors, attention for money movements (see operations.py).
@@ -115,7 +116,17 @@ class ThredfiSyncMixin(ThredfiFieldsBase):
         (business, customer, lines…). Override to add your own select/prefetch_related."""
         related = [f.name for f in cls._thredfi_related_fields()]
         qs = cls._default_manager.select_related(*related)
-        return qs.prefetch_related(*cls.thredfi_prefetch) if cls.thredfi_prefetch else qs
+        prefetch = cls.thredfi_prefetch
+        if prefetch is None:
+            prefetch = []
+            lines = getattr(cls, "thredfi_lines_related_name", None)
+            if lines:
+                prefetch.append(lines)
+            allocations = getattr(cls, "thredfi_allocations_related_name", None)
+            if allocations:
+                target = "invoice" if cls.thredfi_resource == "payment" else "bill"
+                prefetch.append(f"{allocations}__{target}")
+        return qs.prefetch_related(*prefetch) if prefetch else qs
 
     @classmethod
     def _thredfi_related_fields(cls) -> list[models.ForeignKey]:

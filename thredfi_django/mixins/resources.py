@@ -55,7 +55,6 @@ class ThredfiInvoiceMixin(ThredfiSyncMixin):
     thredfi_resource = "invoice"
     #: Related name of the line items.
     thredfi_lines_related_name: ClassVar[str] = "lines"
-    thredfi_prefetch = ("lines",)
     thredfi_default_sources = {
         "invoice_number": ("invoice_number", "number"),
         "sent_at": ("sent_at", "issued_at", "issued_on", "issue_date", "date"),
@@ -88,7 +87,6 @@ class ThredfiPaymentMixin(ThredfiSyncMixin):
 
     thredfi_resource = "payment"
     thredfi_allocations_related_name: ClassVar[str] = "allocations"
-    thredfi_prefetch = ("allocations__invoice",)
     thredfi_default_sources = {
         "total_amount_cents": ("total_amount", "amount"),
         "payment_date": ("payment_date", "paid_on", "date"),
@@ -172,7 +170,6 @@ class ThredfiBillMixin(ThredfiSyncMixin):
 
     thredfi_resource = "bill"
     thredfi_lines_related_name: ClassVar[str] = "lines"
-    thredfi_prefetch = ("lines",)
     thredfi_default_sources = {
         "bill_number": ("bill_number", "number"),
         "bill_date": ("bill_date", "issued_on", "date"),
@@ -199,7 +196,6 @@ class ThredfiBillPaymentMixin(ThredfiSyncMixin):
 
     thredfi_resource = "bill_payment"
     thredfi_allocations_related_name: ClassVar[str] = "allocations"
-    thredfi_prefetch = ("allocations__bill",)
     thredfi_default_sources = {
         "amount_cents": ("amount",),
         "payment_date": ("payment_date", "paid_on", "date"),
