@@ -7,6 +7,17 @@ from thredfi_django.admin import ThredfiSyncAdminMixin
 
 from . import models
 
+admin.site.site_header = "Demo partner platform (thredfi-django)"
+admin.site.site_title = "Demo platform"
+
+
+class DemoAdmin(ThredfiSyncAdminMixin, admin.ModelAdmin):
+    """Our mixin, plus (demo only) a changelist that refreshes itself while something is
+    pending, so a new invoice's badge turns to "synced" on its own."""
+
+    class Media:
+        js = ["billing/follow_sync.js"]
+
 
 class InvoiceLineInline(admin.TabularInline):
     model = models.InvoiceLine
@@ -20,14 +31,14 @@ class PaymentAllocationInline(admin.TabularInline):
 
 
 @admin.register(models.Account)
-class AccountAdmin(ThredfiSyncAdminMixin, admin.ModelAdmin):
+class AccountAdmin(DemoAdmin):
     list_display = ["name", "email", "country", "currency"]
     search_fields = ["name", "email"]
     filter_horizontal = ["members"]
 
 
 @admin.register(models.Customer)
-class CustomerAdmin(ThredfiSyncAdminMixin, admin.ModelAdmin):
+class CustomerAdmin(DemoAdmin):
     list_display = ["name", "company_name", "account", "email"]
     list_select_related = ["account"]
     list_filter = ["account"]
@@ -35,7 +46,7 @@ class CustomerAdmin(ThredfiSyncAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(models.Invoice)
-class InvoiceAdmin(ThredfiSyncAdminMixin, admin.ModelAdmin):
+class InvoiceAdmin(DemoAdmin):
     list_display = ["number", "account", "customer", "issued_on", "due_on"]
     list_select_related = ["account", "customer"]
     list_filter = ["account"]
@@ -44,7 +55,7 @@ class InvoiceAdmin(ThredfiSyncAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(models.Payment)
-class PaymentAdmin(ThredfiSyncAdminMixin, admin.ModelAdmin):
+class PaymentAdmin(DemoAdmin):
     list_display = ["__str__", "account", "customer", "paid_on", "method"]
     list_select_related = ["account", "customer"]
     inlines = [PaymentAllocationInline]

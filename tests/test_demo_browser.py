@@ -1,0 +1,66 @@
+"""The demo in a real browser: a person creates an invoice in the admin and, without touching
+anything else, sees its badge turn to "synced" (headless Chromium; marker ``browser``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+
+import pytest
+
+# The browser fixtures live in tests/browser/conftest.py; importing them makes them usable here.
+from tests.browser.conftest import _chromium_available, browser, screenshot  # noqa: F401
+from tests.test_demo_run import STARTUP_TIMEOUT, STOP_TIMEOUT, Demo, alive, wait_for
+
+pytestmark = pytest.mark.browser
+
+
+def test_an_invoice_created_in_the_admin_turns_synced_on_screen(browser, tmp_path):  # noqa: F811
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.select import Select
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    demo = Demo(tmp_path)
+    try:
+        wait_for(
+            lambda: any("Ctrl-C stops everything" in line for line in demo.lines),
+            STARTUP_TIMEOUT,
+            "the demo banner",
+            demo.output,
+        )
+        browser.get(f"{demo.base}/admin/login/")
+        browser.find_element(By.ID, "id_username").send_keys("admin")
+        browser.find_element(By.ID, "id_password").send_keys(demo.password)
+        browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+        WebDriverWait(browser, 20).until(lambda d: d.find_elements(By.ID, "user-tools"))
+
+        browser.get(f"{demo.base}/admin/billing/invoice/add/")
+        Select(browser.find_element(By.ID, "id_account")).select_by_visible_text("Acme Bakery Ltd")
+        Select(browser.find_element(By.ID, "id_customer")).select_by_visible_text("Doe Catering")
+        browser.find_element(By.ID, "id_number").send_keys("DEMO-BROWSER-1")
+        due = (dt.date.today() + dt.timedelta(days=30)).strftime("%d/%m/%Y")  # en-GB admin
+        browser.find_element(By.ID, "id_due_on").send_keys(due)
+        browser.find_element(By.ID, "id_lines-0-description").send_keys("Anniversary cake")
+        browser.find_element(By.ID, "id_lines-0-unit_price").send_keys("80.00")
+        browser.find_element(By.NAME, "_save").click()
+
+        row = "//tr[.//a[text()='DEMO-BROWSER-1']]"
+        WebDriverWait(browser, 20).until(lambda d: d.find_elements(By.XPATH, row))
+        synced = f"{row}//*[@data-thredfi-status='synced']"
+        try:  # No reload by the test: the changelist follows the sync by itself.
+            WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.XPATH, synced))
+        except TimeoutException:
+            screenshot(browser, "FAILED-demo-invoice-not-synced")
+            badge = browser.find_element(By.XPATH, row).text
+            pytest.fail(f"the row still reads {badge!r}; demo output:\n{demo.output()}")
+        screenshot(browser, "demo-invoice-synced")
+
+        children = demo.child_pids()
+        os.kill(demo.proc.pid, signal.SIGINT)
+        assert demo.proc.wait(timeout=STOP_TIMEOUT) == 0, demo.output()
+        assert not [name for name, pid in children.items() if alive(pid)]
+    finally:
+        if demo.proc.poll() is None or any(alive(p) for p in demo.child_pids().values()):
+            demo.kill_everything()
