@@ -94,8 +94,25 @@ def test_objects_never_recorded_are_recorded_and_queued(run, queue):
     queue.clear()
     output = run("--model", "testapp.Customer")
     assert "Recorded 3 object(s) that were not tracked yet." in output
-    assert SyncState.objects.filter(resource="customer").count() == 4
-    assert len(set(queue.ids)) == 4
+    assert "Queued 4 object(s) for the Celery worker (3 newly recorded)." in output
+    states = SyncState.objects.filter(resource="customer")
+    imported = states.exclude(pk=state_for(invoice.customer).pk)
+    assert {s.business_id for s in imported} == {state_for(invoice.account).pk}
+    assert {s.external_id for s in imported} == {
+        c.get_thredfi_external_id() for c in Customer.objects.filter(name__startswith="Imported")
+    }
+    assert sorted(queue.ids) == sorted(states.values_list("pk", flat=True))  # once each
+
+
+def test_an_existing_platform_is_recorded_in_dependency_order_and_pushed(run, thredfi_fake):
+    from tests.testapp.models import Account
+
+    account = Account.objects.bulk_create([Account(legal_name="Old Ltd", email="a@old.example")])[0]
+    Customer.objects.bulk_create([Customer(account=account, name=f"Old {i}") for i in range(3)])
+    output = run("--now")
+    assert "Recorded 4 object(s)" in output and "Done: 4 synced." in output
+    assert thredfi_fake.stats.requests["POST /v1/platform/businesses/"] == 1
+    assert len(thredfi_fake.count_by_external_id("customers")) == 3
 
 
 def test_bad_input_says_what_to_fix(run):
@@ -129,16 +146,18 @@ def test_big_selections_are_made_due_in_bulk_and_handed_to_the_sweep(run, queue,
     monkeypatch.setattr(sweep_pending, "apply_async", lambda *a, **kw: sweeps.append(kw))
     invoice = make_invoice()
     SyncState.objects.filter(pk=state_for(invoice).pk).update(status=SyncStatus.FAILED, attempts=10)
+    Customer.objects.bulk_create([Customer(account=invoice.account, name="Imported")])
     queue.clear()
 
     output = run()
-    assert "Queued 3 object(s)" in output and "the sweep" in output
+    assert "Queued 4 object(s)" in output and "(1 newly recorded)" in output
+    assert "the sweep" in output
     assert queue.ids == []  # no task per row...
     assert len(sweeps) == 1  # ...one sweep instead
     assert set(SyncState.objects.values_list("status", "attempts")) == {("pending", 0)}
 
-    assert sync.sweep() == 3  # every row is due now
-    assert len(queue.ids) == 3
+    assert sync.sweep() == 4  # every row is due now, the newly recorded one too
+    assert len(queue.ids) == 4
 
 
 def test_dry_run_shows_each_request_and_sends_nothing(run, queue, thredfi_fake):

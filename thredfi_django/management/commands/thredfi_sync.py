@@ -11,7 +11,7 @@ from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
-from django.db.models import CharField, Exists, F, OuterRef, Q, QuerySet
+from django.db.models import CharField, Exists, F, Max, OuterRef, Q, QuerySet
 from django.db.models.functions import Cast
 from django.utils import timezone
 
@@ -158,6 +158,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         selected, untracked = self._selection(options)
+        # Rows recorded below are handled as "recorded", never a second time as "selected".
+        boundary = SyncState.objects.aggregate(last=Max("pk"))["last"] or 0
+        selected = selected.filter(pk__lte=boundary)
         total = selected.count()
         new = {model: qs.count() for model, qs in untracked.items()}
         if not total and not any(new.values()):
@@ -171,41 +174,81 @@ class Command(BaseCommand):
                     "THREDFI['SYNC_ENABLED'] is False: objects are recorded but not pushed."
                 )
             )
-        recorded = self._record_untracked(untracked, new)
+        bulk = not options["now"] and total + sum(new.values()) > DIRECT_LIMIT
+        now = timezone.now()
+        recorded = self._record_untracked(untracked, new, due_at=now if bulk else None)
         if options["now"]:
             failed = self._now(selected, total + len(recorded), recorded)
             if failed:
                 raise CommandError(f"{failed} object(s) could not be synced (see above).")
         else:
-            self._queue(selected, total, len(recorded))
+            self._queue(selected, total, recorded, bulk, now)
 
-    def _record_untracked(self, untracked: dict, counts: dict) -> list[int]:
-        """Create the sync-state rows of objects never recorded (loads each object: their
-        external_id and business come from the model's hooks)."""
+    # -- recording objects never recorded -------------------------------------------------
+
+    def _record_untracked(self, untracked: dict, counts: dict, due_at) -> list[int]:
+        """Create the sync-state rows of objects never recorded (e.g. rows that existed before
+        thredfi_django was installed, or came from bulk_create), in bulk: one INSERT per chunk
+        instead of the outbox's per-save upsert and task. Businesses first, so their
+        customers and invoices link to their row. Returns the new rows' ids."""
         recorded: list[int] = []
         total = sum(counts.values())
         if not total:
             return recorded
         progress = Progress(self.stdout, total, "recorded")
-        for model, qs in untracked.items():
-            query = model.get_thredfi_queryset().filter(pk__in=qs.values("pk")).order_by("pk")
+        for model in sorted(untracked, key=lambda m: m.thredfi_resource != "business"):
+            content_type = ContentType.objects.get_for_model(model, for_concrete_model=False)
+            # The hooks may read relations (business key, __str__); lines are not needed.
+            query = (
+                model.get_thredfi_queryset()
+                .prefetch_related(None)
+                .filter(pk__in=untracked[model].values("pk"))
+                .order_by("pk")
+            )
             batch: list = []
             for obj in query.iterator(chunk_size=CHUNK):
                 batch.append(obj)
                 if len(batch) >= CHUNK:
-                    recorded += self._record_batch(batch)
+                    recorded += self._insert_states(model, content_type, batch, due_at)
                     progress.advance(len(batch))
                     batch = []
             if batch:
-                recorded += self._record_batch(batch)
+                recorded += self._insert_states(model, content_type, batch, due_at)
                 progress.advance(len(batch))
         progress.finish()
         self.stdout.write(f"Recorded {len(recorded):,} object(s) that were not tracked yet.")
         return recorded
 
-    def _record_batch(self, objects: list) -> list[int]:
-        with transaction.atomic():  # one commit, one enqueue batch per chunk
-            return outbox.mark_dirty_many(objects)
+    def _insert_states(self, model, content_type, objects: list, due_at) -> list[int]:
+        keys = [obj.get_thredfi_business_key() for obj in objects]
+        wanted: dict[int, set[str]] = {}
+        for key in filter(None, keys):
+            wanted.setdefault(key[0], set()).add(str(key[1]))
+        business_rows = {}
+        for ct_id, object_ids in wanted.items():
+            rows = SyncState.objects.filter(content_type_id=ct_id, object_id__in=object_ids)
+            for object_id, pk in rows.values_list("object_id", "pk"):
+                business_rows[(ct_id, object_id)] = pk
+        states = [
+            SyncState(
+                content_type=content_type,
+                object_id=str(obj.pk),
+                resource=model.thredfi_resource,
+                external_id=obj.get_thredfi_external_id(),
+                remote_id=obj.thredfi_id,
+                label=outbox._label(obj),
+                business_id=business_rows.get((key[0], str(key[1]))) if key else None,
+                next_attempt_at=due_at,
+            )
+            for obj, key in zip(objects, keys, strict=True)
+        ]
+        with transaction.atomic():
+            # A save that recorded one of them meanwhile wins (unique content type + id).
+            SyncState.objects.bulk_create(states, ignore_conflicts=True)
+            ids = SyncState.objects.filter(
+                content_type=content_type, object_id__in=[s.object_id for s in states]
+            ).values_list("pk", flat=True)
+            return list(ids)
 
     def _chunks(self, qs: QuerySet) -> Iterator[list[int]]:
         """Primary keys in ascending chunks (keyset paging: stable while rows change)."""
@@ -217,19 +260,23 @@ class Command(BaseCommand):
             last = ids[-1]
             yield ids
 
-    def _queue(self, selected: QuerySet, total: int, recorded: int) -> None:
+    def _queue(self, selected: QuerySet, total: int, recorded: list[int], bulk: bool, now):
         queued = 0
-        bulk = total > DIRECT_LIMIT
-        now = timezone.now()
-        progress = Progress(self.stdout, total, "queued")
+        progress = Progress(self.stdout, total + len(recorded), "queued")
+        if recorded:
+            # New rows are pending already; in bulk mode also due (next_attempt_at = now).
+            if not bulk:
+                for start in range(0, len(recorded), CHUNK):
+                    outbox.request_sync(recorded[start : start + CHUNK])
+            progress.advance(len(recorded))
         for ids in self._chunks(selected):
             queued += self._mark_due(ids, now) if bulk else outbox.request_sync(ids)
             progress.advance(len(ids))
         progress.finish()
         skipped = total - queued
-        text = f"Queued {queued + recorded:,} object(s) for the Celery worker"
+        text = f"Queued {queued + len(recorded):,} object(s) for the Celery worker"
         if recorded:
-            text += f" ({recorded:,} newly recorded)"
+            text += f" ({len(recorded):,} newly recorded)"
         if skipped:
             text += f"; {skipped:,} skipped (being pushed right now)"
         self.stdout.write(self.style.SUCCESS(text + "."))
