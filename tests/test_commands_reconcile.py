@@ -125,3 +125,10 @@ def test_one_business_by_external_id(synced):
 
     output, error = reconcile("--business", "nope")
     assert "No business matches 'nope'" in str(error)
+
+
+def test_objects_not_pushed_yet_are_noted_not_counted_as_drift(synced):
+    make_invoice(synced.customer)  # saved, its push not run yet
+    output, error = reconcile()
+    assert error is None
+    assert "1 invoice(s) not pushed to Thredfi yet" in output

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from django.contrib.contenttypes.models import ContentType
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.db.models import Q
@@ -32,6 +33,8 @@ from thredfi_django.exceptions import ThredfiError
 from thredfi_django.models import SyncState
 from thredfi_django.money import to_cents
 
+#: Host objects loaded per query when comparing amounts.
+CHUNK = 2000
 #: Remote collections compared per business: resource name -> client attribute.
 COLLECTIONS = {"customer": "customers", "invoice": "invoices", "payment": "payments"}
 
@@ -170,6 +173,8 @@ class Command(BaseCommand):
             self._write_drift(found)
 
     def _compare(self, resource, states, remote: dict, report: Report) -> None:
+        instances = self._instances(states) if resource in ("invoice", "payment") else {}
+        unpushed = 0
         for state in states:
             record = remote.get(state.external_id)
             what = f"{resource} {state.label!r} (#{state.object_id})"
@@ -177,35 +182,38 @@ class Command(BaseCommand):
                 if state.remote_id or state.status == "synced":
                     self._add(report, Drift("missing_remote", f"{what}: not in Thredfi", state))
                 else:
-                    report.notes.append(f"{what}: not pushed yet ({state.status})")
+                    unpushed += 1
                 continue
             rid = str(record.get("id"))
             if state.remote_id is None:
                 self._add(report, Drift("missing_id", f"{what}: Thredfi ID missing", state, rid))
             elif str(state.remote_id) != rid:
-                self._add(
-                    report,
-                    Drift(
-                        "id_mismatch",
-                        f"{what}: local Thredfi ID {state.remote_id} but Thredfi has it as {rid}",
-                        state,
-                        rid,
-                    ),
-                )
-            if resource in ("invoice", "payment"):
-                self._compare_amount(resource, what, state, record, report)
+                text = f"{what}: local Thredfi ID {state.remote_id} but Thredfi has it as {rid}"
+                self._add(report, Drift("id_mismatch", text, state, rid))
+            instance = instances.get((state.content_type_id, state.object_id))
+            if instance is not None:
+                theirs, ours = remote_amount(resource, record), local_amount(instance)
+                if theirs is not None and ours is not None and theirs != ours:
+                    text = f"{what}: amount {ours} cents locally, {theirs} cents in Thredfi"
+                    self._add(report, Drift("amount", text, state))
+        if unpushed:
+            report.notes.append(f"{unpushed} {resource}(s) not pushed to Thredfi yet")
 
-    def _compare_amount(self, resource, what, state, record, report: Report) -> None:
-        model = state.content_type.model_class()
-        instance = (
-            model.get_thredfi_queryset().filter(pk=state.object_id).first() if model else None
-        )
-        if instance is None:
-            return
-        theirs, ours = remote_amount(resource, record), local_amount(instance)
-        if theirs is not None and ours is not None and theirs != ours:
-            text = f"{what}: amount {ours} cents locally, {theirs} cents in Thredfi"
-            self._add(report, Drift("amount", text, state))
+    def _instances(self, states: list[SyncState]) -> dict[tuple[int, str], Any]:
+        """The host objects behind ``states``, loaded in chunks (amounts need their lines)."""
+        wanted: dict[int, list[str]] = {}
+        for state in states:
+            wanted.setdefault(state.content_type_id, []).append(state.object_id)
+        found = {}
+        for ct_id, object_ids in wanted.items():
+            model = ContentType.objects.get_for_id(ct_id).model_class()
+            if model is None:
+                continue
+            for start in range(0, len(object_ids), CHUNK):
+                chunk = object_ids[start : start + CHUNK]
+                for obj in model.get_thredfi_queryset().filter(pk__in=chunk):
+                    found[(ct_id, str(obj.pk))] = obj
+        return found
 
     def _remote_only(self, resource, remote: dict, local_ids: set[str], report: Report) -> None:
         foreign = 0
@@ -250,7 +258,7 @@ class Command(BaseCommand):
         return False  # id mismatches and remote-only records need a person
 
     def _set_remote_id(self, state: SyncState, remote_id: str | None) -> None:
-        model = state.content_type.model_class()
+        model = ContentType.objects.get_for_id(state.content_type_id).model_class()
         with transaction.atomic():
             SyncState.objects.filter(pk=state.pk).update(remote_id=remote_id)
             if model is not None:
