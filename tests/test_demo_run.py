@@ -49,7 +49,7 @@ def wait_for(condition, timeout: float, what: str, output):
 class Demo:
     """`manage.py rundemo` in a subprocess, its output collected line by line."""
 
-    def __init__(self, tmp_path: Path):
+    def __init__(self, tmp_path: Path, **extra_env: str):
         self.port, self.fake_port = free_port(), free_port()
         self.password = "demo-test-password"
         env = {
@@ -63,6 +63,7 @@ class Demo:
             DEMO_FAKE_PORT=str(self.fake_port),
             DEMO_ADMIN_PASSWORD=self.password,
             PYTHONUNBUFFERED="1",
+            **extra_env,
         )
         self.lines: list[str] = []
         self.proc = subprocess.Popen(
@@ -222,4 +223,16 @@ def test_demo_syncs_an_invoice_created_in_the_admin_and_stops_cleanly(tmp_path):
         assert "stopped thredfi" in demo.output()
     finally:
         if demo.proc.poll() is None or any(alive(p) for p in demo.child_pids().values()):
+            demo.kill_everything()
+
+
+def test_demo_against_an_unreachable_thredfi_stops_at_once_and_says_why(tmp_path):
+    demo = Demo(tmp_path, THREDFI_BASE_URL="http://127.0.0.1:9")  # real-sandbox mode, no fake
+    try:
+        assert demo.proc.wait(timeout=STARTUP_TIMEOUT) == 1
+        wait_for(lambda: "unset THREDFI_BASE_URL" in demo.output(), 10, "the hint", demo.output)
+        assert "Could not connect to Thredfi at http://127.0.0.1:9" in demo.output()
+        assert demo.child_pids() == {}  # nothing was started
+    finally:
+        if demo.proc.poll() is None:
             demo.kill_everything()

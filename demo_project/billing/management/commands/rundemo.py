@@ -136,6 +136,15 @@ class Command(BaseCommand):
             ])  # fmt: skip
             self._wait_for_port(host, fake_port, "the fake Thredfi server")
             self._forget_remote_ids()
+        else:
+            # A real Thredfi: find out now, in plain words, if the credentials or URL are wrong.
+            try:
+                call_command("thredfi_check", stdout=self.stdout)
+            except CommandError as err:
+                raise CommandError(
+                    f"{err} Fix THREDFI_PARTNER_UUID / THREDFI_API_KEY / THREDFI_BASE_URL, or "
+                    "unset THREDFI_BASE_URL to use the local fake Thredfi."
+                ) from err
         if not no_seed:
             call_command("seed_demo", stdout=self.stdout)
         self._ensure_admin(username, password)
