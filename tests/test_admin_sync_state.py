@@ -342,3 +342,9 @@ def test_the_outbox_list_costs_the_same_queries_for_few_and_many_rows(account, m
     for n in range(25):
         make_invoice(f"B-{n}", SyncStatus.SYNCED if n % 2 else SyncStatus.FAILED)
     assert queries() == few
+
+
+def test_the_outbox_list_links_to_the_dashboard(outbox, viewer):
+    html = client_for(viewer).get(reverse(CHANGELIST)).content.decode()
+    dashboard = reverse("admin:thredfi_django_syncdashboard_changelist")
+    assert f'href="{dashboard}" id="thredfi-dashboard-link"' in html

@@ -184,6 +184,16 @@ class SyncStateAdmin(admin.ModelAdmin):
     ]
 
     change_form_template = "thredfi_django/admin/syncstate_change_form.html"
+    change_list_template = "thredfi_django/admin/syncstate_change_list.html"
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        extra_context = {
+            "thredfi_dashboard_url": reverse(
+                f"{self.admin_site.name}:thredfi_django_syncdashboard_changelist"
+            ),
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, extra_context)
 
     # -- one row: "Retry now" / "Mark resolved" buttons on the detail page ------------------------
 
