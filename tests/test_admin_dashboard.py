@@ -36,12 +36,12 @@ def attempt(state, outcome, *, ago, code="", message=""):
 def history(account, make_invoice):
     """Invoices in several states and a day and a half of attempts."""
     customer = Customer.objects.create(account=account, name="Jo")
-    set_pending = make_invoice("INV-P1", SyncStatus.PENDING)
+    waiting = make_invoice("INV-P1", SyncStatus.PENDING)
     make_invoice("INV-P2", SyncStatus.PENDING)
     failed = make_invoice("INV-F", SyncStatus.FAILED)
     make_invoice("INV-A", SyncStatus.NEEDS_ATTENTION)
     make_invoice("INV-S", SyncStatus.SYNCED)
-    SyncState.objects.filter(pk=state_of(set_pending).pk).update(
+    SyncState.objects.filter(pk=state_of(waiting).pk).update(
         updated_at=timezone.now() - timedelta(hours=3)
     )
     state = state_of(failed)
@@ -64,7 +64,7 @@ def history(account, make_invoice):
     )
     # outside the 24 h window, inside the 48 h chart
     attempt(state, Outcome.PERMANENT_ERROR, ago=timedelta(hours=30), code="forbidden")
-    return {"customer": customer, "pending": set_pending}
+    return {"customer": customer, "pending": waiting}
 
 
 def test_counts_per_model_and_status(history):
