@@ -4,9 +4,12 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from demo_project.billing.views import accounting
+
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
+    path("accounting/", accounting, name="accounting"),  # tries the token endpoint
     # POST /thredfi/token/ -> {"access_token", "expires_in", "business_id"} for the user's account
     path("thredfi/", include("thredfi_django.urls")),
 ]

@@ -57,6 +57,17 @@ def test_an_invoice_created_in_the_admin_turns_synced_on_screen(browser, tmp_pat
             pytest.fail(f"the row still reads {badge!r}; demo output:\n{demo.output()}")
         screenshot(browser, "demo-invoice-synced")
 
+        # The widget's getToken(), as the demo's accounting page calls it (session + CSRF).
+        browser.get(f"{demo.base}/accounting/")
+        browser.find_element(By.ID, "get-token").click()
+        answer = WebDriverWait(browser, 20).until(
+            lambda d: (
+                "HTTP" in d.find_element(By.ID, "answer").text
+                and d.find_element(By.ID, "answer").text
+            )
+        )
+        assert answer.startswith("HTTP 200") and '"business_id"' in answer, answer
+
         children = demo.child_pids()
         os.kill(demo.proc.pid, signal.SIGINT)
         assert demo.proc.wait(timeout=STOP_TIMEOUT) == 0, demo.output()

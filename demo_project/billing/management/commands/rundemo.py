@@ -221,7 +221,8 @@ class Command(BaseCommand):
             "=" * 72,
             f"  Admin:        {base}/admin/",
             f"  Login:        username {username}   password {password}",
-            f"  Token API:    POST {base}/thredfi/token/  (the embedded widget's getToken)",
+            f"  Token API:    POST {base}/thredfi/token/  (the embedded widget's getToken;"
+            f" try it on {base}/accounting/)",
             f"  Thredfi:      {settings.THREDFI['BASE_URL']} ({where})",
             f"  Database:     {db['ENGINE'].rsplit('.', 1)[-1]} {Path(str(db['NAME'])).name}",
             f"  Broker:       {settings.CELERY_BROKER_URL.split('@')[-1]}",
