@@ -34,7 +34,10 @@ def setup_django() -> None:
     from tests.celery_app import app
 
     # A queue of this run's own, so nothing else on the broker takes or leaves tasks in it.
-    app.conf.task_default_queue = f"thredfi-bench-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    queue = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
+    if queue == "celery":
+        queue = f"thredfi-bench-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    app.conf.task_default_queue = queue
 
 
 @contextmanager
