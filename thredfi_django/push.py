@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +22,7 @@ from . import backoff, leases, operations, outbox
 from .conf import thredfi_settings
 from .exceptions import ThredfiError, ThredfiLocalValidationError
 from .models import SyncAttempt, SyncOperation, SyncState, SyncStatus
+from .redaction import redact
 from .signals import sync_failed, sync_succeeded
 
 logger = logging.getLogger("thredfi_django.sync")
@@ -404,19 +404,3 @@ def _cleared_error(**changes: Any) -> dict[str, Any]:
         "last_error_at": None,
         **changes,
     }
-
-
-_SECRET_PATTERNS = [
-    re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"),
-    re.compile(r"(?i)(\"?(?:access_token|api_key|token|authorization)\"?\s*[:=]\s*\"?)[^\"\s,}]+"),
-]
-
-
-def redact(text: str) -> str:
-    """``text`` with tokens, Authorization values and the configured API key masked."""
-    for pattern in _SECRET_PATTERNS:
-        text = pattern.sub(lambda m: f"{m.group(1)} [redacted]", text)
-    api_key = thredfi_settings.API_KEY
-    if api_key:
-        text = text.replace(str(api_key), "[redacted]")
-    return text

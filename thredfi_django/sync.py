@@ -32,7 +32,8 @@ from . import leases, operations, outbox
 from .conf import thredfi_settings
 from .exceptions import ThredfiLocalValidationError
 from .models import SyncOperation, SyncState, SyncStatus
-from .push import Push, SyncResult, _model, _parent, _rid, redact
+from .push import Push, SyncResult, _model, _parent, _rid
+from .redaction import redact
 
 __all__ = ["SyncResult", "preview", "redact", "sweep", "sync_state"]
 

@@ -5,7 +5,6 @@ Everything here is display only; nothing touches the database.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from django.utils import formats, timezone
@@ -13,8 +12,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
-from ..conf import thredfi_settings
 from ..models import SyncStatus
+from ..redaction import redact, redact_data  # noqa: F401  (re-exported for the admin)
 
 #: Label of the pseudo-status of a host object that has no sync-state row yet.
 NEVER_SYNCED = "never"
@@ -22,60 +21,6 @@ NEVER_SYNCED_LABEL = _("Never synced")
 
 #: The stylesheet every page that shows a badge includes.
 ADMIN_CSS = "thredfi_django/admin.css"
-
-_REDACTED = "[redacted]"
-
-# Things that look like credentials. The engine should never store them in an error message, but
-# an upstream proxy or a third-party error page could echo a header back; the admin scrubs anyway.
-_SECRET_PATTERNS: list[tuple[re.Pattern[str], str]] = [
-    # Authorization: Bearer <token> / Basic <base64>
-    (
-        re.compile(r"\b(Bearer|Basic|Token)\s+[A-Za-z0-9\-._~+/]+=*", re.IGNORECASE),
-        r"\1 " + _REDACTED,
-    ),
-    # JSON Web Tokens (three base64url parts, the first always starting "eyJ")
-    (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), _REDACTED),
-    # name=value / "name": "value" pairs whose name says secret
-    (
-        re.compile(
-            r"""(?P<name>["']?\b[\w-]*(?:api[_-]?key|apikey|secret|password|passwd|token|"""
-            r"""authorization|auth)\b["']?\s*[:=]\s*["']?(?:(?:Bearer|Basic|Token)\s+)?)(?P<value>[^\s"',;&}]+)""",
-            re.IGNORECASE,
-        ),
-        r"\g<name>" + _REDACTED,
-    ),
-    # Provider-style keys (sk_live_..., pk_test_...)
-    (re.compile(r"\b(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{8,}"), _REDACTED),
-    # Long opaque strings mixing letters and digits (>= 40 chars): almost never human text.
-    (
-        re.compile(r"\b(?=[A-Za-z0-9_\-]*\d)(?=[A-Za-z0-9_\-]*[A-Za-z])[A-Za-z0-9_\-]{40,}\b"),
-        _REDACTED,
-    ),
-]
-
-
-def redact(text: Any) -> str:
-    """``text`` with anything that looks like a bearer token, JWT or API key replaced."""
-    if text is None:
-        return ""
-    result = str(text)
-    api_key = thredfi_settings.API_KEY
-    if api_key and len(str(api_key)) >= 4:  # the configured key itself, whatever its shape
-        result = result.replace(str(api_key), _REDACTED)
-    for pattern, replacement in _SECRET_PATTERNS:
-        result = pattern.sub(replacement, result)
-    return result
-
-
-def redact_data(value: Any) -> Any:
-    """:func:`redact` applied to every string inside a JSON-like value (field errors)."""
-    if isinstance(value, dict):
-        return {str(key): redact_data(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [redact_data(item) for item in value]
-    if isinstance(value, str):
-        return redact(value)
-    return value
 
 
 def when(value: Any) -> str:

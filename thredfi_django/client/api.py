@@ -25,7 +25,8 @@ from ..exceptions import (
     ThredfiServerError,
     ThredfiTimeoutError,
 )
-from .errors import error_from_response, redact
+from ..redaction import redact
+from .errors import error_from_response
 from .resources import API_ROOT, Businesses, BusinessScope, Record, path_segment
 from .tokens import PARTNER_SCOPE, LocalCache, Token, TokenCache, TokenStore
 

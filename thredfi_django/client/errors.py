@@ -18,19 +18,10 @@ from typing import Any
 import requests
 
 from ..exceptions import ThredfiAPIError, ThredfiRateLimitError, exception_for_status
+from ..redaction import redact
 
 #: Longest piece of a non-JSON body quoted in a message.
 SNIPPET_LENGTH = 200
-
-REDACTED = "[redacted]"
-
-
-def redact(text: str, secrets: Iterable[str | None]) -> str:
-    """``text`` with every secret (API key, tokens) replaced by ``[redacted]``."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, REDACTED)
-    return text
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
