@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import uuid
 from urllib.parse import urlsplit
 
@@ -10,15 +9,7 @@ from django.core import checks
 
 from .conf import ENVIRONMENTS, thredfi_settings
 from .exceptions import ThredfiConfigurationError
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+from .hosts import is_loopback
 
 
 @checks.register(checks.Tags.compatibility)
@@ -67,7 +58,7 @@ def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
                     id="thredfi_django.E004",
                 )
             )
-        elif parts.scheme != "https" and not _is_loopback(parts.hostname):
+        elif parts.scheme != "https" and not is_loopback(parts.hostname):
             errors.append(
                 checks.Error(
                     f"settings.THREDFI['BASE_URL'] is {base_url!r}: plain HTTP would send the "

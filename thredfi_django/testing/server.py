@@ -12,7 +12,6 @@ It binds to loopback only unless ``--allow-remote`` is given. Control endpoints 
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import logging
 import signal
 import socket
@@ -22,21 +21,13 @@ import weakref
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
+from ..hosts import is_loopback
 from .errors import ConnectionDropped
 
 if TYPE_CHECKING:
     from .fake import FakeThredfi
 
 logger = logging.getLogger("thredfi_django.testing")
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class _Handler(BaseHTTPRequestHandler):

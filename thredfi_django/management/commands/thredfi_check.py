@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from django.core import checks
 from django.core.management.base import BaseCommand, CommandError
 
-from thredfi_django.checks import _is_loopback, check_settings
+from thredfi_django.checks import check_settings
 from thredfi_django.conf import thredfi_settings
 from thredfi_django.exceptions import (
     ThredfiAPIError,
@@ -20,6 +20,7 @@ from thredfi_django.exceptions import (
     ThredfiServerError,
     ThredfiTimeoutError,
 )
+from thredfi_django.hosts import is_loopback
 
 #: Businesses listed before we stop counting (a check should stay fast on big partners).
 LIST_LIMIT = 100
@@ -84,7 +85,7 @@ class Command(BaseCommand):
         parts = urlsplit(base_url)
         if parts.scheme != "https":
             # checks.py already refuses plain HTTP anywhere but loopback; say so for loopback too.
-            where = "the local fake server" if _is_loopback(parts.hostname or "") else "nowhere"
+            where = "the local fake server" if is_loopback(parts.hostname or "") else "nowhere"
             self.stdout.write(
                 self.style.WARNING(
                     f"! {base_url} is plain HTTP: acceptable for {where} only; "
