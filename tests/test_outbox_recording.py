@@ -242,6 +242,25 @@ def test_request_sync_puts_failed_rows_back_and_enqueues_them_without_http(queue
     assert sorted(queue.ids) == sorted(refreshed)
 
 
+def test_a_bulk_request_sync_makes_rows_due_for_the_sweep_without_a_task_each(
+    queue, committed, monkeypatch
+):
+    monkeypatch.setattr(outbox, "REQUEST_CHUNK", 2)  # 5 rows → 3 chunks, one transaction each
+    with committed():
+        accounts = [make_account() for _ in range(5)]
+    SyncState.objects.update(status=SyncStatus.FAILED, attempts=10)
+    queue.clear()
+    with committed():
+        assert outbox.request_sync(SyncState.objects.all(), enqueue_tasks=False) == 5
+    assert queue.ids == [], "no task per row"
+    now = timezone.now()
+    states = SyncState.objects.all()
+    assert {s.status for s in states} == {SyncStatus.PENDING}
+    assert all(s.attempts == 0 and s.next_attempt_at <= now for s in states), "due at once"
+    assert sweep() == len(accounts), "the sweep hands every due row to the workers"
+    assert sorted(queue.ids) == sorted(s.pk for s in states)
+
+
 def test_state_for_an_unsaved_or_untracked_object_is_none():
     assert outbox.state_for(Account(legal_name="x")) is None
     line_parent = make_invoice()

@@ -420,35 +420,65 @@ def enqueue(state_ids: Iterable[int], *, countdown: float | None = None) -> int:
 # --------------------------------------------------------------------------------------------
 
 
-def request_sync(states: QuerySet | Iterable[SyncState], *, reset_failures: bool = True) -> int:
-    """Put the given rows up for a push and enqueue them; never does HTTP in the caller.
+#: Rows per transaction in :func:`request_sync`: flat memory, and far below every database's
+#: limit on bound parameters (SQLite 32,766, PostgreSQL 65,535).
+REQUEST_CHUNK = 2000
+
+
+def request_sync(
+    states: QuerySet | Iterable[SyncState | int],
+    *,
+    reset_failures: bool = True,
+    enqueue_tasks: bool = True,
+) -> int:
+    """Put the given rows up for a push; never does HTTP in the caller.
 
     Failed, needs-attention, blocked and resolved rows go back to pending with ``attempts=0``
     (with ``reset_failures``); synced rows get their version bumped so the current state is
     pushed again; pending rows waiting out a backoff become due now. Rows being pushed right
-    now are left alone. Returns the number of rows enqueued.
+    now are left alone. Works in chunks of REQUEST_CHUNK rows, one transaction each.
+
+    With ``enqueue_tasks`` (the default) each row gets a ``sync_object`` task after commit.
+    ``enqueue_tasks=False`` only makes the rows due (``next_attempt_at = now``): for bulk
+    re-queues, where a task per row would cost more than everything else and the sweep hands
+    due rows to the workers in batches, and for callers that push inline right after.
+    Returns the number of rows put up (pending and due).
     """
     if isinstance(states, QuerySet):
         ids = list(states.values_list("pk", flat=True))
     else:
         ids = [s.pk if isinstance(s, SyncState) else int(s) for s in states]
-    if not ids:
-        return 0
+    return sum(
+        _request_chunk(ids[start : start + REQUEST_CHUNK], reset_failures, enqueue_tasks)
+        for start in range(0, len(ids), REQUEST_CHUNK)
+    )
+
+
+def _request_chunk(ids: list[int], reset_failures: bool, enqueue_tasks: bool) -> int:
     qs = SyncState.objects.filter(pk__in=ids)
     now = timezone.now()
-    cleared = {"lease_until": None, "lease_owner": "", "next_attempt_at": None, "updated_at": now}
+    # A task on its way: not due for the sweep until SWEEP_STALE_SECONDS have passed.
+    # No task: due at once, for the sweep or the caller.
+    due = {
+        "lease_until": None,
+        "lease_owner": "",
+        "next_attempt_at": None if enqueue_tasks else now,
+        "updated_at": now,
+    }
     with transaction.atomic():
         if reset_failures:
             qs.filter(status__in=RETRYABLE_STATUSES).update(
-                status=SyncStatus.PENDING, attempts=0, blocked_on=None, **cleared
+                status=SyncStatus.PENDING, attempts=0, blocked_on=None, **due
             )
         qs.filter(status=SyncStatus.SYNCED).update(
-            status=SyncStatus.PENDING, version=F("version") + 1, **cleared
+            status=SyncStatus.PENDING, version=F("version") + 1, **due
         )
-        qs.filter(status=SyncStatus.PENDING).update(**cleared)
-        due = list(qs.filter(status=SyncStatus.PENDING).values_list("pk", flat=True))
-        transaction.on_commit(lambda: enqueue(due))
-    return len(due)
+        if not enqueue_tasks:
+            return qs.filter(status=SyncStatus.PENDING).update(**due)
+        qs.filter(status=SyncStatus.PENDING).update(**due)
+        pending = list(qs.filter(status=SyncStatus.PENDING).values_list("pk", flat=True))
+        transaction.on_commit(lambda: enqueue(pending))
+    return len(pending)
 
 
 def state_for(instance: Model) -> SyncState | None:

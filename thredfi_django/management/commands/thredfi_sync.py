@@ -11,7 +11,7 @@ from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
-from django.db.models import CharField, Exists, F, Max, OuterRef, Q, QuerySet
+from django.db.models import CharField, Exists, Max, OuterRef, Q, QuerySet
 from django.db.models.functions import Cast
 from django.utils import timezone
 
@@ -182,7 +182,7 @@ class Command(BaseCommand):
             if failed:
                 raise CommandError(f"{failed} object(s) could not be synced (see above).")
         else:
-            self._queue(selected, total, recorded, bulk, now)
+            self._queue(selected, total, recorded, bulk)
 
     # -- recording objects never recorded -------------------------------------------------
 
@@ -260,17 +260,16 @@ class Command(BaseCommand):
             last = ids[-1]
             yield ids
 
-    def _queue(self, selected: QuerySet, total: int, recorded: list[int], bulk: bool, now):
+    def _queue(self, selected: QuerySet, total: int, recorded: list[int], bulk: bool):
         queued = 0
         progress = Progress(self.stdout, total + len(recorded), "queued")
         if recorded:
             # New rows are pending already; in bulk mode also due (next_attempt_at = now).
             if not bulk:
-                for start in range(0, len(recorded), CHUNK):
-                    outbox.request_sync(recorded[start : start + CHUNK])
+                outbox.request_sync(recorded)
             progress.advance(len(recorded))
         for ids in self._chunks(selected):
-            queued += self._mark_due(ids, now) if bulk else outbox.request_sync(ids)
+            queued += outbox.request_sync(ids, enqueue_tasks=not bulk)
             progress.advance(len(ids))
         progress.finish()
         skipped = total - queued
@@ -283,20 +282,6 @@ class Command(BaseCommand):
         if bulk:
             self._kick_sweep()
         self.stdout.write("Follow progress with `manage.py thredfi_status`.")
-
-    def _mark_due(self, ids: list[int], now) -> int:
-        """request_sync's transitions as bulk UPDATEs, without a task per row: failed / blocked
-        / resolved rows reset, synced rows re-opened (version + 1), all of them due now."""
-        qs = SyncState.objects.filter(pk__in=ids)
-        due = {"lease_until": None, "lease_owner": "", "next_attempt_at": now, "updated_at": now}
-        with transaction.atomic():
-            qs.filter(status__in=outbox.RETRYABLE_STATUSES).update(
-                status=SyncStatus.PENDING, attempts=0, blocked_on=None, **due
-            )
-            qs.filter(status=SyncStatus.SYNCED).update(
-                status=SyncStatus.PENDING, version=F("version") + 1, **due
-            )
-            return qs.filter(status=SyncStatus.PENDING).update(**due)
 
     def _kick_sweep(self) -> None:
         from thredfi_django.tasks import sweep_pending
@@ -317,9 +302,8 @@ class Command(BaseCommand):
         progress = Progress(self.stdout, total, "synced")
         recorded_chunks = [recorded[i : i + CHUNK] for i in range(0, len(recorded), CHUNK)]
         for ids in [*recorded_chunks, *self._chunks(selected)]:
-            # request_sync makes each row due now (failed ones reset); it also enqueues a task
-            # per row, which finds nothing left to do if a worker runs it after us.
-            outbox.request_sync(ids)
+            # Due now (failed ones reset), without a task: we push them ourselves.
+            outbox.request_sync(ids, enqueue_tasks=False)
             for state_id in ids:
                 result = sync.sync_state(state_id, worker="thredfi_sync")
                 outcomes[result.outcome] += 1
