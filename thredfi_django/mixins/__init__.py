@@ -19,7 +19,7 @@ post_save/post_delete receiver commits (or rolls back) together with the host ro
 ``thredfi_django.outbox.mark_dirty_many()`` after them.
 """
 
-from .base import ThredfiChildMixin, ThredfiFieldsBase, ThredfiSyncMixin, _ThredfiFieldsMixin
+from .base import ThredfiChildMixin, ThredfiFieldsBase, ThredfiSyncMixin
 from .resources import (
     ThredfiBillLineMixin,
     ThredfiBillMixin,
@@ -53,5 +53,4 @@ __all__ = [
     "ThredfiRefundPaymentMixin",
     "ThredfiSyncMixin",
     "ThredfiVendorMixin",
-    "_ThredfiFieldsMixin",
 ]

@@ -279,9 +279,3 @@ class ThredfiChildMixin(ThredfiFieldsBase):
             f"{cls.__name__} needs a ForeignKey to a {cls.thredfi_parent_resource} model, or "
             "thredfi_parent_field = '<name of the foreign key>'."
         )
-
-
-#: Migrations generated before ThredfiFieldsBase became an abstract model name this plain-class
-#: base; keep the name importable so they still load (new migrations no longer mention it).
-class _ThredfiFieldsMixin:
-    pass
