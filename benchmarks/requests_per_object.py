@@ -6,7 +6,7 @@ concurrency 1) pushes them to the fake Thredfi over HTTP on 127.0.0.1. Counts ev
 fake received (its ``/__fake__/stats``), divided by the objects synced. Target: <= 1.02.
 
     .venv/bin/python benchmarks/requests_per_object.py [--invoices 1000] [--businesses 10]
-        [--shared-customers] [--inline]
+        [--shared-customers] [--inline] [--concurrency 1]
 
 ``--inline`` pushes in this process (``sync_state`` per row, in id order) instead of a worker.
 Needs PostgreSQL and Redis on 127.0.0.1 (see benchmarks/settings.py for the URLs).
@@ -30,6 +30,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--businesses", type=int, default=10)
     parser.add_argument("--shared-customers", action="store_true", help="one customer per business")
     parser.add_argument("--inline", action="store_true", help="push in this process")
+    parser.add_argument(
+        "--concurrency", type=int, default=1, help="worker pool processes (token races)"
+    )
     args = parser.parse_args(argv)
 
     harness.setup_django()
@@ -57,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
                 sync_state(state_id, worker="bench-inline")
             statuses = harness.status_counts()
         else:
-            with harness.celery_worker(fake):
+            with harness.celery_worker(fake, concurrency=args.concurrency):
                 build()
                 statuses = harness.wait_until_settled(timeout=60 + args.invoices)
         elapsed = time.perf_counter() - started
@@ -68,7 +71,8 @@ def main(argv: list[str] | None = None) -> None:
         by_resource = dict(
             SyncState.objects.values_list("resource").order_by("resource").annotate(n=Count("pk"))
         )
-        print(f"mode: {'inline' if args.inline else 'celery worker (prefork, concurrency 1)'}")
+        mode = f"celery worker (prefork, concurrency {args.concurrency})"
+        print(f"mode: {'inline' if args.inline else mode}")
         print(f"objects: {objects} {by_resource}; statuses: {statuses}")
         print("requests by endpoint:")
         for endpoint, n in sorted(stats["requests"].items()):

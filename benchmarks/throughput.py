@@ -12,7 +12,7 @@ invoices (default 500) with ``--lines`` lines each (default 1). Two pipeline fig
 - end to end: saves and pushes overlap, clock from the first save to the last synced row.
 
     .venv/bin/python benchmarks/throughput.py [--invoices 500] [--lines 1] [--latency-ms 0]
-        [--conn-max-age SECONDS] [--profile]
+        [--concurrency 1] [--conn-max-age SECONDS] [--profile]
 
 ``--latency-ms 50`` makes the fake answer every request 50 ms later, as a remote API would.
 ``--profile`` also pushes 200 more invoices inline in this process under cProfile and prints
@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lines", type=int, default=1)
     parser.add_argument("--businesses", type=int, default=10)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--concurrency", type=int, default=1, help="worker pool processes")
     parser.add_argument(
         "--latency-ms",
         type=float,
@@ -119,7 +120,9 @@ def main(argv: list[str] | None = None) -> None:
         for state_id in SyncState.objects.order_by("pk").values_list("pk", flat=True):
             sync_state(state_id, worker="bench-setup")  # businesses + customers, not timed
 
-        with harness.celery_worker(fake, conn_max_age=args.conn_max_age) as worker:
+        with harness.celery_worker(
+            fake, concurrency=args.concurrency, conn_max_age=args.conn_max_age
+        ) as worker:
             queue = app.conf.task_default_queue
             # Drain: tasks pile up while the worker does not consume, then it empties the queue.
             app.control.cancel_consumer(queue, destination=[worker.nodename], reply=True)
@@ -153,7 +156,10 @@ def main(argv: list[str] | None = None) -> None:
         partner = (settings.THREDFI["PARTNER_UUID"], settings.THREDFI["API_KEY"])
         bare = bare_loop(fake, calls, partner)
 
-        print(f"invoices per run: {n}, lines each: {args.lines}, worker: prefork concurrency 1")
+        print(
+            f"invoices per run: {n}, lines each: {args.lines}, "
+            f"worker: prefork concurrency {args.concurrency}"
+        )
         print(f"worker CONN_MAX_AGE: {args.conn_max_age or 0}; added latency: {args.latency_ms} ms")
         if runtimes:
             runtimes.sort()
