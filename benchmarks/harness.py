@@ -38,6 +38,12 @@ def setup_django() -> None:
     if queue == "celery":
         queue = f"thredfi-bench-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     app.conf.task_default_queue = queue
+    if os.environ.get("CELERY_TASK_DEFAULT_QUEUE") != queue:  # ours: remove it at exit
+        import atexit
+
+        from tests.fixtures.real_services import delete_queue
+
+        atexit.register(delete_queue, queue)
 
 
 @contextmanager
