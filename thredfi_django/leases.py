@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+from django.db import router, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -28,6 +31,16 @@ def claimable(now: dt.datetime) -> Q:
         & (Q(lease_until__isnull=True) | Q(lease_until__lt=now))
         & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
     )
+
+
+@contextmanager
+def bookkeeping() -> Iterator[None]:
+    """One transaction of the engine's own records: everything a push's outcome writes (host
+    ``thredfi_id``, the row's release, the attempt and its history trim) commits at once."""
+    # savepoint=False: inside a caller's transaction these writes simply join it, as they did
+    # before there was a block here (no extra SAVEPOINT round trips).
+    with transaction.atomic(using=router.db_for_write(SyncState), savepoint=False):
+        yield
 
 
 def claim(state_id: int, worker: str = "", now: dt.datetime | None = None) -> str | None:

@@ -186,7 +186,6 @@ class Push:
     def _succeeded(self, call, outcome: operations.Outcome) -> SyncResult:
         state, now = self.state, timezone.now()
         remote_id = outcome.remote.get("id") or (str(state.remote_id) if state.remote_id else None)
-        self._store_remote_id(remote_id)
         changes = _cleared_error(
             synced_version=self.version,
             remote_id=remote_id,
@@ -198,19 +197,26 @@ class Push:
         if self.business_state is not None:
             changes["business"] = self.business_state
         status = SyncStatus.SYNCED
-        if not leases.release_if_version(
-            state.pk, self.token, self.version, status=status, **changes
-        ):
-            # Saved again during the push: still dirty, push once more.
-            status = SyncStatus.PENDING
-            if leases.release(state.pk, self.token, status=status, **changes):
-                transaction.on_commit(lambda: outbox.enqueue([state.pk]))
-            else:
-                logger.warning("Lost the lease on %s while pushing it.", state)
-                SyncState.objects.filter(pk=state.pk, remote_id__isnull=True).update(
-                    remote_id=remote_id
-                )
-        self._attempt(SyncAttempt.Outcome.SUCCESS, call.action)
+        # The outcome is one commit. A crash before it leaves the row in progress under a lease
+        # that runs out; the next push adopts the remote record by external_id.
+        with leases.bookkeeping():
+            self._store_remote_id(remote_id)
+            if not leases.release_if_version(
+                state.pk, self.token, self.version, status=status, **changes
+            ):
+                # Saved again during the push: still dirty, push once more.
+                status = SyncStatus.PENDING
+                if leases.release(state.pk, self.token, status=status, **changes):
+                    transaction.on_commit(lambda: outbox.enqueue([state.pk]))
+                else:
+                    logger.warning("Lost the lease on %s while pushing it.", state)
+                    SyncState.objects.filter(pk=state.pk, remote_id__isnull=True).update(
+                        remote_id=remote_id
+                    )
+            self._attempt(SyncAttempt.Outcome.SUCCESS, call.action)
+        # After the commit, not in it: a row that blocked on this one commits BLOCKED and then
+        # looks whether we have a remote id; looking for it here, once ours is committed, means
+        # one of the two always sees the other (no waiter is left for the sweep).
         self._wake_blocked()
         logger.info(
             "Thredfi %s %s %s (%s)", call.action, state.resource, remote_id, state.external_id
@@ -230,14 +236,15 @@ class Push:
             err = ThredfiLocalValidationError(call.message, {})
             err.kind = "unsupported"
             return self._failed(err, call)
-        self._store_remote_id(str(state.remote_id) if state.remote_id else None)
         changes = dict(synced_version=self.version, attempts=0, next_attempt_at=None)
-        if not leases.release_if_version(
-            state.pk, self.token, self.version, status=SyncStatus.SYNCED, **changes
-        ):
-            leases.release(state.pk, self.token, status=SyncStatus.PENDING, **changes)
-            transaction.on_commit(lambda: outbox.enqueue([state.pk]))
-        self._attempt(SyncAttempt.Outcome.SKIPPED, call.action, message=call.message)
+        with leases.bookkeeping():
+            self._store_remote_id(str(state.remote_id) if state.remote_id else None)
+            if not leases.release_if_version(
+                state.pk, self.token, self.version, status=SyncStatus.SYNCED, **changes
+            ):
+                leases.release(state.pk, self.token, status=SyncStatus.PENDING, **changes)
+                transaction.on_commit(lambda: outbox.enqueue([state.pk]))
+            self._attempt(SyncAttempt.Outcome.SKIPPED, call.action, message=call.message)
         logger.info("Thredfi %s %s skipped: %s", state.resource, state.object_id, call.message)
         remote = str(state.remote_id) if state.remote_id else None
         return SyncResult(state.pk, "skipped", SyncStatus.SYNCED, remote, call.message)
@@ -245,23 +252,26 @@ class Push:
     def _blocked(self, blocked: _Blocked) -> SyncResult:
         state, message = self.state, str(blocked)
         dependency = blocked.dependency
-        leases.release(
-            state.pk,
-            self.token,
-            status=SyncStatus.BLOCKED,
-            blocked_on=dependency,
-            last_error_kind="blocked",
-            last_error_status=None,
-            last_error_code="",
-            last_error_message=message[:2000],
-            last_error_fields={},
-            last_error_at=timezone.now(),
-        )
-        self._attempt(SyncAttempt.Outcome.BLOCKED, "dependency", message=message)
+        with leases.bookkeeping():
+            leases.release(
+                state.pk,
+                self.token,
+                status=SyncStatus.BLOCKED,
+                blocked_on=dependency,
+                last_error_kind="blocked",
+                last_error_status=None,
+                last_error_code="",
+                last_error_message=message[:2000],
+                last_error_fields={},
+                last_error_at=timezone.now(),
+            )
+            self._attempt(SyncAttempt.Outcome.BLOCKED, "dependency", message=message)
         logger.info("Thredfi %s %s blocked: %s", state.resource, state.object_id, message)
         if dependency is not None and dependency.pk:
             # The dependency may have synced (and woken its waiters) between our look at it
-            # and our BLOCKED write; then nobody would wake us before the next sweep.
+            # and our BLOCKED write; then nobody would wake us before the next sweep. Looked at
+            # only after BLOCKED is committed (the dependency's push looks for waiters only
+            # after its remote id is committed), so one of the two sees the other.
             if SyncState.objects.filter(pk=dependency.pk, remote_id__isnull=False).exists():
                 woken = SyncState.objects.filter(pk=state.pk, status=SyncStatus.BLOCKED).update(
                     status=SyncStatus.PENDING, blocked_on=None, next_attempt_at=None
@@ -288,31 +298,32 @@ class Push:
         will_retry = bool(getattr(err, "transient", False))
         outcome = SyncAttempt.Outcome.TRANSIENT_ERROR
         countdown = None
-        if will_retry and attempts < thredfi_settings.MAX_ATTEMPTS:
-            delay = backoff.next_delay(attempts, getattr(err, "retry_after", None))
-            status, result = SyncStatus.PENDING, "retry"
-            changes["next_attempt_at"] = now + dt.timedelta(seconds=delay)
-            countdown = delay if delay <= COUNTDOWN_LIMIT else None
-            released = leases.release(state.pk, self.token, status=status, **changes)
-        elif will_retry:
-            will_retry = False
-            status, result = SyncStatus.FAILED, "failed"
-            released = leases.release(state.pk, self.token, status=status, **changes)
-        else:
-            outcome = SyncAttempt.Outcome.PERMANENT_ERROR
-            status, result = SyncStatus.NEEDS_ATTENTION, "needs_attention"
-            released = leases.release_if_version(
-                state.pk, self.token, self.version, status=status, **changes
-            )
-            if not released:
-                # A save arrived during the push and may have fixed the problem: try it.
-                status, result, will_retry, countdown = SyncStatus.PENDING, "retry", True, 0
-                changes.update(attempts=0, next_attempt_at=None)
-                released = leases.release(state.pk, self.token, status=status, **changes)
-        if released and countdown is not None:
-            transaction.on_commit(lambda: outbox.enqueue([state.pk], countdown=countdown))
         action = call.action if call is not None else "validate"
-        self._attempt(outcome, action, error=err, message=message)
+        with leases.bookkeeping():
+            if will_retry and attempts < thredfi_settings.MAX_ATTEMPTS:
+                delay = backoff.next_delay(attempts, getattr(err, "retry_after", None))
+                status, result = SyncStatus.PENDING, "retry"
+                changes["next_attempt_at"] = now + dt.timedelta(seconds=delay)
+                countdown = delay if delay <= COUNTDOWN_LIMIT else None
+                released = leases.release(state.pk, self.token, status=status, **changes)
+            elif will_retry:
+                will_retry = False
+                status, result = SyncStatus.FAILED, "failed"
+                released = leases.release(state.pk, self.token, status=status, **changes)
+            else:
+                outcome = SyncAttempt.Outcome.PERMANENT_ERROR
+                status, result = SyncStatus.NEEDS_ATTENTION, "needs_attention"
+                released = leases.release_if_version(
+                    state.pk, self.token, self.version, status=status, **changes
+                )
+                if not released:
+                    # A save arrived during the push and may have fixed the problem: try it.
+                    status, result, will_retry, countdown = SyncStatus.PENDING, "retry", True, 0
+                    changes.update(attempts=0, next_attempt_at=None)
+                    released = leases.release(state.pk, self.token, status=status, **changes)
+            if released and countdown is not None:
+                transaction.on_commit(lambda: outbox.enqueue([state.pk], countdown=countdown))
+            self._attempt(outcome, action, error=err, message=message)
         log = logger.warning if will_retry else logger.error
         log(
             "Thredfi %s of %s %s -> %s: %s",
