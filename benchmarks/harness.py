@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -99,12 +100,18 @@ def http_stats(fake: Any) -> dict[str, Any]:
 
 @contextmanager
 def celery_worker(
-    fake: Any, *, concurrency: int = 1, conn_max_age: int | None = None
+    fake: Any,
+    *,
+    concurrency: int = 1,
+    conn_max_age: int | None = None,
+    async_commit: bool = False,
 ) -> Iterator[Any]:
     """A real ``celery worker`` process (prefork) on this database, broker, cache and fake.
 
     ``conn_max_age`` (seconds) keeps the worker's database connections open between tasks
     (Django's CONN_MAX_AGE, default 0: Celery's Django fix-up closes them after every task).
+    ``async_commit`` runs the worker's sessions with ``synchronous_commit=off`` (no WAL flush
+    wait per commit), to show what the commits of a push cost.
     """
     from django.conf import settings
     from django.db import connection
@@ -112,10 +119,14 @@ def celery_worker(
     from tests.celery_app import app
     from tests.fixtures.real_services import CeleryWorkerProcess, database_url
 
+    query = {}
+    if conn_max_age is not None:
+        query["conn_max_age"] = conn_max_age
+    if async_commit:
+        query["options"] = "-c synchronous_commit=off"
     env = {
         "DJANGO_SETTINGS_MODULE": os.environ["DJANGO_SETTINGS_MODULE"],
-        "DATABASE_URL": database_url(connection.settings_dict)
-        + (f"?conn_max_age={conn_max_age}" if conn_max_age is not None else ""),
+        "DATABASE_URL": database_url(connection.settings_dict) + "?" + urlencode(query),
         "CELERY_BROKER_URL": str(settings.CELERY_BROKER_URL),
         "CACHE_URL": os.environ.get("CACHE_URL", ""),
         "THREDFI_BASE_URL": fake.url,

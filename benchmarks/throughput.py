@@ -12,7 +12,7 @@ invoices (default 500) with ``--lines`` lines each (default 1). Two pipeline fig
 - end to end: saves and pushes overlap, clock from the first save to the last synced row.
 
     .venv/bin/python benchmarks/throughput.py [--invoices 500] [--lines 1] [--latency-ms 0]
-        [--concurrency 1] [--conn-max-age SECONDS] [--profile]
+        [--concurrency 1] [--conn-max-age SECONDS] [--async-commit] [--profile]
 
 ``--latency-ms 50`` makes the fake answer every request 50 ms later, as a remote API would.
 ``--profile`` also pushes 200 more invoices inline in this process under cProfile and prints
@@ -75,6 +75,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--concurrency", type=int, default=1, help="worker pool processes")
     parser.add_argument(
+        "--async-commit",
+        action="store_true",
+        help="worker sessions with synchronous_commit=off: what the commits of a push cost",
+    )
+    parser.add_argument(
         "--latency-ms",
         type=float,
         default=0.0,
@@ -121,7 +126,10 @@ def main(argv: list[str] | None = None) -> None:
             sync_state(state_id, worker="bench-setup")  # businesses + customers, not timed
 
         with harness.celery_worker(
-            fake, concurrency=args.concurrency, conn_max_age=args.conn_max_age
+            fake,
+            concurrency=args.concurrency,
+            conn_max_age=args.conn_max_age,
+            async_commit=args.async_commit,
         ) as worker:
             queue = app.conf.task_default_queue
             # Drain: tasks pile up while the worker does not consume, then it empties the queue.
@@ -160,7 +168,10 @@ def main(argv: list[str] | None = None) -> None:
             f"invoices per run: {n}, lines each: {args.lines}, "
             f"worker: prefork concurrency {args.concurrency}"
         )
-        print(f"worker CONN_MAX_AGE: {args.conn_max_age or 0}; added latency: {args.latency_ms} ms")
+        print(
+            f"worker CONN_MAX_AGE: {args.conn_max_age or 0}; synchronous_commit: "
+            f"{'off' if args.async_commit else 'on'}; added latency: {args.latency_ms} ms"
+        )
         if runtimes:
             runtimes.sort()
             print(
