@@ -9,14 +9,15 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.db import OperationalError, connection
+from django.db import OperationalError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tests.testapp.factories import make_customer, make_invoice
-from thredfi_django import outbox
+from thredfi_django import leases, outbox
 from thredfi_django.models import SyncAttempt, SyncState, SyncStatus
 from thredfi_django.push import Push
+from thredfi_django.signals import sync_succeeded
 from thredfi_django.sync import sync_state
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -125,3 +126,66 @@ def test_a_crash_before_the_outcome_commits_leaves_nothing_half_written_and_the_
     (remote,) = thredfi_fake.records("invoices")
     new_invoice.refresh_from_db()
     assert str(new_invoice.thredfi_id) == remote["id"] == result.remote_id
+
+
+# -- PostgreSQL: the engine's own commits do not wait for the disk; nobody else's change -------
+
+needs_postgres = pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="synchronous_commit is a PostgreSQL setting; SQLite has nothing to switch off",
+)
+
+
+def synchronous_commit() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        return cursor.fetchone()[0]
+
+
+@needs_postgres
+def test_only_the_engines_own_transaction_skips_waiting_for_the_disk():
+    server_default = synchronous_commit()
+    assert server_default == "on", "these tests assume the server's default"
+    with leases.bookkeeping():
+        assert synchronous_commit() == "off"
+    assert synchronous_commit() == "on", "SET LOCAL ended with the engine's transaction"
+
+    with transaction.atomic():  # a host's transaction, e.g. ATOMIC_REQUESTS
+        with leases.bookkeeping():
+            assert synchronous_commit() == "on", "never inside someone else's transaction"
+        assert synchronous_commit() == "on"
+
+
+@needs_postgres
+def test_a_push_switches_it_off_for_its_claim_and_outcome_only(new_invoice, thredfi_fake):
+    """Seen from inside: the claim and the outcome run with it off; the host's save, and a
+    host receiver writing in its own transaction, keep the server's durability."""
+    seen: dict[str, str] = {}
+    CLAIM = 'UPDATE "thredfi_django_syncstate" SET "status"'
+
+    def watch(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if sql.startswith('INSERT INTO "thredfi_django_syncattempt"'):
+            seen["outcome"] = synchronous_commit()
+        elif sql.startswith(CLAIM) and SyncStatus.IN_PROGRESS in params:
+            seen.setdefault("claim", synchronous_commit())
+        return result
+
+    def receiver(sender, instance, **kwargs):
+        with transaction.atomic():
+            seen["receiver"] = synchronous_commit()
+
+    state_id = outbox.state_for(new_invoice).pk
+    sync_succeeded.connect(receiver)
+    try:
+        with connection.execute_wrapper(watch):
+            assert sync_state(state_id, worker="w").outcome == "synced"
+    finally:
+        sync_succeeded.disconnect(receiver)
+    assert seen == {"claim": "off", "outcome": "off", "receiver": "on"}
+
+    with CaptureQueriesContext(connection) as ctx:
+        new_invoice.memo = "a host save"
+        new_invoice.save()
+    assert not [q for q in ctx.captured_queries if "synchronous_commit" in q["sql"]]
+    assert synchronous_commit() == "on"

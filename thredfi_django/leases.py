@@ -5,6 +5,9 @@ that is due; one row updated means the caller owns it until ``lease_until``. It 
 on SQLite and PostgreSQL, needs no Redis lock, and a dead worker's lease simply runs out
 (``sweep()`` then re-enqueues the row). Every claim gets its own owner token, so two threads of
 one worker never mistake each other's lease for their own.
+
+:func:`bookkeeping` is the transaction the engine writes its own records in (a claim, a push's
+outcome); see there for why PostgreSQL may commit those without waiting for the disk.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from django.db import router, transaction
+from django.db import connections, router, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -35,11 +38,39 @@ def claimable(now: dt.datetime) -> Q:
 
 @contextmanager
 def bookkeeping() -> Iterator[None]:
-    """One transaction of the engine's own records: everything a push's outcome writes (host
-    ``thredfi_id``, the row's release, the attempt and its history trim) commits at once."""
+    """One transaction of the engine's own records: a claim, or everything a push's outcome
+    writes (host ``thredfi_id``, the row's release, the attempt and its history trim).
+
+    On PostgreSQL, when this block *is* the transaction (a worker in autocommit), it commits
+    with ``synchronous_commit`` off: the commit returns before its WAL reaches the disk, which
+    saves an fsync per claim and per outcome. A PostgreSQL crash can then lose the last few
+    hundred milliseconds of such commits, and that is harmless here:
+
+    - nothing a host saved is at risk: the outbox row is written in the *host's* transaction,
+      which keeps the server's durability (this never runs inside it, see below);
+    - a lost claim or outcome leaves the row as it was before (pending, or in progress with a
+      lease that runs out), so it is simply pushed again, and a repeated push is idempotent:
+      creates are adopted by external_id (a 409 or lookup), payments resend the same
+      Idempotency-Key, updates are PUT/PATCH of the same data, void/archive of a voided or
+      archived record changes nothing. It is the state a worker killed between the HTTP
+      response and its commit leaves, which the engine already has to handle;
+    - WAL is flushed in order, so any later durable commit (a host save, a receiver's write)
+      makes these earlier ones durable too: nothing durable can depend on a lost outcome.
+
+    ``SET LOCAL`` ends with the transaction, so other work on the same connection (host code in
+    the same worker) keeps the server's setting. Inside a caller's transaction (``atomic()``,
+    or autocommit turned off) the writes just join it and nothing is SET: that transaction may
+    hold host data, and it commits as its owner expects.
+    """
+    using = router.db_for_write(SyncState)
+    connection = connections[using]
+    ours = not connection.in_atomic_block and connection.get_autocommit()
     # savepoint=False: inside a caller's transaction these writes simply join it, as they did
     # before there was a block here (no extra SAVEPOINT round trips).
-    with transaction.atomic(using=router.db_for_write(SyncState), savepoint=False):
+    with transaction.atomic(using=using, savepoint=False):
+        if ours and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
         yield
 
 
@@ -48,12 +79,14 @@ def claim(state_id: int, worker: str = "", now: dt.datetime | None = None) -> st
     the row is not due, not pending, or gone)."""
     now = now or timezone.now()
     token = f"{worker or 'local'}/{uuid.uuid4().hex[:8]}"[-100:]
-    updated = SyncState.objects.filter(claimable(now), pk=state_id).update(
-        status=SyncStatus.IN_PROGRESS,
-        lease_until=now + dt.timedelta(seconds=thredfi_settings.LEASE_SECONDS),
-        lease_owner=token,
-        updated_at=now,
-    )
+    # Its own commit: the lease must be visible to other workers before the HTTP call.
+    with bookkeeping():
+        updated = SyncState.objects.filter(claimable(now), pk=state_id).update(
+            status=SyncStatus.IN_PROGRESS,
+            lease_until=now + dt.timedelta(seconds=thredfi_settings.LEASE_SECONDS),
+            lease_owner=token,
+            updated_at=now,
+        )
     return token if updated == 1 else None
 
 
