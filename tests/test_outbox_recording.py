@@ -318,3 +318,23 @@ def test_a_bump_undone_by_a_savepoint_rollback_is_made_again(queue, committed):
         invoice.lines.get().save()  # a real change that must still be recorded
     state = state_of(invoice)
     assert (state.status, state.version) == (SyncStatus.PENDING, synced_version + 1)
+
+
+def test_a_bump_released_into_a_savepoint_that_then_rolls_back_is_made_again(queue, committed):
+    with committed():
+        invoice = make_invoice()
+    synced_version = state_of(invoice).version
+    SyncState.objects.filter(pk=state_of(invoice).pk).update(
+        status=SyncStatus.SYNCED, synced_version=synced_version
+    )
+    queue.clear()
+    with committed(), transaction.atomic():
+        make_account()  # the transaction's batch now outlives the blocks below
+        with pytest.raises(RuntimeError), transaction.atomic():
+            with transaction.atomic():  # released: its bump now belongs to the block around it
+                invoice.lines.get().save()
+            raise RuntimeError("the enclosing block fails, and takes the bump with it")
+        invoice.lines.get().save()  # a real change that must still be recorded
+    state = state_of(invoice)
+    assert (state.status, state.version) == (SyncStatus.PENDING, synced_version + 1)
+    assert state.pk in queue.ids
