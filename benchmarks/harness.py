@@ -1,5 +1,5 @@
 """What every benchmark needs: Django on a fresh PostgreSQL database, the fake Thredfi over real
-HTTP on 127.0.0.1, cold token caches, real celery worker processes, and a way to print figures.
+HTTP on 127.0.0.1 (a process of its own), cold token caches, real celery worker processes.
 
 Each benchmark calls :func:`setup_django` before importing models, then::
 
@@ -61,24 +61,78 @@ def bench_database() -> Iterator[str]:
         connection.creation.destroy_test_db(old_name, verbosity=0)
 
 
+class FakeProcess:
+    """The fake Thredfi in a process of its own (``python -m thredfi_django.testing.server``),
+    driven over its ``/__fake__/`` control endpoints: the API is not in the benchmark's process,
+    so it does not share its interpreter lock with the code being measured."""
+
+    def __init__(self, partner_uuid: str, api_key: str):
+        import subprocess
+        import tempfile
+
+        import requests
+
+        self.http = requests.Session()
+        self.partner = (partner_uuid, api_key)
+        self.log = tempfile.NamedTemporaryFile(prefix="fake-thredfi-", suffix=".log")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "thredfi_django.testing.server", "--port", "0",
+             "--partner-uuid", partner_uuid, "--api-key", api_key],
+            cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        self.url = ""
+        if not wait_until(self._read_url, timeout=30):
+            self.stop()
+            raise RuntimeError(f"the fake did not start: {Path(self.log.name).read_text()}")
+        self.base_url = self.url
+
+    def _read_url(self) -> bool:
+        text = Path(self.log.name).read_text()
+        if "listening on " in text:
+            self.url = text.split("listening on ", 1)[1].split()[0]
+        return bool(self.url)
+
+    def _control(self, method: str, action: str, **body: Any) -> Any:
+        response = self.http.request(method, f"{self.url}/__fake__/{action}", json=body, timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    def reset(self) -> None:
+        self._control("POST", "reset")
+
+    def set_faults(self, **settings: Any) -> None:
+        self._control("POST", "faults", **settings)
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        return self._control("GET", "stats")
+
+    def records(self, resource: str) -> list[dict[str, Any]]:
+        return self._control("GET", f"records/{resource}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+        self.log.close()
+
+
 @contextmanager
-def live_fake() -> Iterator[Any]:
-    """The fake Thredfi over real HTTP on 127.0.0.1, knowing the partner, with
-    ``THREDFI["BASE_URL"]`` pointed at it and the token cache empty. Yields the fake (``.url``)."""
+def live_fake() -> Iterator[FakeProcess]:
+    """The fake Thredfi over real HTTP on 127.0.0.1 in a process of its own, knowing the
+    partner, with ``THREDFI["BASE_URL"]`` pointed at it and the token cache empty."""
     from django.conf import settings
     from django.test import override_settings
 
-    from thredfi_django.testing import FakeThredfi
     from thredfi_django.testing.pytest_plugin import _clear_token_cache
 
-    fake = FakeThredfi()
-    fake.add_partner(settings.THREDFI["PARTNER_UUID"], settings.THREDFI["API_KEY"])
-    with fake.serve("127.0.0.1", port=0) as server:
-        fake.url = fake.base_url = server.url
-        with override_settings(THREDFI={**settings.THREDFI, "BASE_URL": server.url}):
+    fake = FakeProcess(settings.THREDFI["PARTNER_UUID"], settings.THREDFI["API_KEY"])
+    try:
+        with override_settings(THREDFI={**settings.THREDFI, "BASE_URL": fake.url}):
             _clear_token_cache()
             yield fake
             _clear_token_cache()
+    finally:
+        fake.stop()
 
 
 def reset_fake(fake: Any) -> None:
