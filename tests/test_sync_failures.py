@@ -199,6 +199,28 @@ def test_attempt_history_is_capped(thredfi_fake, queue, committed):
     assert SyncAttempt.objects.filter(state_id=state_id).count() == 3
 
 
+def test_the_history_is_trimmed_only_by_a_push_that_takes_it_over_the_cap(
+    thredfi_fake, queue, committed
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with override_settings(THREDFI={**BASE, "ATTEMPT_HISTORY": 3}):
+        with committed():
+            account = make_account()
+        state_id = outbox.state_for(account).pk
+        thredfi_fake.fail_next(5, status=500)
+        deletes, kept = [], []
+        for _ in range(5):
+            SyncState.objects.filter(pk=state_id).update(next_attempt_at=None)
+            with CaptureQueriesContext(connection) as ctx:
+                sync_state(state_id)
+            deletes.append(sum(q["sql"].startswith("DELETE") for q in ctx.captured_queries))
+            kept.append(SyncAttempt.objects.filter(state_id=state_id).count())
+    assert deletes == [0, 0, 0, 1, 1], "no DELETE while the history is under the cap"
+    assert kept == [1, 2, 3, 3, 3]
+
+
 def test_errors_are_stored_without_credentials():
     text = redact(
         'Authorization: Bearer eyJhbGciOi.abc.def failed; {"access_token": "tok123"} '

@@ -358,6 +358,12 @@ class Push:
             field_errors=(getattr(error, "field_errors", None) or {}) if error else {},
             worker=self.worker[:100],
         )
+        # sync_state() loads how many attempts the row had; with this one, is it over the cap?
+        # (Unknown: trim anyway.) A push that lost its lease also writes its attempt, so the
+        # count can be one short; the next push of the row trims what that left.
+        recorded = getattr(state, "attempts_recorded", None)
+        if recorded is not None and recorded + 1 <= thredfi_settings.ATTEMPT_HISTORY:
+            return
         keep = SyncAttempt.objects.filter(state_id=state.pk).order_by("-started_at", "-id")
         keep = keep.values("pk")[: thredfi_settings.ATTEMPT_HISTORY]
         SyncAttempt.objects.filter(state_id=state.pk).exclude(pk__in=Subquery(keep)).delete()
