@@ -81,6 +81,9 @@ class Result:
     in_flight_at_kill: list[str] = field(default_factory=list)
     killed_at_synced: int | None = None
     elapsed: float = 0.0
+    slowest: list[str] = field(default_factory=list)
+    tasks: dict[str, int] = field(default_factory=dict)
+    sweeps: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     worker_logs: list[str] = field(default_factory=list)
 
@@ -103,6 +106,9 @@ class Result:
             f"faults injected: 5xx {faults.get('server_error', 0)}, "
             f"429 {faults.get('rate_limit', 0)}, applied+dropped {faults.get('drop', 0)}, "
             f"slower than the read timeout {faults.get('slow', 0)}",
+            f"sync_object tasks run, by outcome (worker logs): {self.tasks} "
+            f"(total {sum(self.tasks.values())})",
+            f"sweep: {self.sweeps}",
             f"attempts recorded by outcome: {self.attempts} (total {sum(self.attempts.values())})",
             f"failed attempts by error kind: {self.error_kinds}",
             f"worker SIGKILLed at {self.killed_at_synced} synced, while holding "
@@ -111,6 +117,8 @@ class Result:
             f"invoices edited while syncing: {self.edits}; amount mismatches: "
             f"{self.amount_mismatches}",
             f"elapsed: {self.elapsed:.1f} s",
+            "slowest rows (saved -> synced; attempts, seconds after the save):",
+            *[f"  {line}" for line in self.slowest],
         ]
         out += [f"PROBLEM: {p}" for p in self.problems[:50]]
         out.append("RESULT: " + ("OK" if self.ok else f"FAILED ({len(self.problems)} problems)"))
@@ -265,6 +273,17 @@ def worker_env(fake_url: str) -> dict[str, str]:
     return env
 
 
+def task_outcomes(logs) -> dict[str, int]:
+    """``{outcome: tasks}`` for ``sync_object`` from worker logs (INFO lines "succeeded in")."""
+    import re
+
+    pattern = re.compile(r"Task thredfi_django\.sync_object\[[^\]]+\] succeeded in \S+: '(\w+)'")
+    counts: Counter[str] = Counter()
+    for text in logs:
+        counts.update(pattern.findall(text))
+    return dict(sorted(counts.items()))
+
+
 def _children(pid: int | None) -> list[int]:
     """The pool processes of a worker (Linux /proc; empty elsewhere)."""
     try:
@@ -317,10 +336,13 @@ def run(
     def synced() -> int:
         return SyncState.objects.filter(status=SyncStatus.SYNCED).count()
 
+    sweeps = result.sweeps = {"runs": 0, "rows re-enqueued": 0}
+
     def tick() -> None:
         nonlocal last_sweep
         if time.monotonic() - last_sweep >= 1.0:
-            sweep()  # what beat's sweep_pending would do, every second
+            sweeps["rows re-enqueued"] += sweep()  # what beat's sweep_pending would do, each second
+            sweeps["runs"] += 1
             last_sweep = time.monotonic()
         done = synced()
         if result.killed_at_synced is None and done >= kill_at * expected:
@@ -367,6 +389,7 @@ def run(
         for worker in pool:
             worker.stop()
         result.worker_logs = [str(w.log_path) for w in pool]
+        result.tasks = task_outcomes(w.log_text() for w in pool)
     _http(fake_url, "POST", "/__fake__/faults", {})
     verify(fake_url, result, expected)
     return result
@@ -397,6 +420,7 @@ def verify(fake_url: str, result: Result, expected: int) -> Result:
         .annotate(n=Count("pk"))
         .order_by("error_kind")
     )
+    result.slowest = slowest_rows()
     if result.killed_at_synced is None:
         problems.append("no worker was killed (the run ended before kill_at was reached)")
     for state in SyncState.objects.exclude(status=SyncStatus.SYNCED).order_by("pk")[:50]:
@@ -449,6 +473,31 @@ def verify(fake_url: str, result: Result, expected: int) -> Result:
         for external_id in set(by_external_id) - local_ids:
             problems.append(f"remote {REMOTE[resource]} {external_id} has no local object")
     return result
+
+
+def slowest_rows(count: int = 5) -> list[str]:
+    """The ``count`` rows that took longest from their first save to their last sync, each with
+    its attempt history (outcome, error kind, seconds after the save): where the tail comes from."""
+    from django.db.models import F
+
+    from thredfi_django.models import SyncAttempt, SyncState
+
+    rows = (
+        SyncState.objects.filter(last_synced_at__isnull=False)
+        .annotate(took=F("last_synced_at") - F("created_at"))
+        .order_by("-took")[:count]
+    )
+    out = []
+    for state in rows:
+        steps = [
+            f"{a.outcome}{'(' + a.error_kind + ')' if a.error_kind else ''}"
+            f"@{(a.started_at - state.created_at).total_seconds():.1f}"
+            for a in SyncAttempt.objects.filter(state=state).order_by("started_at", "pk")
+        ]
+        out.append(
+            f"{state.resource} #{state.pk}: {state.took.total_seconds():.1f} s; {' '.join(steps)}"
+        )
+    return out
 
 
 def _amounts(resource: str, obj: Any, record: dict, to_cents) -> tuple[Any, Any]:
