@@ -10,7 +10,7 @@ record per external_id, and remote amounts equal to local ones (cents). The coun
 the exit status is 1 when a check fails.
 
     .venv/bin/python benchmarks/fault_injection.py [--objects 2000] [--seed 6] [--workers 2]
-        [--deadline 600]
+        [--deadline 600] [--kill-at 0.3[,0.5,...]] [--sweep-stale 30]
 
 Needs PostgreSQL and Redis on 127.0.0.1. Environment (defaults in brackets): DATABASE_URL
 [postgres://postgres@127.0.0.1:5432/thredfi_faults; the run creates and drops test_<name>],
@@ -82,7 +82,9 @@ class Result:
     amount_mismatches: int = 0
     edits: int = 0
     in_flight_at_kill: list[str] = field(default_factory=list)
+    #: Synced rows when the first worker was killed (None: never); ``kills``: every kill.
     killed_at_synced: int | None = None
+    kills: list[str] = field(default_factory=list)
     elapsed: float = 0.0
     slowest: list[str] = field(default_factory=list)
     tasks: dict[str, int] = field(default_factory=dict)
@@ -114,8 +116,7 @@ class Result:
             f"sweep: {self.sweeps}",
             f"attempts recorded by outcome: {self.attempts} (total {sum(self.attempts.values())})",
             f"failed attempts by error kind: {self.error_kinds}",
-            f"worker SIGKILLed at {self.killed_at_synced} synced, while holding "
-            f"{self.in_flight_at_kill or 'no row'}",
+            f"SIGKILLs: {len(self.kills)}: " + "; ".join(self.kills),
             f"duplicates found: {self.duplicates}",
             f"invoices edited while syncing: {self.edits}; amount mismatches: "
             f"{self.amount_mismatches}",
@@ -314,14 +315,14 @@ def run(
     seed: int = 6,
     workers: int = 2,
     deadline: float = 600.0,
-    kill_at: float = 0.3,
+    kill_at: tuple[float, ...] = (0.3,),
     say: Callable[[str], None] = lambda line: None,
 ) -> Result:
     """Sync ``objects`` objects through ``workers`` real workers under the fault mix, SIGKILL and
-    restart one worker once ``kill_at`` of them are synced, wait (at most ``deadline`` seconds)
-    until every row is synced, then check the end state. Needs an empty, migrated PostgreSQL
-    database (the current connection), the broker and the fake at ``fake_url``; the sweep runs
-    with this process's ``THREDFI`` settings (give it :data:`THREDFI_OVERRIDES`)."""
+    restart a worker (in turn) once each fraction in ``kill_at`` of them is synced, wait (at most
+    ``deadline`` seconds) until every row is synced, then check the end state. Needs an empty,
+    migrated PostgreSQL database (the current connection), the broker and the fake at
+    ``fake_url``; the sweep runs with this process's ``THREDFI`` (give it THREDFI_OVERRIDES)."""
     from tests.celery_app import app
     from tests.fixtures.real_services import CeleryWorkerProcess
     from thredfi_django.models import SyncState, SyncStatus
@@ -348,8 +349,8 @@ def run(
             sweeps["runs"] += 1
             last_sweep = time.monotonic()
         done = synced()
-        if result.killed_at_synced is None and done >= kill_at * expected:
-            victim = pool[0]
+        if len(result.kills) < len(kill_at) and done >= kill_at[len(result.kills)] * expected:
+            victim = pool[len(result.kills) % len(pool)]
             # Kill it while it holds a row (a push on the wire), if it gets one within 5 s.
             owners = tuple(f":{pid}/" for pid in _children(victim.pid))
             in_flight: list[str] = []
@@ -361,8 +362,9 @@ def run(
                 in_flight = [f"{r} #{pk}" for pk, r, owner in rows if owner and any(
                     o in owner for o in owners)]  # fmt: skip
             victim.kill()
-            result.in_flight_at_kill = in_flight
-            result.killed_at_synced = done
+            if result.killed_at_synced is None:
+                result.in_flight_at_kill, result.killed_at_synced = in_flight, done
+            result.kills.append(f"at {done} synced, holding {in_flight or 'no row'}")
             say(f"SIGKILLed worker {victim.nodename} at {done}/{expected} synced, while it held "
                 f"{in_flight or 'no row'}; restarting it")  # fmt: skip
             victim.start()
@@ -381,7 +383,7 @@ def run(
                 result.edits = edit_invoices(plan(objects)["invoice"] // 20, seed)
                 say(f"edited {result.edits} invoices at {done}/{expected} synced")
                 continue
-            if done >= expected and result.killed_at_synced is not None:
+            if done >= expected and len(result.kills) == len(kill_at):
                 break
             if time.monotonic() - last_report >= 10:
                 say(f"{time.monotonic() - started:6.1f} s: {done}/{expected} synced")
@@ -522,6 +524,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="celery worker processes")
     parser.add_argument("--deadline", type=float, default=600.0, help="seconds to wait at most")
     parser.add_argument(
+        "--kill-at",
+        default="0.3",
+        help="comma-separated fractions synced at which a worker is SIGKILLed (in turn)",
+    )
+    parser.add_argument(
         "--sweep-stale",
         type=float,
         default=THREDFI_OVERRIDES["SWEEP_STALE_SECONDS"],
@@ -553,6 +560,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             workers=args.workers,
             deadline=args.deadline,
+            kill_at=tuple(float(f) for f in args.kill_at.split(",")),
             say=lambda line: print(line, flush=True),
         )
         stack.disable()
