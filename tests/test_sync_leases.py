@@ -85,3 +85,38 @@ def test_a_lease_can_be_renewed_only_by_its_owner(state):
     assert leases.renew(state.pk, token, later) is True
     state.refresh_from_db()
     assert state.lease_until == later + dt.timedelta(seconds=120)
+
+
+def test_claim_and_load_returns_the_claimed_row_as_the_orm_would_load_it(state):
+    """The claim and the row come back in one UPDATE … RETURNING; every field must read the
+    same as a plain ORM load (datetimes, UUIDs and JSON come back raw from the database)."""
+    when = timezone.now() - dt.timedelta(hours=1)
+    SyncState.objects.filter(pk=state.pk).update(
+        remote_id="5b1f1c1e-9a0e-4c36-8d7c-3f4f3b0e2a11",
+        last_error_fields={"currency": ["Unknown currency."]},
+        last_error_at=when,
+        last_synced_at=when,
+        next_attempt_at=when,
+        attempts=2,
+    )
+    state.attempt_history.create(started_at=when, outcome="transient_error")
+    state.attempt_history.create(started_at=when, outcome="transient_error")
+
+    token, claimed = leases.claim_and_load(state.pk, "worker-a")
+    loaded = SyncState.objects.get(pk=state.pk)
+    fields = [f.attname for f in SyncState._meta.concrete_fields]
+    assert {f: getattr(claimed, f) for f in fields} == {f: getattr(loaded, f) for f in fields}
+    assert (claimed.status, claimed.lease_owner) == (SyncStatus.IN_PROGRESS, token)
+    assert claimed.attempts_recorded == 2
+    assert claimed.business_id is None and claimed.business is None
+    assert leases.claim_and_load(state.pk, "worker-b") is None, "held by worker-a"
+
+
+def test_a_claimed_rows_business_is_loaded_when_asked_for(queue):
+    from tests.testapp.factories import make_customer
+
+    customer = make_customer()
+    state = outbox.state_for(customer)
+    _token, claimed = leases.claim_and_load(state.pk, "worker-a")
+    assert claimed.business_id == outbox.state_for(customer.account).pk
+    assert claimed.business == outbox.state_for(customer.account)

@@ -142,6 +142,10 @@ def synchronous_commit() -> str:
         return cursor.fetchone()[0]
 
 
+def changes_of_synchronous_commit(queries) -> list[str]:
+    return [q["sql"] for q in queries if "SET LOCAL" in q["sql"] or "set_config" in q["sql"]]
+
+
 @needs_postgres
 def test_only_the_engines_own_transaction_skips_waiting_for_the_disk():
     server_default = synchronous_commit()
@@ -157,18 +161,32 @@ def test_only_the_engines_own_transaction_skips_waiting_for_the_disk():
 
 
 @needs_postgres
+def test_set_config_is_local_to_a_single_autocommit_statement():
+    """What the claim relies on: in autocommit one statement is its own transaction, so a
+    set_config(..., is_local => true) inside it governs that statement's commit and no more."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT set_config('synchronous_commit', 'off', true), "
+            "current_setting('synchronous_commit')"
+        )
+        assert cursor.fetchone() == ("off", "off")
+    assert synchronous_commit() == "on"
+
+
+@needs_postgres
 def test_a_push_switches_it_off_for_its_claim_and_outcome_only(new_invoice, thredfi_fake):
-    """Seen from inside: the claim and the outcome run with it off; the host's save, and a
-    host receiver writing in its own transaction, keep the server's durability."""
+    """Seen from inside: the claim (one statement, its own transaction) and the outcome run
+    with it off; the host's save, and a host receiver writing in its own transaction, keep the
+    server's durability."""
     seen: dict[str, str] = {}
-    CLAIM = 'UPDATE "thredfi_django_syncstate" SET "status"'
+    claims: list[str] = []
 
     def watch(execute, sql, params, many, context):
         result = execute(sql, params, many, context)
         if sql.startswith('INSERT INTO "thredfi_django_syncattempt"'):
             seen["outcome"] = synchronous_commit()
-        elif sql.startswith(CLAIM) and SyncStatus.IN_PROGRESS in params:
-            seen.setdefault("claim", synchronous_commit())
+        elif sql.startswith('UPDATE "thredfi_django_syncstate"') and "RETURNING" in sql:
+            claims.append(sql)
         return result
 
     def receiver(sender, instance, **kwargs):
@@ -182,10 +200,22 @@ def test_a_push_switches_it_off_for_its_claim_and_outcome_only(new_invoice, thre
             assert sync_state(state_id, worker="w").outcome == "synced"
     finally:
         sync_succeeded.disconnect(receiver)
-    assert seen == {"claim": "off", "outcome": "off", "receiver": "on"}
+    assert seen == {"outcome": "off", "receiver": "on"}
+    (claim,) = claims
+    assert claim.endswith("set_config('synchronous_commit', 'off', true)")
+    assert synchronous_commit() == "on", "nothing outlives the engine's statements"
 
     with CaptureQueriesContext(connection) as ctx:
         new_invoice.memo = "a host save"
         new_invoice.save()
-    assert not [q for q in ctx.captured_queries if "synchronous_commit" in q["sql"]]
+    assert not changes_of_synchronous_commit(ctx.captured_queries)
     assert synchronous_commit() == "on"
+
+
+@needs_postgres
+def test_a_push_inside_a_callers_transaction_sets_nothing(new_invoice, thredfi_fake):
+    state_id = outbox.state_for(new_invoice).pk
+    with CaptureQueriesContext(connection) as ctx, transaction.atomic():
+        assert sync_state(state_id, worker="w").outcome == "synced"
+        assert synchronous_commit() == "on"
+    assert not changes_of_synchronous_commit(ctx.captured_queries)

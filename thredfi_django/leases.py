@@ -6,23 +6,28 @@ on SQLite and PostgreSQL, needs no Redis lock, and a dead worker's lease simply 
 (``sweep()`` then re-enqueues the row). Every claim gets its own owner token, so two threads of
 one worker never mistake each other's lease for their own.
 
-:func:`bookkeeping` is the transaction the engine writes its own records in (a claim, a push's
-outcome); see there for why PostgreSQL may commit those without waiting for the disk.
+:func:`claim_and_load` (what ``sync_state`` uses) claims and loads the row in that same one
+statement (``UPDATE … RETURNING``). :func:`bookkeeping` is the transaction the engine writes its
+own records in (a push's outcome); see there for why PostgreSQL may commit those, and the claim,
+without waiting for the disk.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.db import connections, router, transaction
-from django.db.models import Q
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
+from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
 from .conf import thredfi_settings
-from .models import SyncState, SyncStatus
+from .models import SyncAttempt, SyncState, SyncStatus
 
 CLAIMABLE = (SyncStatus.PENDING, SyncStatus.IN_PROGRESS)
 
@@ -64,7 +69,7 @@ def bookkeeping() -> Iterator[None]:
     """
     using = router.db_for_write(SyncState)
     connection = connections[using]
-    ours = not connection.in_atomic_block and connection.get_autocommit()
+    ours = _engine_owns_transaction(connection)
     # savepoint=False: inside a caller's transaction these writes simply join it, as they did
     # before there was a block here (no extra SAVEPOINT round trips).
     with transaction.atomic(using=using, savepoint=False):
@@ -88,6 +93,90 @@ def claim(state_id: int, worker: str = "", now: dt.datetime | None = None) -> st
             updated_at=now,
         )
     return token if updated == 1 else None
+
+
+def claim_and_load(
+    state_id: int, worker: str = "", now: dt.datetime | None = None
+) -> tuple[str, SyncState] | None:
+    """:func:`claim`, and the claimed row (with ``attempts_recorded``: how many attempt rows
+    it has) in the same statement: ``UPDATE … RETURNING`` on PostgreSQL and SQLite ≥ 3.35,
+    a claim and a SELECT elsewhere. None when the row was not claimed."""
+    now = now or timezone.now()
+    using = router.db_for_write(SyncState)
+    connection = connections[using]
+    if not _supports_returning(connection):
+        token = claim(state_id, worker, now)
+        if token is None:
+            return None
+        return token, SyncState.objects.annotate(attempts_recorded=_attempt_count()).get(
+            pk=state_id
+        )
+    token = f"{worker or 'local'}/{uuid.uuid4().hex[:8]}"[-100:]
+    query = SyncState.objects.using(using).filter(claimable(now), pk=state_id).query
+    update = query.chain(UpdateQuery)
+    update.add_update_values(
+        {
+            "status": SyncStatus.IN_PROGRESS,
+            "lease_until": now + dt.timedelta(seconds=thredfi_settings.LEASE_SECONDS),
+            "lease_owner": token,
+            "updated_at": now,
+        }
+    )
+    sql, params = update.get_compiler(using).as_sql()
+    fields = SyncState._meta.concrete_fields
+    qn = connection.ops.quote_name
+    table = qn(SyncState._meta.db_table)
+    attempts = qn(SyncAttempt._meta.db_table)
+    state_column = qn(SyncAttempt._meta.get_field("state").column)
+    returning = [f"{table}.{qn(f.column)}" for f in fields]
+    # Only quoted identifiers from _meta are interpolated; every value is a bound parameter.
+    returning.append(
+        f"(SELECT COUNT(*) FROM {attempts} a WHERE a.{state_column} = {table}.{qn('id')})"  # noqa: S608
+    )
+    if connection.vendor == "postgresql" and _engine_owns_transaction(connection):
+        # The claim is a transaction of its own (autocommit): is_local lasts exactly as long
+        # as this statement, and saves the fsync of its commit (see bookkeeping()).
+        returning.append("set_config('synchronous_commit', 'off', true)")
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} RETURNING {', '.join(returning)}", params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    loaded = zip(fields, row[: len(fields)], strict=True)
+    values = [_from_db(field, value, connection) for field, value in loaded]
+    state = SyncState.from_db(using, [f.attname for f in fields], values)
+    state.attempts_recorded = row[len(fields)]
+    return token, state
+
+
+def _attempt_count():
+    """How many attempt rows the row has (an annotation for a SyncState queryset)."""
+    recorded = (
+        SyncAttempt.objects.filter(state=OuterRef("pk"))
+        .order_by()
+        .values("state")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(recorded), 0)
+
+
+def _supports_returning(connection) -> bool:
+    if connection.vendor == "postgresql":
+        return True
+    return connection.vendor == "sqlite" and sqlite3.sqlite_version_info >= (3, 35, 0)
+
+
+def _from_db(field, value, connection):
+    """A RETURNING value as the ORM would have loaded it (SQLite datetimes, UUIDs, JSON)."""
+    col = field.cached_col
+    for converter in connection.ops.get_db_converters(col) + field.get_db_converters(connection):
+        value = converter(value, col, connection)
+    return value
+
+
+def _engine_owns_transaction(connection) -> bool:
+    return not connection.in_atomic_block and connection.get_autocommit()
 
 
 def release(state_id: int, token: str, **changes) -> bool:

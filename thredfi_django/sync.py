@@ -25,14 +25,13 @@ from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
-from django.db.models import Count, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Q
 from django.utils import timezone
 
 from . import leases, operations, outbox
 from .conf import thredfi_settings
 from .exceptions import ThredfiLocalValidationError
-from .models import SyncAttempt, SyncOperation, SyncState, SyncStatus
+from .models import SyncOperation, SyncState, SyncStatus
 from .push import Push, SyncResult, _model, _parent, _rid
 from .redaction import redact
 
@@ -63,23 +62,12 @@ def sync_state(
         if model is not None and _is_paused(model):
             return SyncResult(state_id, "paused", message=f"{model._meta.label} is paused.")
     now = timezone.now()
-    token = leases.claim(state_id, worker, now)
-    if token is None:
+    # One statement claims the lease and loads the row, with how many attempts it has on
+    # record (the push trims the history only when this attempt takes it over the cap).
+    claimed = leases.claim_and_load(state_id, worker, now)
+    if claimed is None:
         return SyncResult(state_id, "not_claimed", message="Not due, or another worker has it.")
-    # How many attempts the row has on record comes along in the same query, so the push
-    # trims the history only when this attempt takes it over ATTEMPT_HISTORY.
-    recorded = (
-        SyncAttempt.objects.filter(state=OuterRef("pk"))
-        .order_by()
-        .values("state")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    state = (
-        SyncState.objects.select_related("business")
-        .annotate(attempts_recorded=Coalesce(Subquery(recorded), 0))
-        .get(pk=state_id)
-    )
+    token, state = claimed
     return Push(state, token, worker, now, _depth).run()
 
 
