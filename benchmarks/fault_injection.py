@@ -88,6 +88,8 @@ class Result:
     elapsed: float = 0.0
     slowest: list[str] = field(default_factory=list)
     tasks: dict[str, int] = field(default_factory=dict)
+    #: {transient failures of one object: objects} (attempt history, at most ATTEMPT_HISTORY).
+    retries_per_object: dict[int, int] = field(default_factory=dict)
     sweeps: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     worker_logs: list[str] = field(default_factory=list)
@@ -116,6 +118,7 @@ class Result:
             f"sweep: {self.sweeps}",
             f"attempts recorded by outcome: {self.attempts} (total {sum(self.attempts.values())})",
             f"failed attempts by error kind: {self.error_kinds}",
+            f"objects by transient failures before success: {self.retries_per_object}",
             f"SIGKILLs: {len(self.kills)}: " + "; ".join(self.kills),
             f"duplicates found: {self.duplicates}",
             f"invoices edited while syncing: {self.edits}; amount mismatches: "
@@ -425,6 +428,13 @@ def verify(fake_url: str, result: Result, expected: int) -> Result:
         .annotate(n=Count("pk"))
         .order_by("error_kind")
     )
+    per_row = Counter(
+        SyncAttempt.objects.filter(outcome=SyncAttempt.Outcome.TRANSIENT_ERROR).values_list(
+            "state_id", flat=True
+        )
+    )
+    every = SyncState.objects.values_list("pk", flat=True)
+    result.retries_per_object = dict(sorted(Counter(per_row.get(pk, 0) for pk in every).items()))
     result.slowest = slowest_rows()
     if result.killed_at_synced is None:
         problems.append("no worker was killed (the run ended before kill_at was reached)")
@@ -495,7 +505,7 @@ def slowest_rows(count: int = 5) -> list[str]:
     out = []
     for state in rows:
         steps = [
-            f"{a.outcome}{'(' + a.error_kind + ')' if a.error_kind else ''}"
+            f"{a.outcome}{f'({a.error_kind} {a.http_status or 0})' if a.error_kind else ''}"
             f"@{(a.started_at - state.created_at).total_seconds():.1f}"
             for a in SyncAttempt.objects.filter(state=state).order_by("started_at", "pk")
         ]
