@@ -364,6 +364,7 @@ def run(
                 )
                 in_flight = [f"{r} #{pk}" for pk, r, owner in rows if owner and any(
                     o in owner for o in owners)]  # fmt: skip
+                time.sleep(0.02)
             victim.kill()
             if result.killed_at_synced is None:
                 result.in_flight_at_kill, result.killed_at_synced = in_flight, done
@@ -378,11 +379,12 @@ def run(
         say(f"{workers} workers up; creating {expected} objects {plan(objects)}")
         build_objects(objects, seed, tick)
         say(f"objects created after {time.monotonic() - started:.1f} s")
-        last_report = time.monotonic()
+        last_report, edited = time.monotonic(), False
         while time.monotonic() - started < deadline:
             tick()
             done = synced()
-            if not result.edits and done >= 0.5 * expected:
+            if not edited and done >= 0.5 * expected:
+                edited = True
                 result.edits = edit_invoices(plan(objects)["invoice"] // 20, seed)
                 say(f"edited {result.edits} invoices at {done}/{expected} synced")
                 continue
