@@ -53,6 +53,32 @@ def test_a_lost_response_is_retried_and_adopts_the_record_without_a_duplicate(
     assert str(invoice.thredfi_id) == remote["id"]
 
 
+def test_an_adopted_record_whose_update_failed_is_updated_not_created_again(
+    thredfi_fake, queue, committed
+):
+    with committed():
+        invoice = make_invoice()
+    state_id = synced_dependencies_of(invoice, queue)
+    thredfi_fake.fail_next(1, status="drop", path_contains="/invoices/")
+    assert queue.drain()[0].outcome == "retry", "created, but the answer was lost"
+    (remote,) = thredfi_fake.records("invoices")
+
+    # The retry's create is answered "already exists"; the update that follows hits a 503.
+    thredfi_fake.fail_next(1, status=503, path_contains=f"/invoices/{remote['id']}")
+    SyncState.objects.filter(pk=state_id).update(next_attempt_at=timezone.now())
+    assert sync_state(state_id, worker="w").outcome == "retry"
+    assert str(SyncState.objects.get(pk=state_id).remote_id) == remote["id"], "id kept"
+    invoice.refresh_from_db()
+    assert str(invoice.thredfi_id) == remote["id"]
+
+    creates = "POST /v1/platform/businesses/{business_id}/invoices/"
+    before = thredfi_fake.stats.requests[creates]
+    SyncState.objects.filter(pk=state_id).update(next_attempt_at=timezone.now())
+    assert sync_state(state_id, worker="w").outcome == "synced"
+    assert thredfi_fake.stats.requests[creates] == before, "the third attempt is one update"
+    assert thredfi_fake.count_by_external_id("invoices") == {invoice.get_thredfi_external_id(): 1}
+
+
 def test_a_lost_payment_response_reuses_the_same_idempotency_key(thredfi_fake, queue, committed):
     with committed():
         payment = make_payment(make_invoice())

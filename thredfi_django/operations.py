@@ -195,7 +195,7 @@ def execute(client: Any, call: RemoteCall) -> Outcome:
     """Send ``call``. A create answered "already exists" (200, or 409 then a lookup by
     external_id) adopts the existing record and, where an update exists, pushes the current
     state onto it. Raises the client's typed errors."""
-    from .exceptions import ThredfiConflictError
+    from .exceptions import ThredfiConflictError, ThredfiError
 
     endpoint = _endpoint(client, call)
     if call.action == "create":
@@ -218,7 +218,13 @@ def execute(client: Any, call: RemoteCall) -> Outcome:
 
             refused = NOT_UPDATABLE.get(call.resource, ())
             update_payload = {k: v for k, v in (call.payload or {}).items() if k not in refused}
-            getattr(endpoint, UPDATES[call.resource][1])(outcome.remote["id"], update_payload)
+            try:
+                getattr(endpoint, UPDATES[call.resource][1])(outcome.remote["id"], update_payload)
+            except ThredfiError as err:
+                # The record exists: whatever happens next, the retry must be an update of it,
+                # not another create answered "already exists" (two requests per attempt).
+                err.adopted_remote_id = outcome.remote["id"]
+                raise
             outcome.requests += 1
         return outcome
     if call.action == "update":

@@ -295,11 +295,18 @@ class Push:
             last_error_fields=fields,
             last_error_at=now,
         )
+        adopted = getattr(err, "adopted_remote_id", None)
+        if adopted and not state.remote_id:
+            # A create adopted an existing record, then its update failed: keep the id so the
+            # next attempt updates that record instead of creating (and adopting) it again.
+            changes["remote_id"] = adopted
         will_retry = bool(getattr(err, "transient", False))
         outcome = SyncAttempt.Outcome.TRANSIENT_ERROR
         countdown = None
         action = call.action if call is not None else "validate"
         with leases.bookkeeping():
+            if "remote_id" in changes:
+                self._store_remote_id(str(adopted))
             if will_retry and attempts < thredfi_settings.MAX_ATTEMPTS:
                 delay = backoff.next_delay(attempts, getattr(err, "retry_after", None))
                 status, result = SyncStatus.PENDING, "retry"
