@@ -19,7 +19,8 @@ _MISSING = object()
 
 
 class ThredfiFieldsBase(models.Model):
-    """Resolves a remote field name to a value on the host object (shared by objects and lines).
+    """The common base of synced objects and their lines: resolves a remote field name to a
+    value on the host object, and saves/deletes inside a transaction.
 
     An abstract model with no fields (not a plain mixin class) so that it never appears in the
     ``bases`` of your migrations.
@@ -33,6 +34,28 @@ class ThredfiFieldsBase(models.Model):
 
     class Meta:
         abstract = True
+
+    # -- transactions ----------------------------------------------------------------------
+    # A synced object's save records its own outbox row; a line's save records its parent's.
+    # Either way the post_save receiver writes that row, and in autocommit mode it would run
+    # after the INSERT had already committed: so save and delete run inside a transaction.
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Save inside a transaction so the outbox row commits (or rolls back) with this row."""
+        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
+        with transaction.atomic(using=using, savepoint=False):
+            super().save(*args, **kwargs)
+
+    save.alters_data = True
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        """Delete inside a transaction so the void/archive (or the parent's re-push) is
+        recorded atomically with the deletion."""
+        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
+        with transaction.atomic(using=using, savepoint=False):
+            return super().delete(*args, **kwargs)
+
+    delete.alters_data = True
 
     @classmethod
     def _thredfi_source(cls, remote_field: str) -> str | None:
@@ -89,24 +112,6 @@ class ThredfiSyncMixin(ThredfiFieldsBase):
 
     class Meta:
         abstract = True
-
-    # -- transactions ----------------------------------------------------------------------
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        """Save inside a transaction so the outbox row commits together with this row."""
-        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
-        with transaction.atomic(using=using, savepoint=False):
-            super().save(*args, **kwargs)
-
-    save.alters_data = True
-
-    def delete(self, *args: Any, **kwargs: Any) -> Any:
-        """Delete inside a transaction so the void/archive request is recorded atomically."""
-        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
-        with transaction.atomic(using=using, savepoint=False):
-            return super().delete(*args, **kwargs)
-
-    delete.alters_data = True
 
     # -- hooks -----------------------------------------------------------------------------
 
@@ -245,22 +250,6 @@ class ThredfiChildMixin(ThredfiFieldsBase):
 
     class Meta:
         abstract = True
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        """Save inside a transaction so the parent's outbox row commits with this row."""
-        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
-        with transaction.atomic(using=using, savepoint=False):
-            super().save(*args, **kwargs)
-
-    save.alters_data = True
-
-    def delete(self, *args: Any, **kwargs: Any) -> Any:
-        """Delete inside a transaction so the parent's outbox row commits with it."""
-        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
-        with transaction.atomic(using=using, savepoint=False):
-            return super().delete(*args, **kwargs)
-
-    delete.alters_data = True
 
     @classmethod
     def get_thredfi_parent_field(cls) -> models.ForeignKey:
