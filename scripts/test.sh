@@ -5,6 +5,8 @@
 # With CI=true, services that are down are started, and a service that still cannot be reached
 # fails the run. Without CI, pass 2 is skipped with a message when the services are not there.
 # Extra arguments go to both pytest runs, e.g. `bash scripts/test.sh -k tokens`.
+# Pass 2 uses TEST_DATABASE_URL (pytest-django creates and drops test_<name>; the database itself
+# need not exist), TEST_BROKER_URL and TEST_CACHE_URL (a Redis cache shared with the workers).
 set -euo pipefail
 source "$(dirname "$0")/bootstrap.sh"
 
