@@ -33,6 +33,25 @@ echo "==> pass 1: SQLite, in-memory broker"
     CELERY_BROKER_URL=memory:// run_pytest -m "not services" "$@"
 )
 
+# Django 4.2 LTS stays supported: under CI (or THREDFI_TEST_DJANGO42=1) the SQLite pass runs
+# once more in a second venv pinned to 4.2 (browser and real-service tests run on 5.2 only).
+if [ "${CI:-}" = "true" ] || [ "${THREDFI_TEST_DJANGO42:-}" = "1" ]; then
+    echo "==> pass 1b: Django 4.2 LTS, SQLite"
+    stamp42="$(cat requirements.txt setup.cfg | sha256sum | cut -c1-16)-dj42"
+    if [ "$(cat .venv-django42/.installed 2>/dev/null)" != "$stamp42" ]; then
+        "${PYTHON:-python3}" -m venv .venv-django42
+        .venv-django42/bin/python -m pip install --quiet --upgrade pip
+        .venv-django42/bin/python -m pip install --quiet -r requirements.txt "Django>=4.2,<4.3"
+        echo "$stamp42" > .venv-django42/.installed
+    fi
+    (
+        unset DATABASE_URL CACHE_URL CELERY_TASK_DEFAULT_QUEUE
+        export PATH="$ROOT/.venv-django42/bin:$PATH"
+        .venv-django42/bin/python -c 'import django; print("Django", django.get_version())'
+        CELERY_BROKER_URL=memory:// run_pytest -m "not services and not browser" "$@"
+    )
+fi
+
 echo "==> pass 2: PostgreSQL + Redis + real celery workers"
 if [ "${CI:-}" = "true" ]; then
     bash scripts/services.sh ensure

@@ -104,7 +104,7 @@ class Payment(ThredfiPaymentMixin, models.Model):
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="payments")
     amount = models.DecimalField(max_digits=12, decimal_places=2)  # -> total_amount_cents
     paid_on = models.DateField(default=timezone.localdate)  # -> payment_date
-    method = models.CharField(max_length=20, choices=Method, default=Method.BANK_TRANSFER)
+    method = models.CharField(max_length=20, choices=Method.choices, default=Method.BANK_TRANSFER)
     reference = models.CharField(max_length=100, blank=True)
 
     def __str__(self):
