@@ -16,7 +16,7 @@ from ..errors import FieldErrors, error
 from ..listing import filtered, matches_exact, paginate
 from ..routes import Call, route
 from ..store import Store, public
-from .common import existing_for_external_id, get_or_404, render, renderer
+from .common import existing_for_external_id, get_or_404, render, renderer, resolve_party
 from .lines import parse_lines, totals
 from .vendors import render_vendor
 
@@ -102,30 +102,6 @@ def render_bill_payment(store: Store, record: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def _vendor(call: Call, data: dict, errors: FieldErrors, required: bool = True) -> dict | None:
-    store = call.store
-    if data.get("vendor_id") not in (None, ""):
-        vendor = store.get("vendors", str(data["vendor_id"]), call.business_id)
-        if vendor is None:
-            errors.add(
-                "vendor_id",
-                f"Vendor {data['vendor_id']} does not exist in this business. "
-                "Create the vendor first.",
-            )
-        return vendor
-    if data.get("vendor_external_id") not in (None, ""):
-        vendor = store.by_external_id("vendors", call.business_id, data["vendor_external_id"])
-        if vendor is None:
-            errors.add(
-                "vendor_external_id",
-                f"No vendor with external_id {data['vendor_external_id']!r} in this business.",
-            )
-        return vendor
-    if required:
-        errors.add("vendor_id", "Provide vendor_id or vendor_external_id.")
-    return None
-
-
 def _check_bill(data: dict, errors: FieldErrors) -> None:
     v.string(data, "external_id", errors, max_length=255, min_length=1)
     v.string(data, "bill_number", errors, max_length=255)
@@ -142,7 +118,7 @@ def create_bill(call: Call):
         return 200, render_bill(call.store, existing)
     data, errors, store = call.body(), FieldErrors(), call.store
     _check_bill(data, errors)
-    vendor = _vendor(call, data, errors)
+    vendor = resolve_party(call, data, errors, "vendor")
     lines = parse_lines(data, errors, store)
     errors.raise_if_any()
     record = {name: data.get(name) for name in BILL_FIELDS}
@@ -186,7 +162,7 @@ def update_bill(call: Call):
         raise error(409, "invalid_state", "A voided bill cannot be changed.")
     data, errors, store = call.body(), FieldErrors(), call.store
     _check_bill(data, errors)
-    vendor = _vendor(call, data, errors, required=False)
+    vendor = resolve_party(call, data, errors, "vendor", required=False)
     lines = parse_lines(data, errors, store) if "line_items" in data else None
     new_external_id = data.get("external_id")
     changed_id = new_external_id not in (None, "") and str(new_external_id) != record["external_id"]
@@ -279,7 +255,7 @@ def create_bill_payment(call: Call):
         return 200, render_bill_payment(call.store, existing)
     data, errors, store = call.body(), FieldErrors(), call.store
     v.required(data, ("vendor_id", "amount_cents"), errors)
-    vendor = _vendor(call, data, errors) if data.get("vendor_id") else None
+    vendor = resolve_party(call, data, errors, "vendor") if data.get("vendor_id") else None
     amount = v.integer(data, "amount_cents", errors, minimum=1)
     v.integer(data, "processing_fee_cents", errors, minimum=0)
     v.choice(data, "currency", v.CURRENCIES, errors)

@@ -56,3 +56,33 @@ def get_or_404(call: Call, resource: str, param: str, what: str) -> dict[str, An
 
 def render(call: Call, resource: str, record: dict[str, Any]) -> dict[str, Any]:
     return RENDERERS[resource](call.store, record)
+
+
+def resolve_party(
+    call: Call, data: dict, errors: Any, party: str, *, required: bool = True
+) -> dict[str, Any] | None:
+    """The customer or vendor (``party``) named by ``<party>_id`` or ``<party>_external_id``;
+    it must already exist in this business (the documented ordering rule)."""
+    store = call.store
+    id_field, external_field = f"{party}_id", f"{party}_external_id"
+    if data.get(id_field) not in (None, ""):
+        record = store.get(f"{party}s", str(data[id_field]), call.business_id)
+        if record is None:
+            errors.add(
+                id_field,
+                f"{party.capitalize()} {data[id_field]} does not exist in this business. "
+                f"Create the {party} first.",
+            )
+        return record
+    if data.get(external_field) not in (None, ""):
+        record = store.by_external_id(f"{party}s", call.business_id, data[external_field])
+        if record is None:
+            errors.add(
+                external_field,
+                f"No {party} with external_id {data[external_field]!r} in this business. "
+                f"Create the {party} first.",
+            )
+        return record
+    if required:
+        errors.add(id_field, f"Provide {id_field} or {external_field}.")
+    return None

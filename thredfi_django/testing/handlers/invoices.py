@@ -16,7 +16,7 @@ from ..errors import FieldErrors, error
 from ..listing import filtered, in_csv, matches_exact, paginate
 from ..routes import Call, route
 from ..store import Store, public
-from .common import existing_for_external_id, get_or_404, render, renderer
+from .common import existing_for_external_id, get_or_404, render, renderer, resolve_party
 from .customers import render_customer
 from .lines import parse_lines, totals
 
@@ -80,31 +80,6 @@ def apply_payment(store: Store, invoice: dict[str, Any], amount: int) -> None:
     store.touch(invoice)
 
 
-def resolve_customer(call: Call, data: dict, errors: FieldErrors) -> dict[str, Any] | None:
-    """The customer named by ``customer_id`` or ``customer_external_id`` (must already exist)."""
-    store = call.store
-    if data.get("customer_id") not in (None, ""):
-        customer = store.get("customers", str(data["customer_id"]), call.business_id)
-        if customer is None:
-            errors.add(
-                "customer_id",
-                f"Customer {data['customer_id']} does not exist in this business. "
-                "Create the customer first.",
-            )
-        return customer
-    if data.get("customer_external_id") not in (None, ""):
-        customer = store.by_external_id("customers", call.business_id, data["customer_external_id"])
-        if customer is None:
-            errors.add(
-                "customer_external_id",
-                f"No customer with external_id {data['customer_external_id']!r} in this "
-                "business. Create the customer first.",
-            )
-        return customer
-    errors.add("customer_id", "Provide customer_id or customer_external_id.")
-    return None
-
-
 def _check_fields(call: Call, data: dict, errors: FieldErrors) -> None:
     v.string(data, "external_id", errors, max_length=255, min_length=1)
     v.string(data, "invoice_number", errors, max_length=255)
@@ -129,7 +104,7 @@ def create_invoice(call: Call):
         return 200, render_invoice(call.store, existing)
     data, errors, store = call.body(), FieldErrors(), call.store
     _check_fields(call, data, errors)
-    customer = resolve_customer(call, data, errors)
+    customer = resolve_party(call, data, errors, "customer")
     lines = parse_lines(data, errors, store)
     errors.raise_if_any()
     number = store.next_number()
@@ -200,7 +175,7 @@ def update_invoice(call: Call):
     _check_fields(call, data, errors)
     customer = None
     if data.get("customer_id") or data.get("customer_external_id"):
-        customer = resolve_customer(call, data, errors)
+        customer = resolve_party(call, data, errors, "customer")
     lines = parse_lines(data, errors, store) if "line_items" in data else None
     new_external_id = data.get("external_id")
     if new_external_id not in (None, "") and str(new_external_id) != record.get("external_id"):
