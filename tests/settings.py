@@ -77,6 +77,9 @@ THREDFI = {
     "API_KEY": "test-api-key-not-secret",
     "BASE_URL": env("THREDFI_BASE_URL", default="https://sandbox.thredfi.com"),
     "EXTERNAL_ID_NAMESPACE": "tests",
+    # Publish drain kicks from the after-commit callback, not a thread: tests that capture
+    # tasks see them at once.
+    "DRAIN_KICK": "inline",
 }
 
 LOGGING = {

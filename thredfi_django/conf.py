@@ -54,6 +54,20 @@ DEFAULTS: dict[str, Any] = {
     "LEASE_SECONDS": 120,
     # Celery queue for sync tasks (None: Celery's default queue).
     "CELERY_QUEUE": None,
+    # How pending work reaches the workers. "drain": a coalesced drain_pending task wakes a
+    # worker, which claims due rows in batches and pushes them together (kick.py, batch.py).
+    # "per_object": one sync_object task per row (simplest to trace, slower per object).
+    "DISPATCH": "drain",
+    # Drain kicks: "background" (a daemon thread of the saving process publishes) or "inline"
+    # (the after-commit callback publishes); at most one per DRAIN_KICK_INTERVAL seconds per
+    # process, plus one at the end of the interval if asked during it.
+    "DRAIN_KICK": "background",
+    "DRAIN_KICK_INTERVAL": 0.05,
+    # Rows a drain claims per batch, and how long one drain task runs before handing over.
+    "DRAIN_BATCH": 100,
+    "DRAIN_TIME_LIMIT": 30.0,
+    # Concurrent HTTP requests within one batch (threads of the worker process).
+    "DRAIN_HTTP_CONCURRENCY": 4,
     # Sweep: rows pending longer than this without a worker picking them up are re-enqueued.
     "SWEEP_STALE_SECONDS": 60,
     # Attempt history rows kept per object.

@@ -83,7 +83,7 @@ def claim(state_id: int, worker: str = "", now: dt.datetime | None = None) -> st
     """Take the lease on a row. Returns the owner token, or None if someone else has it (or
     the row is not due, not pending, or gone)."""
     now = now or timezone.now()
-    token = f"{worker or 'local'}/{uuid.uuid4().hex[:8]}"[-100:]
+    token = _new_token(worker)
     # Its own commit: the lease must be visible to other workers before the HTTP call.
     with bookkeeping():
         updated = SyncState.objects.filter(claimable(now), pk=state_id).update(
@@ -111,8 +111,60 @@ def claim_and_load(
         return token, SyncState.objects.annotate(attempts_recorded=_attempt_count()).get(
             pk=state_id
         )
-    token = f"{worker or 'local'}/{uuid.uuid4().hex[:8]}"[-100:]
-    query = SyncState.objects.using(using).filter(claimable(now), pk=state_id).query
+    token = _new_token(worker)
+    rows = _claim_returning(using, SyncState.objects.filter(pk=state_id), token, now)
+    return (token, rows[0]) if rows else None
+
+
+def claim_batch(
+    worker: str = "",
+    limit: int = 100,
+    now: dt.datetime | None = None,
+    *,
+    exclude_content_types: list[int] | tuple[int, ...] = (),
+) -> list[tuple[str, SyncState]]:
+    """Claim up to ``limit`` due rows at once, oldest first, under one owner token: one
+    ``UPDATE … WHERE id IN (SELECT … LIMIT n [FOR UPDATE SKIP LOCKED]) RETURNING …``, so
+    concurrent drains never wait on each other nor take the same row. Returns (token, row)
+    pairs, the rows loaded with ``attempts_recorded``; elsewhere, one claim per row."""
+    now = now or timezone.now()
+    using = router.db_for_write(SyncState)
+    connection = connections[using]
+    token = _new_token(worker)
+    if not _supports_returning(connection):
+        candidates = SyncState.objects.filter(claimable(now)).exclude(
+            content_type_id__in=exclude_content_types
+        )
+        ids = list(candidates.order_by("pk").values_list("pk", flat=True)[:limit])
+        tokens = {pk: claim(pk, worker, now) for pk in ids}
+        mine = {pk: t for pk, t in tokens.items() if t is not None}
+        states = SyncState.objects.annotate(attempts_recorded=_attempt_count()).filter(pk__in=mine)
+        return [(mine[state.pk], state) for state in states.order_by("pk")]
+    inner = (
+        SyncState.objects.using(using)
+        .filter(claimable(now))
+        .exclude(content_type_id__in=exclude_content_types)
+        .order_by("pk")
+        .values("pk")
+    )
+    inner_sql, inner_params = inner[:limit].query.get_compiler(using).as_sql()
+    if connection.vendor == "postgresql":
+        inner_sql += " FOR UPDATE SKIP LOCKED"
+    rows = _claim_returning(
+        using, SyncState.objects.all(), token, now, extra=(inner_sql, inner_params)
+    )
+    return [(token, state) for state in rows]
+
+
+def _new_token(worker: str) -> str:
+    return f"{worker or 'local'}/{uuid.uuid4().hex[:8]}"[-100:]
+
+
+def _claim_returning(using, queryset, token, now, extra=None) -> list[SyncState]:
+    """UPDATE the claimable rows of ``queryset`` (and ``id IN (extra)``) to in progress under
+    ``token``, RETURNING them with their attempt count."""
+    connection = connections[using]
+    query = queryset.using(using).filter(claimable(now)).query
     update = query.chain(UpdateQuery)
     update.add_update_values(
         {
@@ -123,9 +175,13 @@ def claim_and_load(
         }
     )
     sql, params = update.get_compiler(using).as_sql()
+    params = list(params)
     fields = SyncState._meta.concrete_fields
     qn = connection.ops.quote_name
     table = qn(SyncState._meta.db_table)
+    if extra is not None:
+        sql += f" AND {table}.{qn('id')} IN ({extra[0]})"
+        params += list(extra[1])
     attempts = qn(SyncAttempt._meta.db_table)
     state_column = qn(SyncAttempt._meta.get_field("state").column)
     returning = [f"{table}.{qn(f.column)}" for f in fields]
@@ -139,14 +195,16 @@ def claim_and_load(
         returning.append("set_config('synchronous_commit', 'off', true)")
     with connection.cursor() as cursor:
         cursor.execute(f"{sql} RETURNING {', '.join(returning)}", params)
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    loaded = zip(fields, row[: len(fields)], strict=True)
-    values = [_from_db(field, value, connection) for field, value in loaded]
-    state = SyncState.from_db(using, [f.attname for f in fields], values)
-    state.attempts_recorded = row[len(fields)]
-    return token, state
+        found = cursor.fetchall()
+    states = []
+    for row in found:
+        loaded = zip(fields, row[: len(fields)], strict=True)
+        values = [_from_db(field, value, connection) for field, value in loaded]
+        state = SyncState.from_db(using, [f.attname for f in fields], values)
+        state.attempts_recorded = row[len(fields)]
+        states.append(state)
+    states.sort(key=lambda s: s.pk)
+    return states
 
 
 def _attempt_count():

@@ -385,13 +385,21 @@ def _schedule_enqueue(
 
 
 def enqueue(state_ids: Iterable[int], *, countdown: float | None = None) -> int:
-    """Send one ``sync_object`` task per id. Never raises: a broker outage is logged and the
-    sweep picks the rows up later. Returns how many tasks were published."""
+    """Have the rows pushed: with DISPATCH "drain" (the default) wake a drain (coalesced, see
+    kick.py); with "per_object" send one ``sync_object`` task per id. Never raises: a broker
+    outage is logged and the sweep picks the rows up later. Returns how many ids were handed
+    over."""
     ids = list(dict.fromkeys(state_ids))
     if not ids:
         return 0
     from .conf import thredfi_settings
     from .tasks import sync_object
+
+    if _dispatch() == "drain":
+        from . import kick
+
+        kick.wake(countdown=countdown)
+        return len(ids)
 
     options: dict[str, Any] = {"retry": False}
     if thredfi_settings.CELERY_QUEUE:
@@ -413,6 +421,12 @@ def enqueue(state_ids: Iterable[int], *, countdown: float | None = None) -> int:
             err,
         )
     return sent
+
+
+def _dispatch() -> str:
+    from .conf import thredfi_settings
+
+    return thredfi_settings.DISPATCH
 
 
 # --------------------------------------------------------------------------------------------

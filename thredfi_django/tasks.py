@@ -27,6 +27,14 @@ def sync_object(state_id: int) -> str:
     return sync_state(state_id, worker=worker_name()).outcome
 
 
+@shared_task(name="thredfi_django.drain_pending", acks_late=True, reject_on_worker_lost=True)
+def drain_pending() -> int:
+    """Push everything that is due, in batches (see ``sync.drain``). Returns rows handled."""
+    from .sync import drain
+
+    return drain(worker=worker_name())
+
+
 @shared_task(name="thredfi_django.sweep_pending")
 def sweep_pending() -> int:
     """Re-enqueue due pending rows and expired leases (schedule with Celery beat, e.g. 1/min)."""

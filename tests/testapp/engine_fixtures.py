@@ -48,8 +48,11 @@ class TaskQueue:
 
 @pytest.fixture
 def queue(monkeypatch, django_capture_on_commit_callbacks):
+    from thredfi_django import outbox
     from thredfi_django.tasks import sync_object
 
+    # These tests follow each row's own task; the drain path has tests of its own.
+    monkeypatch.setattr(outbox, "_dispatch", lambda: "per_object")
     tasks = TaskQueue(django_capture_on_commit_callbacks)
     monkeypatch.setattr(sync_object, "apply_async", tasks.publish)
     return tasks
