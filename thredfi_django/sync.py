@@ -73,9 +73,7 @@ def sync_state(
     return Push(state, token, worker, now, _depth).run()
 
 
-def drain(
-    worker: str = "", *, batch: int | None = None, time_limit: float | None = None
-) -> int:
+def drain(worker: str = "", *, batch: int | None = None, time_limit: float | None = None) -> int:
     """Push everything that is due, ``batch`` rows at a time (DRAIN_BATCH), until nothing is
     left or ``time_limit`` seconds (DRAIN_TIME_LIMIT) have passed; then hand over to a new
     drain task so one worker never hogs the queue. Each batch is claimed in one statement and
