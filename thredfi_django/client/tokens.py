@@ -129,6 +129,9 @@ class TokenStore:
         # Injection points for tests (shared-cache expiry is wall-clock time across processes).
         self.clock: Callable[[], float] = time.time
         self.sleep: Callable[[float], None] = time.sleep
+        # The last token seen per scope, in this process: a fresh one is used without asking
+        # the shared cache (a network round trip per request otherwise). A 401 drops it.
+        self._memo: dict[str, Token] = {}
 
     def key(self, scope: str) -> str:
         """The cache key of the token for ``scope`` ("partner" or a business id)."""
@@ -142,8 +145,14 @@ class TokenStore:
         return token
 
     def _fresh(self, scope: str) -> Token | None:
+        memo = self._memo.get(scope)
+        if memo is not None and self.clock() < memo.refresh_at:
+            return memo
         token = self.read(scope)
-        return token if token is not None and self.clock() < token.refresh_at else None
+        if token is not None and self.clock() < token.refresh_at:
+            self._memo[scope] = token
+            return token
+        return None
 
     def get(self, scope: str, fetch: Callable[[], tuple[str, Any]]) -> Token:
         """The token for ``scope``; ``fetch()`` → ``(access_token, expires_in)`` when one is due."""
@@ -189,6 +198,7 @@ class TokenStore:
         token = Token(access_token, now + lifetime, now + lifetime - margin)
         if lifetime > self.min_validity:
             self.cache.set(self.key(scope), token.as_cache_value(), math.ceil(lifetime))
+            self._memo[scope] = token
         return token
 
     def invalidate(self, scope: str, access_token: str) -> None:
@@ -197,6 +207,9 @@ class TokenStore:
         Compare first, so a process whose request failed with an old token does not throw away
         the new one another process has just fetched.
         """
+        memo = self._memo.get(scope)
+        if memo is not None and memo.access_token == access_token:
+            del self._memo[scope]
         current = Token.from_cache_value(self.cache.get(self.key(scope)))
         if current is not None and current.access_token == access_token:
             self.cache.delete(self.key(scope))

@@ -26,7 +26,10 @@ def _clear_token_cache() -> None:
     """Drop cached tokens so one test's tokens never leak into the next (other fakes)."""
     from django.core.cache import caches
 
+    from thredfi_django.client.shared import reset_client
     from thredfi_django.conf import thredfi_settings
+
+    reset_client()  # the shared client also remembers its last tokens in memory
 
     cache = caches[thredfi_settings.CACHE_ALIAS]
     try:
