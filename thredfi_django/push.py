@@ -368,12 +368,7 @@ class Push:
         # sync_state() loads how many attempts the row had; with this one, is it over the cap?
         # (Unknown: trim anyway.) A push that lost its lease also writes its attempt, so the
         # count can be one short; the next push of the row trims what that left.
-        recorded = getattr(state, "attempts_recorded", None)
-        if recorded is not None and recorded + 1 <= thredfi_settings.ATTEMPT_HISTORY:
-            return
-        keep = SyncAttempt.objects.filter(state_id=state.pk).order_by("-started_at", "-id")
-        keep = keep.values("pk")[: thredfi_settings.ATTEMPT_HISTORY]
-        SyncAttempt.objects.filter(state_id=state.pk).exclude(pk__in=Subquery(keep)).delete()
+        trim_history(state)
 
     def _wake_blocked(self) -> None:
         waiting = list(
@@ -391,6 +386,18 @@ class Push:
 # --------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------
+
+
+def trim_history(state: SyncState) -> None:
+    """Keep the newest ATTEMPT_HISTORY attempt rows of ``state``, once its new attempt (just
+    written) takes it over the cap. ``state.attempts_recorded`` is the count the claim loaded;
+    unknown: trim anyway."""
+    recorded = getattr(state, "attempts_recorded", None)
+    if recorded is not None and recorded + 1 <= thredfi_settings.ATTEMPT_HISTORY:
+        return
+    keep = SyncAttempt.objects.filter(state_id=state.pk).order_by("-started_at", "-id")
+    keep = keep.values("pk")[: thredfi_settings.ATTEMPT_HISTORY]
+    SyncAttempt.objects.filter(state_id=state.pk).exclude(pk__in=Subquery(keep)).delete()
 
 
 def _client():
