@@ -15,7 +15,7 @@ invoices (default 500) with ``--lines`` lines each (default 1). Two pipeline fig
         [--concurrency 1] [--conn-max-age SECONDS] [--async-commit] [--profile]
 
 ``--latency-ms 50`` makes the fake answer every request 50 ms later, as a remote API would.
-``--profile`` also pushes 200 more invoices inline in this process under cProfile and prints
+``--profile`` also drains 300 more invoices inline in this process under cProfile and prints
 where the time goes. Needs PostgreSQL and Redis on 127.0.0.1 (benchmarks/settings.py).
 """
 
@@ -188,21 +188,25 @@ def main(argv: list[str] | None = None) -> None:
         print(f"load average after: {os.getloadavg()}")
 
         if args.profile:
+            from thredfi_django.sync import drain
+
             ids = invoice_states(
                 harness.build_invoices(
-                    200, accounts, lines=args.lines, customers=customers, prefix="P"
+                    300, accounts, lines=args.lines, customers=customers, prefix="P"
                 )
             )
             profiler = cProfile.Profile()
             started = time.perf_counter()
             profiler.enable()
-            for state_id in ids:
-                sync_state(state_id, worker="bench-profile")
+            handled = drain(worker="bench-profile")
             profiler.disable()
             inline = time.perf_counter() - started
-            print(f"\ninline sync_state() of {len(ids)} invoices in this process: {inline:.2f} s")
+            print(f"\ninline drain() of {len(ids)} invoices in this process: {inline:.2f} s")
+            print(f"rows handled: {handled}; all synced: {all_synced(ids)}")
             out = io.StringIO()
-            pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(35)
+            pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(
+                "thredfi_django|psycopg/cursor|requests/sessions", 40
+            )
             print(out.getvalue())
 
 

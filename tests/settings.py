@@ -80,6 +80,9 @@ THREDFI = {
     # Publish drain kicks from the after-commit callback, not a thread: tests that capture
     # tasks see them at once.
     "DRAIN_KICK": "inline",
+    # The benchmarks try other values through the environment.
+    "DRAIN_HTTP_CONCURRENCY": env.int("THREDFI_DRAIN_HTTP_CONCURRENCY", default=4),
+    "DRAIN_BATCH": env.int("THREDFI_DRAIN_BATCH", default=100),
 }
 
 LOGGING = {

@@ -29,15 +29,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
-from django.db.models import Case, F, IntegerField, UUIDField, Value, When
+from django.db import connections, router, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from . import leases, operations, outbox
 from .conf import thredfi_settings
 from .exceptions import ThredfiError
 from .models import SyncAttempt, SyncOperation, SyncState, SyncStatus
-from .push import Push, SyncResult, _cleared_error, _client, _model, _parent, _rid, trim_history
+from .push import Push, SyncResult, _client, _model, _parent, _rid, trim_history
 from .signals import sync_succeeded
 
 logger = logging.getLogger("thredfi_django.sync")
@@ -256,68 +256,89 @@ def _record_successes(done: list[_Fast], worker: str) -> list[SyncResult]:
 
 
 def _store_remote_ids(done: list[_Fast]) -> None:
-    """Host ``thredfi_id`` where it is missing or different: one UPDATE per model (update(),
-    not save(): no signal, so no new change recorded)."""
+    """Host ``thredfi_id`` where it is missing or different: one UPDATE per row, sent together
+    (``executemany``: psycopg pipelines them). Not save(): no signal, no new change recorded."""
     by_model: dict[type, list[_Fast]] = defaultdict(list)
     for item in done:
         if item.remote_id and str(item.instance.thredfi_id) != str(item.remote_id):
             by_model[type(item.instance)].append(item)
+    connection = connections[router.db_for_write(SyncState)]
     for model, items in by_model.items():
-        whens = [When(pk=item.instance.pk, then=Value(uuid.UUID(item.remote_id))) for item in items]
-        model._default_manager.filter(pk__in=[item.instance.pk for item in items]).update(
-            thredfi_id=Case(*whens, output_field=UUIDField())
+        qn = connection.ops.quote_name
+        field = model._meta.get_field("thredfi_id")
+        pk = model._meta.pk
+        sql = (
+            f"UPDATE {qn(model._meta.db_table)} SET {qn(field.column)} = %s "  # noqa: S608
+            f"WHERE {qn(pk.column)} = %s"
         )
+        params = [
+            (
+                field.get_db_prep_save(uuid.UUID(item.remote_id), connection),
+                pk.get_db_prep_save(item.instance.pk, connection),
+            )
+            for item in items
+        ]
+        with connection.cursor() as cursor:
+            cursor.executemany(sql, params)
         for item in items:
             item.instance.thredfi_id = uuid.UUID(item.remote_id)
 
 
 def _release(done: list[_Fast], now) -> list[int]:
-    """Mark the rows synced and drop their leases, only where our lease still holds. Returns
-    the ids released; a row whose lease was lost keeps its remote id at least."""
-    by_token: dict[str, list[_Fast]] = defaultdict(list)
+    """Mark the rows synced and drop their leases, only where our lease still holds (one
+    UPDATE per row, sent together). Returns the ids released; a row whose lease was lost keeps
+    its remote id at least."""
+    connection = connections[router.db_for_write(SyncState)]
+    qn = connection.ops.quote_name
+    column = {f.name: qn(f.column) for f in SyncState._meta.concrete_fields}
+    prep = {
+        name: SyncState._meta.get_field(name).get_db_prep_save
+        for name in ("remote_id", "last_synced_at")
+    }
+    # Only quoted identifiers from _meta are interpolated; every value is a bound parameter.
+    sql = (
+        f"UPDATE {qn(SyncState._meta.db_table)} SET "  # noqa: S608
+        f"{column['status']} = 'synced', {column['synced_version']} = %s, "
+        f"{column['remote_id']} = COALESCE(%s, {column['remote_id']}), "
+        f"{column['attempts']} = 0, {column['next_attempt_at']} = NULL, "
+        f"{column['blocked_on']} = NULL, {column['last_synced_at']} = %s, "
+        f"{column['lease_until']} = NULL, {column['lease_owner']} = '', "
+        f"{column['updated_at']} = %s, {column['last_error_kind']} = '', "
+        f"{column['last_error_status']} = NULL, {column['last_error_code']} = '', "
+        f"{column['last_error_message']} = '', {column['last_error_fields']} = '{{}}', "
+        f"{column['last_error_at']} = NULL "
+        f"WHERE {column['id']} = %s AND {column['lease_owner']} = %s"
+    )
+    stamp = prep["last_synced_at"](now, connection)
+    params = [
+        (
+            item.state.version,
+            prep["remote_id"](uuid.UUID(item.remote_id), connection) if item.remote_id else None,
+            stamp,
+            stamp,
+            item.state.pk,
+            item.token,
+        )
+        for item in done
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
+        updated = cursor.rowcount
+    ids = [item.state.pk for item in done]
+    if updated == len(ids):
+        return ids
+    mine = set(
+        SyncState.objects.filter(pk__in=ids, lease_owner="", last_synced_at=now).values_list(
+            "pk", flat=True
+        )
+    )
     for item in done:
-        by_token[item.token].append(item)
-    released: list[int] = []
-    for token, items in by_token.items():
-        ids = [item.state.pk for item in items]
-        remote_ids = [
-            When(pk=item.state.pk, then=Value(uuid.UUID(item.remote_id)))
-            for item in items
-            if item.remote_id
-        ]
-        versions = [When(pk=item.state.pk, then=Value(item.state.version)) for item in items]
-        changes = _cleared_error(
-            status=SyncStatus.SYNCED,
-            synced_version=Case(*versions, output_field=IntegerField()),
-            attempts=0,
-            next_attempt_at=None,
-            blocked_on=None,
-            last_synced_at=now,
-            lease_until=None,
-            lease_owner="",
-            updated_at=now,
-        )
-        if remote_ids:
-            changes["remote_id"] = Case(
-                *remote_ids, default=F("remote_id"), output_field=UUIDField()
+        if item.state.pk not in mine:
+            logger.warning("Lost the lease on %s while pushing it.", item.state)
+            SyncState.objects.filter(pk=item.state.pk, remote_id__isnull=True).update(
+                remote_id=item.remote_id
             )
-        updated = SyncState.objects.filter(pk__in=ids, lease_owner=token).update(**changes)
-        if updated == len(ids):
-            released += ids
-            continue
-        mine = set(
-            SyncState.objects.filter(pk__in=ids, lease_owner="", last_synced_at=now).values_list(
-                "pk", flat=True
-            )
-        )
-        released += [pk for pk in ids if pk in mine]
-        for item in items:
-            if item.state.pk not in mine:
-                logger.warning("Lost the lease on %s while pushing it.", item.state)
-                SyncState.objects.filter(pk=item.state.pk, remote_id__isnull=True).update(
-                    remote_id=item.remote_id
-                )
-    return released
+    return [pk for pk in ids if pk in mine]
 
 
 def _wake_blocked(ids: list[int]) -> None:

@@ -180,7 +180,12 @@ def _claim_returning(using, queryset, token, now, extra=None) -> list[SyncState]
     qn = connection.ops.quote_name
     table = qn(SyncState._meta.db_table)
     if extra is not None:
-        sql += f" AND {table}.{qn('id')} IN ({extra[0]})"
+        if connection.vendor == "postgresql":
+            # = ANY(ARRAY(…)) runs the subquery exactly once; an IN (…) may be re-run by the
+            # planner, and with SKIP LOCKED each run picks other rows (more than LIMIT).
+            sql += f" AND {table}.{qn('id')} = ANY(ARRAY({extra[0]}))"
+        else:
+            sql += f" AND {table}.{qn('id')} IN ({extra[0]})"
         params += list(extra[1])
     attempts = qn(SyncAttempt._meta.db_table)
     state_column = qn(SyncAttempt._meta.get_field("state").column)

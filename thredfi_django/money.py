@@ -49,6 +49,10 @@ def _as_decimal(amount: Decimal | int | str) -> Decimal:
     return value
 
 
+#: Precision for the common case of to_cents() (no rounding needed; made once, not per call).
+_EXACT = Context(prec=40)
+
+
 def to_cents(amount: Decimal | int | str, *, strict: bool = False) -> int:
     """The amount in integer cents, exactly; half a cent rounds away from zero.
 
@@ -58,10 +62,13 @@ def to_cents(amount: Decimal | int | str, *, strict: bool = False) -> int:
     Floats are refused with a :class:`TypeError`: convert them where they are born.
     """
     value = _as_decimal(amount)
-    digits = len(value.as_tuple().digits)
+    sign, digit_tuple, exponent = value.as_tuple()
+    digits = len(digit_tuple)
+    if exponent >= -2 and digits <= 20:
+        return int(value.scaleb(2, _EXACT))  # at most 2 places, 22 digits: nothing to round
     # Enough precision for any finite input, so huge amounts are exact instead of an
     # InvalidOperation from the default 28-digit context.
-    with localcontext(Context(prec=digits + abs(value.as_tuple().exponent) + 10)):
+    with localcontext(Context(prec=digits + abs(exponent) + 10)):
         scaled = value.scaleb(2)
         cents = scaled.to_integral_value(rounding=ROUND_HALF_UP)
         if strict and cents != scaled:
