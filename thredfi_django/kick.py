@@ -76,7 +76,8 @@ class _Kicker:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._wanted = threading.Event()
-        self._pid: int | None = None
+        self._pid: int | None = None  # the process whose thread publishes (background mode)
+        self._timer_pid: int | None = None  # the process whose trailing timer is set (inline)
         self._last = 0.0  # monotonic time of the last publish (inline mode)
         self._trailing: threading.Timer | None = None
 
@@ -98,8 +99,8 @@ class _Kicker:
             wait = self._last + interval - now
             if wait <= 0:
                 self._last = now
-            elif self._trailing is None or self._pid != os.getpid():
-                self._pid = os.getpid()
+            elif self._trailing is None or self._timer_pid != os.getpid():
+                self._timer_pid = os.getpid()
                 self._trailing = threading.Timer(wait, self._fire_trailing)
                 self._trailing.daemon = True
                 self._trailing.start()

@@ -1,0 +1,246 @@
+"""Drains: one worker wakes up, claims what is due in batches and pushes each batch together.
+
+The rows are the queue; a Celery message only says "come and look". These stories run the
+drain the way the ``drain_pending`` task does (plain function calls, in this process).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from django.db import connection
+from django.db.models import F
+from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
+
+from tests.testapp.factories import make_account, make_customer, make_invoice, make_payment
+from tests.testapp.models import Customer, Invoice
+from thredfi_django import kick, leases, operations, outbox
+from thredfi_django.models import SyncAttempt, SyncState, SyncStatus
+from thredfi_django.sync import drain
+
+pytestmark = pytest.mark.django_db
+
+ONE_THREAD = {"DRAIN_HTTP_CONCURRENCY": 1}
+
+
+@pytest.fixture
+def published(monkeypatch):
+    """Drain kicks published (instead of sending them to the broker)."""
+    sent: list[float | None] = []
+    monkeypatch.setattr(kick, "publish", lambda countdown=None: sent.append(countdown) or True)
+    return sent
+
+
+def thredfi(**extra):
+    from django.conf import settings
+
+    return override_settings(THREDFI={**settings.THREDFI, **extra})
+
+
+def statuses() -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for status in SyncState.objects.values_list("status", flat=True):
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+def test_a_whole_platform_saved_at_once_is_pushed_dependencies_first_in_one_drain(
+    thredfi_fake, published
+):
+    account = make_account()
+    customers = [make_customer(account) for _ in range(3)]
+    invoices = [make_invoice(c) for c in customers for _ in range(2)]
+    make_payment(invoices[0])
+
+    handled = drain(worker="w")
+
+    assert handled == 1 + 3 + 6 + 1
+    assert statuses() == {SyncStatus.SYNCED: 11}
+    assert thredfi_fake.count_by_external_id("invoices") == {
+        i.get_thredfi_external_id(): 1 for i in invoices
+    }
+    # Nothing waited on anything: every object cost exactly its own request (plus tokens).
+    assert not SyncAttempt.objects.exclude(outcome=SyncAttempt.Outcome.SUCCESS).exists()
+    assert thredfi_fake.stats.total_requests == 11 + 2  # a partner and a business token
+    for invoice in Invoice.objects.all():
+        assert invoice.thredfi_id is not None
+
+
+def test_the_queries_of_a_drain_do_not_grow_with_the_batch(thredfi_fake, published):
+    account = make_account()
+    customer = make_customer(account)
+    drain(worker="w")  # the account and customer
+
+    def queries_to_drain(n: int) -> int:
+        for _ in range(n):
+            make_invoice(customer)
+        with CaptureQueriesContext(connection) as ctx:
+            assert drain(worker="w") == n
+        return len(ctx.captured_queries)
+
+    # executemany counts as one captured statement: what grows with n is rows, not round trips
+    # of the ORM (PostgreSQL pipelines the per-row UPDATEs of an executemany).
+    assert queries_to_drain(2) == queries_to_drain(20)
+
+
+def test_a_row_saved_again_during_its_push_is_pushed_once_more(
+    thredfi_fake, published, monkeypatch
+):
+    invoice = make_invoice()
+    drain(worker="w")
+    real_execute = operations.execute
+    state = outbox.state_for(invoice)
+
+    def execute_while_the_host_saves(client, call):
+        if call.resource == "invoice":
+            Invoice.objects.filter(pk=invoice.pk).update(memo="changed meanwhile")
+            outbox.mark_dirty(Invoice.objects.get(pk=invoice.pk), schedule=False)
+        return real_execute(client, call)
+
+    outbox.request_sync([state], enqueue_tasks=False)
+    monkeypatch.setattr(operations, "execute", execute_while_the_host_saves)
+    with thredfi(**ONE_THREAD):
+        drain(worker="w", time_limit=0)  # one batch: the push, then the save is still pending
+
+    state.refresh_from_db()
+    assert state.status == SyncStatus.PENDING
+    assert state.synced_version < state.version
+    monkeypatch.setattr(operations, "execute", real_execute)
+    drain(worker="w")
+    state.refresh_from_db()
+    assert state.status == SyncStatus.SYNCED and state.synced_version == state.version
+    (remote,) = thredfi_fake.records("invoices")
+    assert remote["memo"] == "changed meanwhile"
+
+
+def test_failures_in_a_batch_are_recorded_per_row_and_the_rest_still_syncs(thredfi_fake, published):
+    customer = make_customer()
+    drain(worker="w")
+    invoices = [make_invoice(customer) for _ in range(4)]
+    thredfi_fake.fail_next(1, status=503, path_contains="/invoices/")
+    thredfi_fake.fail_next(1, status=422, path_contains="/invoices/")
+
+    with thredfi(**ONE_THREAD):
+        drain(worker="w")
+
+    by_status = statuses()
+    assert by_status[SyncStatus.SYNCED] == 2 + 2  # account, customer and two invoices
+    assert by_status[SyncStatus.PENDING] == 1  # the 503: retried after a backoff
+    assert by_status[SyncStatus.NEEDS_ATTENTION] == 1  # the 422
+    retry = SyncState.objects.get(status=SyncStatus.PENDING)
+    assert retry.attempts == 1 and retry.next_attempt_at is not None
+    assert retry.last_error_status == 503
+    assert SyncAttempt.objects.filter(state__resource="invoice").count() == len(invoices)
+
+
+def test_a_row_whose_lease_was_taken_over_meanwhile_is_not_marked_synced_by_us(
+    thredfi_fake, published, monkeypatch
+):
+    invoice = make_invoice()
+    real_execute = operations.execute
+
+    def execute_while_the_lease_expires(client, call):
+        if call.resource == "invoice":
+            SyncState.objects.filter(resource="invoice").update(lease_owner="another-worker/1")
+        return real_execute(client, call)
+
+    monkeypatch.setattr(operations, "execute", execute_while_the_lease_expires)
+    with thredfi(**ONE_THREAD):
+        drain(worker="w", time_limit=0)
+
+    state = outbox.state_for(invoice)
+    assert state.status == SyncStatus.IN_PROGRESS and state.lease_owner == "another-worker/1"
+    (remote,) = thredfi_fake.records("invoices")
+    assert str(state.remote_id) == remote["id"], "the remote id is kept for the other worker"
+
+
+def test_claims_of_two_drains_never_overlap_and_respect_the_batch_size(published):
+    customers = [make_customer() for _ in range(5)]
+    assert len(customers) == 5
+    first = leases.claim_batch("a", limit=4)
+    second = leases.claim_batch("b", limit=4)
+    third = leases.claim_batch("c", limit=4)
+    assert len(first) == 4 and len(second) == 4 and len(third) == 2  # 5 accounts + 5 customers
+    ids = [state.pk for _token, state in first + second + third]
+    assert len(set(ids)) == 10
+    assert {token for token, _ in first} != {token for token, _ in second}
+    assert all(state.status == SyncStatus.IN_PROGRESS for _token, state in first)
+
+
+def test_a_paused_model_is_left_for_later_by_the_drain(thredfi_fake, published):
+    customer = make_customer()
+    with thredfi(PAUSED_MODELS=["testapp.Customer"]):
+        assert drain(worker="w") == 1  # the account only
+    assert outbox.state_for(customer).status == SyncStatus.PENDING
+    assert drain(worker="w") == 1
+    assert outbox.state_for(customer).status == SyncStatus.SYNCED
+
+
+def test_a_drain_that_runs_out_of_time_hands_over_to_a_new_drain_task(thredfi_fake, published):
+    for _ in range(3):
+        make_customer()
+    with thredfi(DRAIN_BATCH=2):
+        assert drain(worker="w", time_limit=0) == 2
+    assert published == [None], "one kick for the rest, at the back of the queue"
+    assert drain(worker="w") == 4
+
+
+def test_saving_in_drain_mode_wakes_a_drain_instead_of_sending_a_task_per_row(
+    published, committed, monkeypatch
+):
+    from thredfi_django.tasks import sync_object
+
+    monkeypatch.setattr(sync_object, "apply_async", lambda *a, **k: pytest.fail("per-row task"))
+    monkeypatch.setattr(kick._kicker, "_last", 0.0)
+    with committed():
+        make_customer()
+    assert published == [None]
+
+
+def test_kicks_are_coalesced_and_the_last_request_is_never_left_waiting(published, monkeypatch):
+    monkeypatch.setattr(kick._kicker, "_last", 0.0)
+    with thredfi(DRAIN_KICK="inline", DRAIN_KICK_INTERVAL=0.2):
+        for _ in range(50):
+            kick.wake()
+        assert published == [None], "the first publishes at once, the others wait"
+        deadline = time.monotonic() + 5
+        while len(published) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert published == [None, None], "one trailing kick for the 49 that waited"
+
+
+def test_the_background_kicker_publishes_from_its_own_thread(published, monkeypatch):
+    threads: list[str] = []
+    monkeypatch.setattr(
+        kick,
+        "publish",
+        lambda countdown=None: threads.append(threading.current_thread().name) or True,
+    )
+    with thredfi(DRAIN_KICK="background", DRAIN_KICK_INTERVAL=0.01):
+        kick.wake()
+        deadline = time.monotonic() + 5
+        while not threads and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert threads == ["thredfi-drain-kick"]
+
+
+def test_retries_wake_a_drain_after_their_backoff(published):
+    kick.wake(countdown=7.5)
+    assert published == [7.5]
+
+
+def test_saving_a_customer_does_not_touch_anything_else_in_the_batch(thredfi_fake, published):
+    customers = [make_customer() for _ in range(3)]
+    drain(worker="w")
+    Customer.objects.filter(pk=customers[0].pk).update(name="Renamed")
+    SyncState.objects.filter(object_id=str(customers[0].pk), resource="customer").update(
+        version=F("version") + 1, status=SyncStatus.PENDING
+    )
+    before = thredfi_fake.stats.total_requests
+    assert drain(worker="w") == 1
+    # Customers have no update endpoint: skipped (synced), no request.
+    assert thredfi_fake.stats.total_requests == before
+    assert statuses() == {SyncStatus.SYNCED: 6}
