@@ -242,11 +242,20 @@ def status_counts() -> dict[str, int]:
 
 
 def wait_until_settled(timeout: float) -> dict[str, int]:
-    """Wait until no row is pending, in progress or blocked (all synced, or failed)."""
+    """Wait until no save is only marked on its row any more and no row is pending, in
+    progress or blocked (all synced, or failed)."""
+    from thredfi_django.inbox import synced_models
     from thredfi_django.models import SyncState, SyncStatus
 
     busy = [SyncStatus.PENDING, SyncStatus.IN_PROGRESS, SyncStatus.BLOCKED]
-    wait_until(lambda: not SyncState.objects.filter(status__in=busy).exists(), timeout, 0.1)
+
+    def settled() -> bool:
+        if SyncState.objects.filter(status__in=busy).exists():
+            return False
+        marked = (m._base_manager.filter(thredfi_dirty__isnull=False) for m in synced_models())
+        return not any(qs.exists() for qs in marked)
+
+    wait_until(settled, timeout, 0.1)
     return status_counts()
 
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission, User
-from django.contrib.contenttypes.models import ContentType
 from django.test import Client
 
 from tests.testapp.models import Account, Invoice
+from thredfi_django import inbox, outbox
 from thredfi_django.models import SyncState, SyncStatus
 
 __all__ = ["account", "enqueued", "make_invoice", "operator", "viewer"]
@@ -37,9 +37,11 @@ def client_for(user: User) -> Client:
 
 
 def state_of(obj: Any) -> SyncState:
-    return SyncState.objects.get(
-        content_type=ContentType.objects.get_for_model(obj), object_id=str(obj.pk)
-    )
+    """The object's sync state (a save only marked on its row is absorbed first: state_for)."""
+    state = outbox.state_for(obj)
+    if state is None:
+        raise SyncState.DoesNotExist(f"No sync state for {obj!r}.")
+    return state
 
 
 def set_state(obj: Any, **fields: Any) -> SyncState:
@@ -55,10 +57,13 @@ def account(db) -> Account:
 
 @pytest.fixture
 def make_invoice(account):
-    """Create an invoice (its save records a pending sync state) and shape that state."""
+    """Create an invoice (its save records a pending sync state) and shape that state.
+
+    Every save so far is absorbed, as the drain its commit wakes would have done."""
 
     def make(number: str, status: str | None = SyncStatus.PENDING, **state: Any) -> Invoice:
         invoice = Invoice.objects.create(account=account, number=number)
+        inbox.absorb()
         if status is None:  # "never synced": no sync-state row at all
             SyncState.objects.filter(pk=state_of(invoice).pk).delete()
         else:

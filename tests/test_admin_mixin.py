@@ -110,6 +110,28 @@ def test_the_changelist_costs_the_same_queries_for_3_rows_and_30(make_invoice, o
     assert len(thirty) == len(three), [q["sql"] for q in thirty.captured_queries]
 
 
+def test_a_saved_object_not_taken_in_yet_shows_and_filters_as_pending(make_invoice, operator):
+    synced = make_invoice("INV-S", SyncStatus.SYNCED)
+    synced.memo = "edited, the drain has not run yet"
+    synced.save()  # marks the row only: its sync state still says synced
+    assert state_of_row(synced).status == SyncStatus.SYNCED
+    client = client_for(operator)
+
+    response = client.get(reverse(CHANGELIST))
+    assert badge("pending") in response.content.decode()
+    assert badge("synced") not in response.content.decode()
+    assert shown_numbers(client.get(reverse(CHANGELIST), {"thredfi_status": "pending"})) == [
+        "INV-S"
+    ]
+    assert shown_numbers(client.get(reverse(CHANGELIST), {"thredfi_status": "synced"})) == []
+
+
+def state_of_row(obj) -> SyncState:
+    """The sync-state row as stored (state_of would absorb the marker first)."""
+    content_type = ContentType.objects.get_for_model(obj)
+    return SyncState.objects.get(content_type=content_type, object_id=str(obj.pk))
+
+
 # -- the change form -------------------------------------------------------------------------------
 
 

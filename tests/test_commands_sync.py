@@ -8,6 +8,7 @@ from django.core.management import CommandError, call_command
 
 from tests.testapp.factories import make_invoice
 from tests.testapp.models import Customer, Invoice
+from thredfi_django import inbox
 from thredfi_django.models import SyncState, SyncStatus
 from thredfi_django.outbox import state_for
 
@@ -38,6 +39,7 @@ def test_queues_everything_not_synced(run, queue):
 
 def test_synced_objects_are_left_alone_unless_asked(run, queue):
     invoice = make_invoice()
+    inbox.absorb()  # as the drain its commit wakes would
     version = state_for(invoice).version
     SyncState.objects.update(status=SyncStatus.SYNCED, synced_version=version)
     queue.clear()
@@ -162,6 +164,7 @@ def test_big_selections_are_made_due_in_bulk_and_handed_to_the_sweep(run, queue,
 
 def test_dry_run_shows_each_request_and_sends_nothing(run, queue, thredfi_fake):
     invoice = make_invoice()
+    inbox.absorb()  # as the drain its commit wakes would
     before = list(SyncState.objects.values_list("pk", "status", "version", "attempts"))
     queue.clear()
 

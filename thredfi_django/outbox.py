@@ -1,18 +1,21 @@
-"""The outbox: record a change in the host's own transaction, enqueue its push after commit.
+"""The outbox: the sync-state row of every synced object, and how changes get into it.
 
-``mark_dirty(instance)`` is what the post_save/post_delete receivers call. It writes (or bumps)
-the object's :class:`~thredfi_django.models.SyncState` row in the *same* transaction as the host
-row, so a save is recorded exactly when it commits: no lost change if the process dies after
-commit, no phantom push if the transaction rolls back. It is one SQL statement on SQLite ≥ 3.35
-and PostgreSQL (``INSERT … ON CONFLICT … DO UPDATE … RETURNING``); other databases take a
-slower ORM path.
+A synced object's *save* does not write here: it leaves a change marker on its own row
+(``thredfi_dirty``, set by the mixin's ``save()`` in the same statement), and the drain moves
+markers into this table in bulk (``inbox.absorb`` → :func:`record_many`). A line's save marks
+its parent's row the same way (:func:`mark_parent_dirty`, one UPDATE per parent and
+transaction). A *delete* has no row left to mark, so :func:`mark_dirty` records it here, in the
+host's own transaction: one SQL statement on SQLite ≥ 3.35 and PostgreSQL
+(``INSERT … ON CONFLICT … DO UPDATE … RETURNING``); other databases take a slower ORM path.
+Either way a change is recorded exactly when it commits: no lost change if the process dies
+after commit, no phantom push if the transaction rolls back.
 
-After commit, :func:`enqueue` hands the row ids to Celery, once per transaction however many
-saves it held. If the broker is down the save still succeeds: the row stays pending and
-``sweep()`` (Celery beat or ``manage.py thredfi_sweep``) re-enqueues it later.
+After commit, :func:`enqueue` hands the row ids to Celery (or wakes a drain), once per
+transaction however many changes it held. If the broker is down the save still succeeds: the
+marker or row stays and ``sweep()`` (Celery beat or ``manage.py thredfi_sweep``) picks it up.
 
-``queryset.update()`` and ``bulk_create()`` send no signals, so nothing is recorded for them;
-call :func:`mark_dirty_many` with the affected objects afterwards.
+``queryset.update()`` and ``bulk_create()`` send no signals and set no marker, so nothing is
+recorded for them; call :func:`mark_dirty_many` with the affected objects afterwards.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from django.db import connections, router, transaction
 from django.db.models import F, Model, Q, QuerySet
 from django.utils import timezone
 
+from . import kick
 from .models import SyncOperation, SyncState, SyncStatus
 
 logger = logging.getLogger("thredfi_django.sync")
@@ -95,13 +99,7 @@ def mark_dirty(
     connection = connections[using]
     content_type = ContentType.objects.db_manager(using).get_for_model(instance)
     object_id = str(instance.pk)
-    values = {
-        "resource": getattr(instance, "thredfi_resource", "") or "",
-        "external_id": instance.get_thredfi_external_id(),
-        "remote_id": getattr(instance, "thredfi_id", None),
-        "label": _label(instance),
-        "operation": str(operation),
-    }
+    values = _values(instance, operation)
     business_key = _business_key(instance)
     if _supports_upsert_returning(connection):
         state, became_pending = _upsert_sql(
@@ -115,56 +113,90 @@ def mark_dirty(
     return state
 
 
-def mark_dirty_by_pk(model: type[Model], pk: Any, load=None) -> int | None:
-    """Bump the version of an already-tracked object by primary key (one UPDATE).
+def _values(instance: Model, operation: str) -> dict[str, Any]:
+    """What a change of ``instance`` writes into its row, besides the bookkeeping."""
+    return {
+        "resource": getattr(instance, "thredfi_resource", "") or "",
+        "external_id": instance.get_thredfi_external_id(),
+        "remote_id": getattr(instance, "thredfi_id", None),
+        "label": _label(instance),
+        "operation": str(operation),
+    }
 
-    Used by line items to mark their parent dirty without loading the parent. When the parent
-    has no sync state yet, ``load()`` is called to fetch it and :func:`mark_dirty` records it.
-    Returns the state id, or None when there is nothing to record.
+
+#: Rows per statement in :func:`record_many` (≤ 11 parameters each: far below every limit).
+RECORD_CHUNK = 1000
+
+
+def record_many(objects: list[Model]) -> list[tuple[int, bool]]:
+    """Record that ``objects`` (of one model) changed, as ``mark_dirty(obj, schedule=False)``
+    would for each, but in one ``INSERT … VALUES (…), (…) … ON CONFLICT … RETURNING`` statement
+    (per RECORD_CHUNK rows) where the database has it: this is the drain's path, once for
+    every saved object. Returns (state id, whether it just became pending) per object, in
+    order. Runs in the caller's transaction; schedules nothing."""
+    if not objects:
+        return []
+    using = _db_for(type(objects[0]))
+    connection = connections[using]
+    if not _supports_upsert_returning(connection):
+        return [_upsert_one_orm(using, obj) for obj in objects]
+    content_type = ContentType.objects.db_manager(using).get_for_model(objects[0])
+    table = connection.ops.quote_name(SyncState._meta.db_table)
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    found: dict[str, tuple[int, bool]] = {}
+    for start in range(0, len(objects), RECORD_CHUNK):
+        tuples, params = [], []
+        for obj in objects[start : start + RECORD_CHUNK]:
+            business_key = _business_key(obj)
+            tuples.append(_values_sql(table, business_key is not None))
+            values = _values(obj, SyncOperation.UPSERT)
+            params += _row_params(
+                connection, content_type.pk, str(obj.pk), values, business_key, now
+            )
+        # Only quoted identifiers from _meta are interpolated; every value is a bound parameter.
+        sql = (
+            f"INSERT INTO {table} ({_INSERT_COLUMNS}) VALUES {', '.join(tuples)}"  # noqa: S608
+            f"{_on_conflict_sql(table)} RETURNING object_id, id, updated_at"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            for object_id, state_id, updated_at in cursor.fetchall():
+                found[object_id] = (state_id, _same_instant(updated_at, now))
+    return [found[str(obj.pk)] for obj in objects]
+
+
+def _upsert_one_orm(using: str, instance: Model) -> tuple[int, bool]:
+    content_type = ContentType.objects.db_manager(using).get_for_model(instance)
+    values = _values(instance, SyncOperation.UPSERT)
+    state, became_pending = _upsert_orm(
+        using, content_type, str(instance.pk), values, _business_key(instance)
+    )
+    return state.pk, became_pending
+
+
+def mark_dirty_by_pk(model: type[Model], pk: Any) -> bool:
+    """Mark an object changed by primary key, without loading it: set its change marker (one
+    UPDATE of the host row), and have a drain look after commit.
+
+    Used by line items to mark their parent: once per parent and transaction (fifty lines of
+    one invoice are one UPDATE), since one marker is all the drain needs to see. Returns
+    whether the object is marked (False: no such row).
     """
     if pk is None:
-        return None
-    using = _db_for(model)
+        return False
+    from .mixins.base import new_dirty_token
+
+    using = router.db_for_write(model) or "default"
     connection = connections[using]
     key = (model._meta.label_lower, str(pk))
     if connection.in_atomic_block:
         batch = _current_batch(using)
-        marked = batch.already_marked(key, connection.savepoint_ids) if batch else None
-        if marked is not None:
-            return marked  # recorded earlier in this transaction: one bump is enough
-    content_type = ContentType.objects.db_manager(using).get_for_model(model)
-    now = timezone.now()
-    if _supports_upsert_returning(connection):
-        table = connection.ops.quote_name(SyncState._meta.db_table)
-        # Only quoted identifiers from _meta are interpolated; every value is a bound parameter.
-        sql = (
-            f"UPDATE {table} SET version = version + 1, {_reopen_sql('', '%s')} "  # noqa: S608
-            "WHERE content_type_id = %s AND object_id = %s AND operation = 'upsert' "
-            "RETURNING id, updated_at"
-        )
-        now_param = _prep("updated_at", now, connection)
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [now_param, content_type.pk, str(pk)])
-            row = cursor.fetchone()
-        state_id = row[0] if row else None
-        became_pending = bool(row) and _same_instant(row[1], now_param)
-    else:
-        qs = SyncState.objects.using(using).filter(
-            content_type=content_type, object_id=str(pk), operation=SyncOperation.UPSERT
-        )
-        found = qs.values_list("pk", "status").first()
-        state_id = found[0] if found else None
-        became_pending = bool(found) and found[1] not in (
-            SyncStatus.PENDING,
-            SyncStatus.IN_PROGRESS,
-        )
-        if state_id is not None:
-            _reopen(qs.filter(pk=state_id))
-    if state_id is None:
-        parent = load() if load else model._default_manager.using(using).filter(pk=pk).first()
-        return mark_dirty(parent).pk if parent is not None else None
-    _schedule_enqueue(using, state_id, key, publish=became_pending)
-    return state_id
+        if batch is not None and batch.already_marked(key, connection.savepoint_ids):
+            return True
+    marked = model._base_manager.using(using).filter(pk=pk).update(thredfi_dirty=new_dirty_token())
+    if marked:
+        _schedule_drain(using, key)
+    return bool(marked)
 
 
 def mark_dirty_many(objects: Iterable[Model] | QuerySet) -> list[int]:
@@ -197,25 +229,30 @@ def _reopen_sql(t: str = "", now: str = "%s") -> str:
     )
 
 
-@lru_cache(maxsize=32)
-def _upsert_statement(vendor: str, table: str, with_business: bool) -> str:
-    """The INSERT … ON CONFLICT … RETURNING text (built once per database and shape)."""
+#: The columns of a new row, and the SQL of one VALUES tuple (business: its lookup or NULL).
+_INSERT_COLUMNS = (
+    "content_type_id, object_id, resource, business_id, external_id, remote_id, status, "
+    "operation, version, synced_version, attempts, lease_owner, last_error_kind, "
+    "last_error_code, last_error_message, last_error_fields, label, created_at, updated_at"
+)
+
+
+def _values_sql(table: str, with_business: bool) -> str:
     business_sql = (
         f"(SELECT b.id FROM {table} b WHERE b.content_type_id = %s AND b.object_id = %s)"  # noqa: S608
         if with_business
         else "NULL"
     )
+    return (
+        f"(%s, %s, %s, {business_sql}, %s, %s, 'pending', "
+        "%s, 1, 0, 0, '', '', '', '', '{}', %s, %s, %s)"
+    )
+
+
+def _on_conflict_sql(table: str) -> str:
+    """What a new save does to an existing row: version + 1, reopened (see _reopen_sql)."""
     reopen = _reopen_sql(f"{table}.", "excluded.updated_at")
-    # Only quoted identifiers from _meta are interpolated; every value is a bound parameter.
     return f"""
-        INSERT INTO {table} (
-            content_type_id, object_id, resource, business_id, external_id, remote_id, status,
-            operation, version, synced_version, attempts, lease_owner, last_error_kind,
-            last_error_code, last_error_message, last_error_fields, label, created_at, updated_at
-        ) VALUES (
-            %s, %s, %s, {business_sql}, %s, %s, 'pending',
-            %s, 1, 0, 0, '', '', '', '', '{{}}', %s, %s, %s
-        )
         ON CONFLICT (content_type_id, object_id) DO UPDATE SET
             version = {table}.version + 1,
             operation = excluded.operation,
@@ -224,8 +261,17 @@ def _upsert_statement(vendor: str, table: str, with_business: bool) -> str:
             business_id = COALESCE({table}.business_id, excluded.business_id),
             remote_id = COALESCE({table}.remote_id, excluded.remote_id),
             {reopen}
-        RETURNING id, version, status, operation, updated_at
-    """  # noqa: S608
+    """
+
+
+@lru_cache(maxsize=32)
+def _upsert_statement(vendor: str, table: str, with_business: bool) -> str:
+    """The INSERT … ON CONFLICT … RETURNING text (built once per database and shape)."""
+    # Only quoted identifiers from _meta are interpolated; every value is a bound parameter.
+    return (
+        f"INSERT INTO {table} ({_INSERT_COLUMNS}) VALUES {_values_sql(table, with_business)}"  # noqa: S608
+        f"{_on_conflict_sql(table)} RETURNING id, version, status, operation, updated_at"
+    )
 
 
 def _same_instant(returned: Any, sent: Any) -> bool:
@@ -243,14 +289,8 @@ def _upsert_sql(
     synced/failed/... one reopened), i.e. whether a task must be published for it."""
     table = connection.ops.quote_name(SyncState._meta.db_table)
     now = connection.ops.adapt_datetimefield_value(timezone.now())
-    remote_id = values["remote_id"]
-    if remote_id is not None:
-        remote_id = _prep("remote_id", remote_id, connection)
     sql = _upsert_statement(connection.vendor, table, business_key is not None)
-    params = [content_type_id, object_id, values["resource"]]
-    if business_key is not None:
-        params += [business_key[0], str(business_key[1])]
-    params += [values["external_id"], remote_id, values["operation"], values["label"], now, now]
+    params = _row_params(connection, content_type_id, object_id, values, business_key, now)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
@@ -259,6 +299,18 @@ def _upsert_sql(
 
 
 _RETURNED = ["id", "version", "status", "operation"]
+
+
+def _row_params(connection, content_type_id, object_id, values, business_key, now) -> list:
+    """The bound parameters of one _values_sql() tuple."""
+    remote_id = values["remote_id"]
+    if remote_id is not None:
+        remote_id = _prep("remote_id", remote_id, connection)
+    params = [content_type_id, object_id, values["resource"]]
+    if business_key is not None:
+        params += [business_key[0], str(business_key[1])]
+    params += [values["external_id"], remote_id, values["operation"], values["label"], now, now]
+    return params
 
 
 def _reopen(qs: QuerySet) -> None:
@@ -324,34 +376,35 @@ def _upsert_orm(using, content_type, object_id, values, business_key) -> tuple[S
 
 
 class _Batch:
-    """The on_commit callback of one transaction: enqueues every state id it collected once.
+    """The on_commit callback of one transaction: enqueues every state id it collected once,
+    and wakes a drain once if the transaction marked host rows (``drain``).
 
-    It also remembers which objects this transaction already recorded (``marked``), so that
-    saving fifty lines of one invoice bumps the invoice's row once, not fifty times: the push
-    compares committed versions, and one bump per transaction is all it needs to see.
+    It also remembers which objects this transaction already recorded or marked (``marked``),
+    so that saving fifty lines of one invoice marks the invoice once, not fifty times: the
+    push compares committed versions, and one change per transaction is all it needs to see.
     """
 
     def __init__(self, using: str):
         self.using = using
         self.ids: list[int] = []
-        #: (model label, pk) -> (state id, savepoint ids active when it was recorded)
-        self.marked: dict[tuple[str, str], tuple[int, tuple[str, ...]]] = {}
+        self.drain = False
+        #: (model label, pk) -> savepoint ids active when it was recorded
+        self.marked: dict[tuple[str, str], tuple[str, ...]] = {}
         self.sent = False
 
     def __call__(self) -> None:
         self.sent = True
         enqueue(self.ids)
+        if self.drain:
+            kick.wake()
 
-    def already_marked(self, key: tuple[str, str], savepoint_ids: list[str]) -> int | None:
-        """The state id if ``key`` was recorded in a savepoint that is still alive."""
-        found = self.marked.get(key)
-        if found is None:
-            return None
-        state_id, recorded_in = found
-        # A rolled-back savepoint is gone from the connection's list: then the bump is too.
-        if tuple(savepoint_ids[: len(recorded_in)]) != recorded_in:
-            return None
-        return state_id
+    def already_marked(self, key: tuple[str, str], savepoint_ids: list[str]) -> bool:
+        """Was ``key`` recorded in a savepoint that is still alive?"""
+        recorded_in = self.marked.get(key)
+        if recorded_in is None:
+            return False
+        # A rolled-back savepoint is gone from the connection's list: then the change is too.
+        return tuple(savepoint_ids[: len(recorded_in)]) == recorded_in
 
 
 def _current_batch(using: str) -> _Batch | None:
@@ -374,14 +427,31 @@ def _schedule_enqueue(
         if publish:
             enqueue([state_id])
         return
+    batch = _batch(using)
+    if publish and state_id not in batch.ids:
+        batch.ids.append(state_id)
+    if key is not None:
+        batch.marked[key] = tuple(connection.savepoint_ids)
+
+
+def _schedule_drain(using: str, key: tuple[str, str]) -> None:
+    """After commit, wake a drain for a host row just marked; ``key`` is remembered."""
+    connection = connections[using]
+    if not connection.in_atomic_block:
+        kick.request_drain(using=using)
+        return
+    batch = _batch(using)
+    batch.drain = True
+    batch.marked[key] = tuple(connection.savepoint_ids)
+
+
+def _batch(using: str) -> _Batch:
+    """This transaction's batch, registered on first use."""
     batch = _current_batch(using)
     if batch is None:
         batch = _Batch(using)
         transaction.on_commit(batch, using=using)
-    if publish and state_id not in batch.ids:
-        batch.ids.append(state_id)
-    if key is not None:
-        batch.marked[key] = (state_id, tuple(connection.savepoint_ids))
+    return batch
 
 
 def enqueue(state_ids: Iterable[int], *, countdown: float | None = None) -> int:
@@ -496,16 +566,26 @@ def _request_chunk(ids: list[int], reset_failures: bool, enqueue_tasks: bool) ->
 
 
 def state_for(instance: Model) -> SyncState | None:
-    """The SyncState row of a host object, or None if it was never recorded."""
+    """The SyncState row of a host object, or None if it was never recorded.
+
+    A synced object whose save is only marked on its own row yet (the drain has not taken it
+    in) is absorbed first, so the row returned is pending with that save counted. The marker
+    is read from the database, not from ``instance``: what counts is what was committed."""
     if instance.pk is None:
         return None
+    if hasattr(type(instance), "thredfi_dirty"):
+        from . import inbox
+
+        business_key = _business_key(instance)
+        if business_key is not None:  # first, so that the object's row links to its business
+            business = ContentType.objects.get_for_id(business_key[0]).model_class()
+            inbox.absorb_object(business, business_key[1])
+        inbox.absorb_object(type(instance), instance.pk)
     content_type = ContentType.objects.get_for_model(instance)
     return SyncState.objects.filter(content_type=content_type, object_id=str(instance.pk)).first()
 
 
-def mark_parent_dirty(child: Model) -> int | None:
-    """A line item or allocation changed: record its parent (invoice, bill, payment) as dirty."""
+def mark_parent_dirty(child: Model) -> bool:
+    """A line item or allocation changed: mark its parent (invoice, bill, payment) dirty."""
     fk = child.get_thredfi_parent_field()
-    return mark_dirty_by_pk(
-        fk.related_model, getattr(child, fk.attname), load=lambda: getattr(child, fk.name)
-    )
+    return mark_dirty_by_pk(fk.related_model, getattr(child, fk.attname))

@@ -1,4 +1,9 @@
-"""Receivers: they only record the change in the outbox (``outbox.py``); the engine does the rest.
+"""Receivers: they only record the change; the engine does the rest.
+
+A synced object's save has already marked its own row (``thredfi_dirty``, set by the mixin's
+``save()``): its receiver only asks for a drain after commit, which moves the marker into the
+outbox (``inbox.absorb``). A delete records an outbox row (the host row is gone), and a line's
+save or delete marks its parent's row (``outbox.mark_parent_dirty``).
 
 Connected in ``ThredfiDjangoConfig.ready()`` for every concrete model that uses a mixin, with an
 explicit ``sender=`` and ``dispatch_uid``. Fixture loading (``raw=True``) is not recorded:
@@ -10,7 +15,7 @@ from __future__ import annotations
 from django.apps import apps
 from django.db.models.signals import post_delete, post_save
 
-from . import outbox
+from . import kick, outbox
 from .mixins import ThredfiChildMixin, ThredfiSyncMixin
 from .models import SyncOperation
 
@@ -19,9 +24,9 @@ def _untracked(instance, update_fields) -> bool:
     return bool(update_fields) and set(update_fields) <= set(instance.thredfi_untracked_fields)
 
 
-def record_save(sender, instance, raw=False, update_fields=None, **kwargs):
+def record_save(sender, instance, raw=False, update_fields=None, using=None, **kwargs):
     if not raw and not _untracked(instance, update_fields):
-        outbox.mark_dirty(instance)
+        kick.request_drain(using=using)
 
 
 def record_delete(sender, instance, **kwargs):

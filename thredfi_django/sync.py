@@ -41,6 +41,9 @@ __all__ = ["SyncResult", "drain", "preview", "redact", "sweep", "sync_state"]
 
 logger = logging.getLogger("thredfi_django.sync")
 
+#: Rows one sweep takes at most (per synced model for markers, in all for stale rows).
+SWEEP_LIMIT = 5000
+
 # --------------------------------------------------------------------------------------------
 # Public API
 # --------------------------------------------------------------------------------------------
@@ -123,11 +126,17 @@ def preview(instance: Any) -> dict[str, Any]:
 
 
 def sweep(now: dt.datetime | None = None) -> int:
-    """Re-enqueue rows nobody is working on: due pending rows not picked up within
-    SWEEP_STALE_SECONDS, rows whose lease expired (dead worker), and blocked rows whose
-    dependency has synced since. Returns how many rows were enqueued."""
+    """Re-enqueue rows nobody is working on: saves still only marked on their host row (their
+    drain kick was lost), due pending rows not picked up within SWEEP_STALE_SECONDS, rows whose
+    lease expired (dead worker), and blocked rows whose dependency has synced since. Returns
+    how many rows were enqueued."""
     if not thredfi_settings.SYNC_ENABLED:
         return 0
+    from .inbox import absorb_states
+
+    absorbed = [
+        state_id for state_id, became_pending in absorb_states(SWEEP_LIMIT) if became_pending
+    ]
     now = now or timezone.now()
     stale = now - dt.timedelta(seconds=thredfi_settings.SWEEP_STALE_SECONDS)
     paused = _paused_content_type_ids()
@@ -155,15 +164,16 @@ def sweep(now: dt.datetime | None = None) -> int:
             ids = list(
                 candidates.select_for_update(skip_locked=True)
                 .order_by("next_attempt_at", "pk")
-                .values_list("pk", flat=True)[:5000]
+                .values_list("pk", flat=True)[:SWEEP_LIMIT]
             )
             SyncState.objects.filter(pk__in=ids).update(**touch)
             taken = ids
     else:
-        for pk in candidates.order_by("pk").values_list("pk", flat=True)[:5000]:
+        for pk in candidates.order_by("pk").values_list("pk", flat=True)[:SWEEP_LIMIT]:
             # Compare-and-set: only one sweeper (or worker) wins each row.
             if SyncState.objects.filter(expired | due, pk=pk).update(**touch):
                 taken.append(pk)
+    taken = [state_id for state_id in absorbed if state_id not in set(taken)] + taken
     if taken:
         logger.info("Sweep re-enqueued %d Thredfi sync row(s).", len(taken))
     outbox.enqueue(taken)

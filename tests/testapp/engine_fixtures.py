@@ -1,9 +1,12 @@
 """Pytest fixtures for the sync-engine tests (registered in tests/conftest.py).
 
 - ``queue``: records the ``sync_object`` tasks the outbox publishes instead of sending them, and
-  ``queue.drain()`` runs them the way a worker would (plain function calls, in order).
+  ``queue.drain()`` runs them the way a worker would (plain function calls, in order). A drain
+  kick (a save's after-commit request) absorbs the saved objects' markers at once and
+  publishes a task for each row that became pending, as a worker's drain would take them in.
 - ``committed``: runs ``transaction.on_commit`` callbacks when the block ends, as a real commit
-  would (pytest-django wraps each test in a transaction that never commits).
+  would (pytest-django wraps each test in a transaction that never commits), then absorbs the
+  markers the block's saves left, as the drain their kick wakes would.
 """
 
 from __future__ import annotations
@@ -48,23 +51,36 @@ class TaskQueue:
 
 @pytest.fixture
 def queue(monkeypatch, django_capture_on_commit_callbacks):
-    from thredfi_django import outbox
+    from thredfi_django import kick, outbox
     from thredfi_django.tasks import sync_object
 
     # These tests follow each row's own task; the drain path has tests of its own.
     monkeypatch.setattr(outbox, "_dispatch", lambda: "per_object")
+    monkeypatch.setattr(kick, "wake", _absorb_and_publish)
     tasks = TaskQueue(django_capture_on_commit_callbacks)
     monkeypatch.setattr(sync_object, "apply_async", tasks.publish)
     return tasks
 
 
+def _absorb_and_publish(*, countdown=None):
+    """The ``queue`` fixture's drain kick: what the woken drain takes in gets its own task."""
+    from thredfi_django import inbox, outbox
+
+    outbox.enqueue(
+        [state_id for state_id, became_pending in inbox.absorb_states() if became_pending]
+    )
+
+
 @pytest.fixture
 def committed(django_capture_on_commit_callbacks):
-    """``with committed(): ...`` runs the block's on_commit callbacks when it ends."""
+    """``with committed(): ...`` runs the block's on_commit callbacks when it ends, then
+    absorbs the markers its saves left (as the drain they kick would)."""
+    from thredfi_django import inbox
 
     @contextmanager
     def block():
         with django_capture_on_commit_callbacks(execute=True) as callbacks:
             yield callbacks
+        inbox.absorb()
 
     return block

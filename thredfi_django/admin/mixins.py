@@ -22,7 +22,17 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.contenttypes.models import ContentType
 from django.db import connections
-from django.db.models import CharField, Model, OuterRef, QuerySet, Subquery, UUIDField, Value
+from django.db.models import (
+    Case,
+    CharField,
+    Model,
+    OuterRef,
+    QuerySet,
+    Subquery,
+    UUIDField,
+    Value,
+    When,
+)
 from django.db.models.functions import Cast, Replace
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
@@ -84,12 +94,24 @@ def annotate_sync_state(queryset: QuerySet) -> QuerySet:
     if STATUS_ANNOTATION in queryset.query.annotations:
         return queryset
     states = sync_states_of(queryset)
+    status: Any = Subquery(states.values("status")[:1])
+    if _has_marker(queryset.model):
+        # Saved but not taken in by the engine yet (the row's own change marker): pending.
+        status = Case(
+            When(thredfi_dirty__isnull=False, then=Value(SyncStatus.PENDING.value)),
+            default=status,
+            output_field=CharField(),
+        )
     return queryset.annotate(
         **{
-            STATUS_ANNOTATION: Subquery(states.values("status")[:1]),
+            STATUS_ANNOTATION: status,
             ERROR_CODE_ANNOTATION: Subquery(states.values("last_error_code")[:1]),
         }
     )
+
+
+def _has_marker(model: type[Model]) -> bool:
+    return any(f.name == "thredfi_dirty" for f in model._meta.concrete_fields)
 
 
 class ThredfiSyncStatusFilter(admin.SimpleListFilter):
@@ -230,10 +252,10 @@ class ThredfiSyncAdminMixin:
     def _thredfi_state(self, obj: Model) -> SyncState | None:
         if hasattr(obj, "_thredfi_state_cache"):
             return obj._thredfi_state_cache
-        if obj.pk is None:
-            return None
-        content_type = ContentType.objects.get_for_model(obj)
-        state = SyncState.objects.filter(content_type=content_type, object_id=str(obj.pk)).first()
+        from .. import outbox
+
+        # state_for: an object saved but not taken in by the engine yet shows as pending.
+        state = outbox.state_for(obj)
         obj._thredfi_state_cache = state
         return state
 
@@ -281,6 +303,10 @@ class ThredfiSyncAdminMixin:
     # -- actions -------------------------------------------------------------------------------
 
     def _thredfi_states(self, queryset: QuerySet) -> QuerySet[SyncState]:
+        if _has_marker(queryset.model):
+            from .. import inbox
+
+            inbox.absorb_queryset(queryset)  # saved but only marked so far: give them rows
         content_type = ContentType.objects.get_for_model(queryset.model)
         ids = [str(pk) for pk in queryset.values_list("pk", flat=True)]
         return SyncState.objects.filter(content_type=content_type, object_id__in=ids)

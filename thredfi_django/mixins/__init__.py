@@ -13,9 +13,12 @@ subclasses may override: :meth:`~ThredfiSyncMixin.get_thredfi_business`,
 A single remote field can be overridden with a method ``get_thredfi_<remote field>()`` or an
 entry in ``thredfi_field_map``.
 
-``save()`` and ``delete()`` run inside ``transaction.atomic()`` so the outbox row written by the
-post_save/post_delete receiver commits (or rolls back) together with the host row.
-``queryset.update()`` and ``bulk_create()`` bypass signals: call
+A synced model's ``save()`` also writes ``thredfi_dirty``, a random token saying "changed since
+the engine last took this row in", in the same statement as the row: no transaction and no
+extra query (the drain moves it into the outbox, ``inbox.py``). ``delete()``, and the saves and
+deletes of lines, run inside ``transaction.atomic()`` so what their receivers write (the
+delete's outbox row, the parent's marker) commits or rolls back with the host row.
+``queryset.update()`` and ``bulk_create()`` set no marker and send no signals: call
 ``thredfi_django.outbox.mark_dirty_many()`` after them.
 """
 

@@ -5,6 +5,7 @@ See ``thredfi_django.mixins`` for how to use them.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.db import models, router, transaction
@@ -36,12 +37,13 @@ class ThredfiFieldsBase(models.Model):
         abstract = True
 
     # -- transactions ----------------------------------------------------------------------
-    # A synced object's save records its own outbox row; a line's save records its parent's.
-    # Either way the post_save receiver writes that row, and in autocommit mode it would run
-    # after the INSERT had already committed: so save and delete run inside a transaction.
+    # A line's save marks its parent (an UPDATE of the parent row), and a delete writes the
+    # outbox row, from a receiver that in autocommit mode would run after the host statement
+    # had already committed: so those run inside a transaction. A synced object's own save
+    # needs none: its change marker is a column of the row it writes (ThredfiSyncMixin.save).
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        """Save inside a transaction so the outbox row commits (or rolls back) with this row."""
+        """Save inside a transaction so the parent's marker commits (or rolls back) with it."""
         using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
         with transaction.atomic(using=using, savepoint=False):
             super().save(*args, **kwargs)
@@ -89,12 +91,22 @@ class ThredfiFieldsBase(models.Model):
         return value() if callable(value) and not isinstance(value, models.Model) else value
 
 
+def new_dirty_token() -> int:
+    """A random positive 63-bit number (fits a signed BIGINT): the value of a change marker."""
+    return int.from_bytes(os.urandom(8), "big") >> 1
+
+
 class ThredfiSyncMixin(ThredfiFieldsBase):
     """Base of every synced model. Do not use directly; pick a resource mixin below."""
 
     thredfi_id = models.UUIDField(
         _("Thredfi ID"), null=True, blank=True, db_index=True, editable=False
     )
+    #: The change marker ("inbox"): a random token set by every tracked save, in the same
+    #: statement as the save, and cleared (compare-and-set on the token) once the engine has
+    #: taken the change into its sync-state row (``inbox.absorb``). Not null: the row changed
+    #: since the engine last took it in.
+    thredfi_dirty = models.BigIntegerField(null=True, blank=True, editable=False, db_index=True)
 
     #: Thredfi resource name (business, customer, invoice, payment, ...).
     thredfi_resource: ClassVar[str] = ""
@@ -112,6 +124,21 @@ class ThredfiSyncMixin(ThredfiFieldsBase):
 
     class Meta:
         abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Save with a fresh change marker in the row itself: one statement, as without the
+        app, and atomic by construction (no transaction needed). The post_save receiver only
+        asks for a drain after commit; the drain moves the marker into the outbox."""
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None:
+            self.thredfi_dirty = new_dirty_token()
+        elif not set(update_fields) <= set(self.thredfi_untracked_fields):
+            self.thredfi_dirty = new_dirty_token()
+            kwargs["update_fields"] = [*update_fields, "thredfi_dirty"]
+        # Past ThredfiFieldsBase.save: no transaction, the marker is in the row.
+        super(ThredfiFieldsBase, self).save(*args, **kwargs)
+
+    save.alters_data = True
 
     # -- hooks -----------------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.db.models import Q
 
-from thredfi_django import outbox
+from thredfi_django import inbox, outbox
 from thredfi_django.conf import thredfi_settings
 from thredfi_django.exceptions import ThredfiError
 from thredfi_django.models import SyncState
@@ -106,6 +106,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, business: str | None, fix: bool, **options):
         from thredfi_django.client import get_client
+
+        inbox.absorb_all()  # saves the drain has not taken in yet are "not pushed yet"
 
         self.fix = fix
         self.ours = (

@@ -15,7 +15,7 @@ from django.db.models import CharField, Exists, Max, OuterRef, Q, QuerySet
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from thredfi_django import outbox, sync
+from thredfi_django import inbox, outbox, sync
 from thredfi_django.conf import thredfi_settings
 from thredfi_django.mixins import ThredfiSyncMixin
 from thredfi_django.models import SyncState, SyncStatus
@@ -157,6 +157,9 @@ class Command(BaseCommand):
     # -- main ------------------------------------------------------------------------------
 
     def handle(self, *args, **options):
+        if not options["dry_run"]:
+            # Saves only marked on their rows so far become pending rows, selected below.
+            inbox.absorb_all(CHUNK)
         selected, untracked = self._selection(options)
         # Rows recorded below are handled as "recorded", never a second time as "selected".
         boundary = SyncState.objects.aggregate(last=Max("pk"))["last"] or 0

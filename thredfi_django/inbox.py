@@ -1,0 +1,131 @@
+"""The inbox: move the change markers that saves leave on their own rows into the outbox.
+
+A synced object's ``save()`` writes a random token into the row's ``thredfi_dirty`` column, in
+the same statement as the save (see ``ThredfiSyncMixin.save``): it costs the host nothing
+extra, and it commits or rolls back with the row by construction. :func:`absorb` (called by
+every drain, by the sweep and by ``thredfi_sync``) turns marked rows into pending sync-state
+rows, in bulk: per model, one transaction that records them (``outbox.record_many``: one
+multi-row upsert) and clears their markers by compare-and-set on the token, so a save that
+arrived meanwhile keeps its marker and is absorbed again (at worst one extra push of the same
+data, never a lost change).
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from typing import Any
+
+from django.apps import apps
+from django.db import connections, router, transaction
+from django.db.models import Model
+
+from . import outbox
+from .mixins.base import ThredfiSyncMixin
+
+
+def synced_models() -> list[type[ThredfiSyncMixin]]:
+    """Every installed concrete model with a change marker; businesses first, so their objects
+    absorbed in the same call find their business row (the push fills it in otherwise)."""
+    found = [
+        model
+        for model in apps.get_models()
+        if issubclass(model, ThredfiSyncMixin) and not model._meta.proxy
+    ]
+    return sorted(found, key=lambda model: model.thredfi_resource != "business")
+
+
+def absorb(limit: int = 500) -> int:
+    """Absorb up to ``limit`` marked rows of every synced model. Returns how many."""
+    return len(absorb_states(limit))
+
+
+def absorb_all(chunk: int = 2000) -> int:
+    """Absorb every marked row (in rounds of ``chunk`` per model): for commands that report or
+    select by sync state and must count saves the drain has not taken in yet."""
+    total = 0
+    while absorbed := absorb(chunk):
+        total += absorbed
+    return total
+
+
+def absorb_states(limit: int = 500) -> list[tuple[int, bool]]:
+    """:func:`absorb`, returning (state id, whether it just became pending) per row: a row
+    that became pending needs a task (per-object dispatch) or a drain to be pushed."""
+    absorbed: list[tuple[int, bool]] = []
+    for model in synced_models():
+        absorbed += _absorb_model(model, limit)
+    return absorbed
+
+
+def absorb_object(model: type[Model], pk: Any) -> bool:
+    """Absorb one object if its row is marked (one SELECT when it is not). Returns whether it
+    was."""
+    return bool(_absorb_model(model, 1, pks=[pk]))
+
+
+def absorb_queryset(queryset) -> int:
+    """Absorb the marked rows among ``queryset`` (e.g. the objects an admin action selected)."""
+    pks = list(queryset.filter(thredfi_dirty__isnull=False).values_list("pk", flat=True))
+    return len(_absorb_model(queryset.model, len(pks), pks=pks)) if pks else 0
+
+
+def _absorb_model(model, limit: int, pks: list | None = None) -> list[tuple[int, bool]]:
+    host_db = router.db_for_write(model) or "default"
+    state_db = outbox._db_for(model)
+    with ExitStack() as stack:
+        # One transaction (one on each database if the outbox lives elsewhere).
+        stack.enter_context(transaction.atomic(using=host_db))
+        if state_db != host_db:
+            stack.enter_context(transaction.atomic(using=state_db))
+        marked = _take_marked(model, host_db, limit, pks)
+        if not marked:
+            return []
+        objects = _load(model, host_db, list(marked))
+        recorded = outbox.record_many(objects)
+        _clear_markers(model, host_db, [(obj.pk, marked[obj.pk]) for obj in objects])
+    return recorded
+
+
+def _take_marked(model, using: str, limit: int, pks: list | None) -> dict[Any, int]:
+    """{pk: token} of up to ``limit`` marked rows. On PostgreSQL the rows are locked for this
+    transaction and rows another transaction holds are skipped: two drains never absorb the
+    same row at once, and a host transaction still writing a row never stalls a drain."""
+    qs = model._base_manager.using(using).filter(thredfi_dirty__isnull=False)
+    if pks is not None:
+        qs = qs.filter(pk__in=pks)
+    if connections[using].features.has_select_for_update_skip_locked:
+        qs = qs.select_for_update(skip_locked=True)
+    return dict(qs.values_list("pk", "thredfi_dirty")[:limit])
+
+
+def _load(model, using: str, pks: list) -> list[Model]:
+    """The objects as the engine loads them (related rows their label and business key read
+    in one query each); lines are not needed for that. Rows the host's queryset hides are
+    loaded plainly: they are recorded all the same, as the old per-save path did."""
+    qs = model.get_thredfi_queryset().using(using).prefetch_related(None)
+    objects = list(qs.filter(pk__in=pks))
+    missing = set(pks) - {obj.pk for obj in objects}
+    if missing:
+        objects += list(model._base_manager.using(using).filter(pk__in=missing))
+    return objects
+
+
+def _clear_markers(model, using: str, rows: list[tuple[Any, int]]) -> None:
+    """``UPDATE … SET thredfi_dirty = NULL WHERE (pk = p1 AND thredfi_dirty = t1) OR …``:
+    compare-and-set, so a marker a newer save wrote is kept."""
+    if not rows:
+        return
+    connection = connections[using]
+    pk_field = model._meta.pk
+    table = connection.ops.quote_name(model._meta.db_table)
+    pk_column = connection.ops.quote_name(pk_field.column)
+    marker = connection.ops.quote_name(model._meta.get_field("thredfi_dirty").column)
+    for start in range(0, len(rows), outbox.RECORD_CHUNK):
+        chunk = rows[start : start + outbox.RECORD_CHUNK]
+        where = " OR ".join([f"({pk_column} = %s AND {marker} = %s)"] * len(chunk))
+        params: list[Any] = []
+        for pk, token in chunk:
+            params += [pk_field.get_db_prep_value(pk, connection), token]
+        with connection.cursor() as cursor:
+            # Only quoted identifiers from _meta are interpolated; values are bound parameters.
+            cursor.execute(f"UPDATE {table} SET {marker} = NULL WHERE {where}", params)  # noqa: S608
