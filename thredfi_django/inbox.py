@@ -72,6 +72,8 @@ def absorb_queryset(queryset) -> int:
 def _absorb_model(model, limit: int, pks: list | None = None) -> list[tuple[int, bool]]:
     host_db = router.db_for_write(model) or "default"
     state_db = outbox._db_for(model)
+    if pks is None and not _any_marked(model, host_db):
+        return []  # the common case for most models: one query, no transaction
     with ExitStack() as stack:
         # One transaction (one on each database if the outbox lives elsewhere).
         stack.enter_context(transaction.atomic(using=host_db))
@@ -84,6 +86,10 @@ def _absorb_model(model, limit: int, pks: list | None = None) -> list[tuple[int,
         recorded = outbox.record_many(objects)
         _clear_markers(model, host_db, [(obj.pk, marked[obj.pk]) for obj in objects])
     return recorded
+
+
+def _any_marked(model, using: str) -> bool:
+    return model._base_manager.using(using).filter(thredfi_dirty__isnull=False).exists()
 
 
 def _take_marked(model, using: str, limit: int, pks: list | None) -> dict[Any, int]:
