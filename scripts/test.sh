@@ -26,6 +26,15 @@ echo "==> ruff"
 python -m ruff check .
 python -m ruff format --check .
 
+if [ "${CI:-}" = "true" ]; then
+    # Browser tests (tests/browser/ and the demo's, marker `browser`, in pass 1 and pass 2):
+    # Debian's headless Chromium + chromedriver; nothing downloads a browser build of its own.
+    if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+        echo "==> installing chromium + chromium-driver for the browser tests"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
+    fi
+fi
+
 echo "==> pass 1: SQLite, in-memory broker"
 # A subshell: `env` cannot run a shell function, and the unsets must not leak into pass 2.
 (
@@ -55,13 +64,6 @@ fi
 echo "==> pass 2: PostgreSQL + Redis + real celery workers"
 if [ "${CI:-}" = "true" ]; then
     bash scripts/services.sh ensure
-    # --- admin e2e (tests/browser/, marker `browser`): Debian's headless Chromium + chromedriver.
-    # Only the distribution packages: nothing downloads a browser build of its own.
-    if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
-        echo "==> installing chromium + chromium-driver for the browser tests"
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
-    fi
-    # --- end admin e2e block
 elif ! bash scripts/services.sh probe; then
     echo "PostgreSQL or Redis is not reachable on 127.0.0.1; skipping pass 2 (CI=true makes this a failure)."
     exit 0
