@@ -35,9 +35,8 @@ from django.utils import timezone
 
 from . import leases, operations, outbox
 from .conf import thredfi_settings
-from .exceptions import ThredfiError
 from .models import SyncAttempt, SyncOperation, SyncState, SyncStatus
-from .push import Push, SyncResult, _client, _model, _parent, _rid, trim_history
+from .push import Push, SyncResult, _client, _model, _parent, _rid, trim_history, wake_blocked
 from .signals import sync_succeeded
 
 logger = logging.getLogger("thredfi_django.sync")
@@ -171,19 +170,7 @@ def _record_failure(item: _Fast, worker: str) -> SyncResult:
     """A failed request: recorded exactly as the one-row push records it."""
     push = Push(item.state, item.token, worker, item.started, 0)
     push.instance = item.instance
-    err = item.error
-    if not isinstance(err, ThredfiError):
-        logger.error(
-            "Unexpected error syncing %s %s",
-            item.state.resource,
-            item.state.object_id,
-            exc_info=err,
-        )
-        wrapped = ThredfiError(f"{type(err).__name__}: {err}")
-        wrapped.__cause__ = err
-        err = wrapped
-    push.requests += 1 if getattr(err, "status_code", None) or err.transient else 0
-    return push._failed(err, item.call)
+    return push.record_error(item.error, item.call)
 
 
 # --------------------------------------------------------------------------------------------
@@ -229,7 +216,7 @@ def _record_successes(done: list[_Fast], worker: str) -> list[SyncResult]:
         for item in done:
             trim_history(item.state)
     # After the commit, as the one-row push does (see Push._succeeded).
-    _wake_blocked([item.state.pk for item in done])
+    wake_blocked([item.state.pk for item in done])
     pending = set(again)
     results = []
     for item in done:
@@ -339,16 +326,3 @@ def _release(done: list[_Fast], now) -> list[int]:
                 remote_id=item.remote_id
             )
     return [pk for pk in ids if pk in mine]
-
-
-def _wake_blocked(ids: list[int]) -> None:
-    waiting = list(
-        SyncState.objects.filter(blocked_on_id__in=ids, status=SyncStatus.BLOCKED).values_list(
-            "pk", flat=True
-        )
-    )
-    if waiting:
-        SyncState.objects.filter(pk__in=waiting, status=SyncStatus.BLOCKED).update(
-            status=SyncStatus.PENDING, blocked_on=None, next_attempt_at=None
-        )
-        transaction.on_commit(lambda: outbox.enqueue(waiting))

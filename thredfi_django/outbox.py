@@ -462,14 +462,13 @@ def enqueue(state_ids: Iterable[int], *, countdown: float | None = None) -> int:
     ids = list(dict.fromkeys(state_ids))
     if not ids:
         return 0
-    from .conf import thredfi_settings
-    from .tasks import sync_object
-
     if _dispatch() == "drain":
         from . import kick
 
         kick.wake(countdown=countdown)
         return len(ids)
+    from .conf import thredfi_settings
+    from .tasks import sync_object
 
     options: dict[str, Any] = {"retry": False}
     if thredfi_settings.CELERY_QUEUE:

@@ -98,15 +98,23 @@ class Push:
             self.requests += outcome.requests
         except _Blocked as blocked:
             return self._blocked(blocked)
-        except ThredfiError as err:
+        except Exception as err:  # a bug in a host hook must not kill the worker loop either
+            return self.record_error(err, call)
+        return self._succeeded(call, outcome)
+
+    def record_error(self, err: BaseException, call) -> SyncResult:
+        """Record a failed push: a typed Thredfi error as it says (transient or not); anything
+        else (a bug in a host hook) logged with its traceback and recorded as an error."""
+        if isinstance(err, ThredfiError):
             self.requests += 1 if getattr(err, "status_code", None) or err.transient else 0
             return self._failed(err, call)
-        except Exception as err:  # a bug in a host hook must not kill the worker loop
-            logger.exception("Unexpected error syncing %s %s", state.resource, state.object_id)
-            wrapped = ThredfiError(f"{type(err).__name__}: {err}")
-            wrapped.__cause__ = err
-            return self._failed(wrapped, call)
-        return self._succeeded(call, outcome)
+        state = self.state
+        logger.error(
+            "Unexpected error syncing %s %s", state.resource, state.object_id, exc_info=err
+        )
+        wrapped = ThredfiError(f"{type(err).__name__}: {err}")
+        wrapped.__cause__ = err
+        return self._failed(wrapped, call)
 
     # -- planning ------------------------------------------------------------------------
 
@@ -371,21 +379,27 @@ class Push:
         trim_history(state)
 
     def _wake_blocked(self) -> None:
-        waiting = list(
-            SyncState.objects.filter(
-                blocked_on_id=self.state.pk, status=SyncStatus.BLOCKED
-            ).values_list("pk", flat=True)
-        )
-        if waiting:
-            SyncState.objects.filter(pk__in=waiting).update(
-                status=SyncStatus.PENDING, blocked_on=None, next_attempt_at=None
-            )
-            transaction.on_commit(lambda: outbox.enqueue(waiting))
+        wake_blocked([self.state.pk])
 
 
 # --------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------
+
+
+def wake_blocked(state_ids: list[int]) -> None:
+    """Rows blocked on any of ``state_ids`` (just synced) go back to pending and are enqueued
+    after commit."""
+    waiting = list(
+        SyncState.objects.filter(
+            blocked_on_id__in=state_ids, status=SyncStatus.BLOCKED
+        ).values_list("pk", flat=True)
+    )
+    if waiting:
+        SyncState.objects.filter(pk__in=waiting, status=SyncStatus.BLOCKED).update(
+            status=SyncStatus.PENDING, blocked_on=None, next_attempt_at=None
+        )
+        transaction.on_commit(lambda: outbox.enqueue(waiting))
 
 
 def trim_history(state: SyncState) -> None:

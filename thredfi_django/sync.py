@@ -29,7 +29,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from . import kick, leases, operations, outbox
+from . import inbox, kick, leases, operations, outbox
 from .batch import push_batch
 from .conf import thredfi_settings
 from .exceptions import ThredfiLocalValidationError
@@ -89,7 +89,7 @@ def drain(worker: str = "", *, batch: int | None = None, time_limit: float | Non
     paused = _paused_content_type_ids()
     handled = 0
     while True:
-        _absorb(batch)
+        inbox.absorb(batch)  # saves marked on their own rows become pending rows
         claimed = leases.claim_batch(worker, batch, exclude_content_types=paused)
         if not claimed:
             return handled
@@ -98,15 +98,6 @@ def drain(worker: str = "", *, batch: int | None = None, time_limit: float | Non
         if time.monotonic() >= deadline:
             kick.publish()  # more may be due: the next drain goes to the back of the queue
             return handled
-
-
-def _absorb(limit: int) -> int:
-    """Saved objects whose change is only marked on their own row become pending rows."""
-    try:
-        from .inbox import absorb
-    except ImportError:  # (the host-row marker lands separately)
-        return 0
-    return absorb(limit)
 
 
 def preview(instance: Any) -> dict[str, Any]:
@@ -132,10 +123,8 @@ def sweep(now: dt.datetime | None = None) -> int:
     how many rows were enqueued."""
     if not thredfi_settings.SYNC_ENABLED:
         return 0
-    from .inbox import absorb_states
-
     absorbed = [
-        state_id for state_id, became_pending in absorb_states(SWEEP_LIMIT) if became_pending
+        state_id for state_id, became_pending in inbox.absorb_states(SWEEP_LIMIT) if became_pending
     ]
     now = now or timezone.now()
     stale = now - dt.timedelta(seconds=thredfi_settings.SWEEP_STALE_SECONDS)
