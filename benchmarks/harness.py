@@ -310,3 +310,46 @@ def build_invoices(
                 )
         made.append(invoice)
     return made
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU time (user + system, seconds) used so far by the processes of this machine, grouped:
+    ``postgres`` (every server process), ``celery`` (worker processes of tests.celery_app),
+    ``fake`` (the fake Thredfi server), ``bench`` (this process), ``other``. Subtract two
+    readings to see which process did the work of a phase (Linux only; empty elsewhere)."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    totals: dict[str, float] = {}
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return totals
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="ignore")
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        used = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        if int(entry.name) == os.getpid():
+            group = "bench"
+        elif "postgres" in stat.split(")")[0] or cmdline.startswith("postgres"):
+            group = "postgres"
+        elif "celery" in cmdline and "worker" in cmdline:
+            group = "celery"
+        elif "thredfi_django.testing.server" in cmdline:
+            group = "fake"
+        elif "redis-server" in cmdline:
+            group = "redis"
+        else:
+            group = "other"
+        totals[group] = totals.get(group, 0.0) + used
+    return totals
+
+
+def cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """``after - before`` per group, rounded, groups that used nothing left out. A process that
+    exited between the readings is missing from ``after``: read both while the processes run."""
+    delta = {key: round(after.get(key, 0.0) - before.get(key, 0.0), 2) for key in after}
+    return {key: value for key, value in sorted(delta.items()) if value > 0}

@@ -249,3 +249,38 @@ def test_get_client_keeps_tokens_in_the_django_cache(api):
         get_client().partner_token()
         assert caches["default"].get(key)["access_token"] == "partner-tok"
         caches["default"].delete(key)
+
+
+def test_a_netrc_entry_for_the_thredfi_host_never_replaces_the_bearer_token(
+    api, tmp_path, monkeypatch
+):
+    # requests, left to read the environment, would send this login as Basic auth instead.
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine thredfi.test login someone password secret\n")
+    monkeypatch.setenv("NETRC", str(netrc))
+    api.get(f"{B}/customers/", json={"results": [], "next": None})
+
+    list(ThredfiClient("partner-uuid", "api-key", BASE).business(BIZ).customers.list())
+
+    assert last(api).headers["Authorization"] == "Bearer biz-tok"
+
+
+def test_the_proxy_and_ca_bundle_come_from_the_environment_once(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/company.pem")
+    client = ThredfiClient("partner-uuid", "api-key", BASE)
+    assert client.session.proxies["https"] == "http://proxy.internal:3128"
+    assert client.session.verify == "/etc/ssl/company.pem"
+    assert client.session.trust_env is False  # not looked up again on every call
+
+    monkeypatch.setenv("NO_PROXY", "thredfi.test")
+    assert "https" not in ThredfiClient("partner-uuid", "api-key", BASE).session.proxies
+
+
+def test_a_session_you_pass_is_used_as_it_is():
+    import requests
+
+    session = requests.Session()
+    client = ThredfiClient("partner-uuid", "api-key", BASE, session=session)
+    assert client.session is session and session.trust_env is True

@@ -17,7 +17,7 @@ from django.test.utils import CaptureQueriesContext
 
 from tests.testapp.factories import make_account, make_customer, make_invoice, make_payment
 from tests.testapp.models import Customer, Invoice
-from thredfi_django import inbox, kick, leases, operations, outbox
+from thredfi_django import batch, inbox, kick, leases, operations, outbox
 from thredfi_django.models import SyncAttempt, SyncState, SyncStatus
 from thredfi_django.sync import drain
 
@@ -91,24 +91,25 @@ def test_a_row_saved_again_during_its_push_is_pushed_once_more(
 ):
     invoice = make_invoice()
     drain(worker="w")
-    real_execute = operations.execute
     state = outbox.state_for(invoice)
+    real_record = batch._record_successes
 
-    def execute_while_the_host_saves(client, call):
-        if call.resource == "invoice":
-            Invoice.objects.filter(pk=invoice.pk).update(memo="changed meanwhile")
-            outbox.mark_dirty(Invoice.objects.get(pk=invoice.pk), schedule=False)
-        return real_execute(client, call)
+    def host_saves_before_the_answer_is_recorded(done, worker):
+        # The request has gone out and been answered (on the push threads); the host's save
+        # lands before the worker writes down the outcome.
+        Invoice.objects.filter(pk=invoice.pk).update(memo="changed meanwhile")
+        outbox.mark_dirty(Invoice.objects.get(pk=invoice.pk), schedule=False)
+        return real_record(done, worker)
 
     outbox.request_sync([state], enqueue_tasks=False)
-    monkeypatch.setattr(operations, "execute", execute_while_the_host_saves)
+    monkeypatch.setattr(batch, "_record_successes", host_saves_before_the_answer_is_recorded)
     with thredfi(**ONE_THREAD):
         drain(worker="w", time_limit=0)  # one batch: the push, then the save is still pending
 
     state.refresh_from_db()
     assert state.status == SyncStatus.PENDING
     assert state.synced_version < state.version
-    monkeypatch.setattr(operations, "execute", real_execute)
+    monkeypatch.setattr(batch, "_record_successes", real_record)
     drain(worker="w")
     state.refresh_from_db()
     assert state.status == SyncStatus.SYNCED and state.synced_version == state.version
@@ -140,14 +141,13 @@ def test_a_row_whose_lease_was_taken_over_meanwhile_is_not_marked_synced_by_us(
     thredfi_fake, published, monkeypatch
 ):
     invoice = make_invoice()
-    real_execute = operations.execute
+    real_record = batch._record_successes
 
-    def execute_while_the_lease_expires(client, call):
-        if call.resource == "invoice":
-            SyncState.objects.filter(resource="invoice").update(lease_owner="another-worker/1")
-        return real_execute(client, call)
+    def lease_taken_over_before_the_answer_is_recorded(done, worker):
+        SyncState.objects.filter(resource="invoice").update(lease_owner="another-worker/1")
+        return real_record(done, worker)
 
-    monkeypatch.setattr(operations, "execute", execute_while_the_lease_expires)
+    monkeypatch.setattr(batch, "_record_successes", lease_taken_over_before_the_answer_is_recorded)
     with thredfi(**ONE_THREAD):
         drain(worker="w", time_limit=0)
 
@@ -155,6 +155,70 @@ def test_a_row_whose_lease_was_taken_over_meanwhile_is_not_marked_synced_by_us(
     assert state.status == SyncStatus.IN_PROGRESS and state.lease_owner == "another-worker/1"
     (remote,) = thredfi_fake.records("invoices")
     assert str(state.remote_id) == remote["id"], "the remote id is kept for the other worker"
+
+
+def test_the_next_batch_is_claimed_while_the_requests_of_the_last_are_in_flight(
+    thredfi_fake, published, monkeypatch
+):
+    customer = make_customer()
+    drain(worker="w")
+    for _ in range(4):
+        make_invoice(customer)
+    real_execute, real_claim = operations.execute, leases.claim_batch
+    claims: list[int] = []
+    next_batch_claimed = threading.Event()
+    claimed_while_in_flight: list[bool] = []
+
+    def claim(*args, **kwargs):
+        claimed = real_claim(*args, **kwargs)
+        claims.append(len(claimed))
+        if len(claims) == 2:
+            next_batch_claimed.set()
+        return claimed
+
+    def slow_first_request(client, call):
+        # On a push thread: the first request holds on until the worker has claimed batch 2.
+        if not claimed_while_in_flight:
+            claimed_while_in_flight.append(next_batch_claimed.wait(timeout=5))
+        return real_execute(client, call)
+
+    monkeypatch.setattr(leases, "claim_batch", claim)
+    monkeypatch.setattr(operations, "execute", slow_first_request)
+    with thredfi(DRAIN_BATCH=2, **ONE_THREAD):
+        assert drain(worker="w") == 4
+
+    assert claimed_while_in_flight == [True]
+    assert claims == [2, 2, 0]
+    assert statuses() == {SyncStatus.SYNCED: 1 + 1 + 4}
+    assert thredfi_fake.stats.total_requests == 2 + 4 + 2  # setup, invoices, tokens
+
+
+def test_an_error_while_requests_are_in_flight_still_records_them(
+    thredfi_fake, published, monkeypatch
+):
+    customer = make_customer()
+    drain(worker="w")
+    invoices = [make_invoice(customer) for _ in range(2)]
+    real_claim = leases.claim_batch
+    calls: list[int] = []
+
+    def claim_then_lose_the_database(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("database went away")
+        return real_claim(*args, **kwargs)
+
+    monkeypatch.setattr(leases, "claim_batch", claim_then_lose_the_database)
+    with thredfi(DRAIN_BATCH=2), pytest.raises(RuntimeError, match="database went away"):
+        drain(worker="w")
+
+    # The batch whose requests had gone out is recorded all the same: nothing waits for a
+    # lease to expire, nothing is pushed twice.
+    for invoice in invoices:
+        assert outbox.state_for(invoice).status == SyncStatus.SYNCED
+    assert thredfi_fake.count_by_external_id("invoices") == {
+        i.get_thredfi_external_id(): 1 for i in invoices
+    }
 
 
 def test_claims_of_two_drains_never_overlap_and_respect_the_batch_size(published):

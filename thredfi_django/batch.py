@@ -16,6 +16,10 @@ remote id stored, before the objects that need it are loaded. In each wave:
 3. every other row (deletes, a dependency without a remote id, local validation errors,
    skips…) takes the one-row :class:`~thredfi_django.push.Push`, under the batch's lease.
 
+Waves overlap (:class:`Pipeline`): while one wave's requests are in flight, the worker records
+the wave before it and absorbs, claims, loads and plans the next, unless the next needs the
+remote ids of the one in flight (a higher rank), when it waits for them first.
+
 The outcome of a fast push is the same as the one-row push's: same statuses, same version check
 (a save during the push leaves the row pending), same attempt rows, same signals.
 """
@@ -25,7 +29,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,30 +76,109 @@ class _Fast:
 
 def push_batch(claimed: list[tuple[str, SyncState]], worker: str) -> list[SyncResult]:
     """Push claimed (token, row) pairs; returns one result per row."""
-    waves: dict[int, list[tuple[str, SyncState]]] = defaultdict(list)
-    for token, state in claimed:
-        waves[_RANK.get(state.resource, 9)].append((token, state))
-    results: list[SyncResult] = []
-    for rank in sorted(waves):
-        results += _push_wave(waves[rank], worker)
-    return results
+    with Pipeline(worker) as pipeline:
+        pipeline.push(claimed)
+    return pipeline.results
 
 
-def _push_wave(wave: list[tuple[str, SyncState]], worker: str) -> list[SyncResult]:
-    instances = _load(state for _token, state in wave)
-    fast: list[_Fast] = []
-    slow: list[tuple[str, SyncState]] = []
-    for token, state in wave:
-        instance = instances.get((state.content_type_id, state.object_id))
-        call = _fast_plan(state, instance)
-        if call is None:
-            slow.append((token, state))
-        else:
-            fast.append(_Fast(token, state, instance, call, timezone.now()))
-    results = _send(fast, worker) if fast else []
-    for token, state in slow:
-        results.append(Push(state, token, worker, timezone.now(), 0).run())
-    return results
+@dataclass
+class _InFlight:
+    """A wave whose requests are being sent on the pipeline's threads."""
+
+    rank: int
+    items: list[_Fast]
+    futures: list[Future]
+
+
+class Pipeline:
+    """Pushes claimed batches wave after wave, keeping one wave's requests in flight while the
+    worker records the wave before it and absorbs, claims, loads and plans the next one.
+
+    A push is half waiting (for Thredfi, for the database) and half Python; run one after the
+    other, a worker waits on one while it could do the other. Here the requests of wave *k* go
+    out on DRAIN_HTTP_CONCURRENCY threads while the worker's own thread records wave *k-1* and
+    prepares wave *k+1*, and only that thread touches the database. Ordering is kept where it
+    matters: before a wave of a higher rank is loaded (invoices after their customers), the
+    wave in flight is finished and recorded, so its remote ids are there to be read, exactly
+    as when the waves ran one after the other. Waves of one rank never need each other.
+
+    Use it as a context manager: leaving it (also on an error) finishes and records whatever
+    is still in flight, so a request that went out is never left unrecorded by a clean exit.
+    """
+
+    def __init__(self, worker: str):
+        self.worker = worker
+        self.threads = max(1, int(thredfi_settings.DRAIN_HTTP_CONCURRENCY))
+        self.results: list[SyncResult] = []
+        self._pool: ThreadPoolExecutor | None = None
+        self._in_flight: _InFlight | None = None
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            self.settle()
+        except Exception:
+            if exc is None:
+                raise
+            # The original error is what the caller must see; the leases of what could not be
+            # recorded expire and the sweep hands those rows out again (adopted by external_id).
+            logger.exception("Could not record the wave in flight after an earlier error.")
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
+
+    def push(self, claimed: list[tuple[str, SyncState]]) -> None:
+        """Push one claimed batch (its last wave may still be in flight on return)."""
+        waves: dict[int, list[tuple[str, SyncState]]] = defaultdict(list)
+        for token, state in claimed:
+            waves[_RANK.get(state.resource, 9)].append((token, state))
+        for rank in sorted(waves):
+            self._push_wave(rank, waves[rank])
+
+    def settle(self) -> None:
+        """Wait for the wave in flight and record its outcomes."""
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is not None:
+            self._record(in_flight)
+
+    def _push_wave(self, rank: int, wave: list[tuple[str, SyncState]]) -> None:
+        if self._in_flight is not None and self._in_flight.rank < rank:
+            self.settle()  # this wave may need the remote ids of the one in flight
+        instances = _load(state for _token, state in wave)
+        fast: list[_Fast] = []
+        slow: list[tuple[str, SyncState]] = []
+        for token, state in wave:
+            instance = instances.get((state.content_type_id, state.object_id))
+            call = _fast_plan(state, instance)
+            if call is None:
+                slow.append((token, state))
+            else:
+                fast.append(_Fast(token, state, instance, call, timezone.now()))
+        previous, self._in_flight = self._in_flight, self._start(rank, fast) if fast else None
+        if previous is not None:
+            self._record(previous)  # while this wave's requests go out
+        for token, state in slow:
+            self.results.append(Push(state, token, self.worker, timezone.now(), 0).run())
+
+    def _start(self, rank: int, fast: list[_Fast]) -> _InFlight:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(
+                max_workers=self.threads, thread_name_prefix="thredfi-push"
+            )
+        client = _client()
+        return _InFlight(rank, fast, [self._pool.submit(_send_one, client, item) for item in fast])
+
+    def _record(self, in_flight: _InFlight) -> None:
+        wait(in_flight.futures)
+        done = [item for item in in_flight.items if item.error is None]
+        if done:
+            self.results += _record_successes(done, self.worker)
+        for item in in_flight.items:
+            if item.error is not None:
+                self.results.append(_record_failure(item, self.worker))
 
 
 def _load(states) -> dict[tuple[int, str], Any]:
@@ -142,28 +225,11 @@ def _fast_plan(state: SyncState, instance: Any) -> operations.RemoteCall | None:
 # --------------------------------------------------------------------------------------------
 
 
-def _send(fast: list[_Fast], worker: str) -> list[SyncResult]:
-    client = _client()
-
-    def send(item: _Fast) -> None:
-        try:
-            item.outcome = operations.execute(client, item.call)
-        except Exception as err:  # recorded per row below, like the one-row push
-            item.error = err
-
-    threads = max(1, int(thredfi_settings.DRAIN_HTTP_CONCURRENCY))
-    if threads == 1 or len(fast) == 1:
-        for item in fast:
-            send(item)
-    else:
-        with ThreadPoolExecutor(max_workers=min(threads, len(fast))) as pool:
-            list(pool.map(send, fast))
-    done = [item for item in fast if item.error is None]
-    results = _record_successes(done, worker) if done else []
-    for item in fast:
-        if item.error is not None:
-            results.append(_record_failure(item, worker))
-    return results
+def _send_one(client: Any, item: _Fast) -> None:
+    try:
+        item.outcome = operations.execute(client, item.call)
+    except Exception as err:  # recorded per row, like the one-row push
+        item.error = err
 
 
 def _record_failure(item: _Fast, worker: str) -> SyncResult:

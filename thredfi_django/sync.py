@@ -30,7 +30,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from . import inbox, kick, leases, operations, outbox
-from .batch import push_batch
+from .batch import Pipeline
 from .conf import thredfi_settings
 from .exceptions import ThredfiLocalValidationError
 from .models import SyncOperation, SyncState, SyncStatus
@@ -80,7 +80,7 @@ def drain(worker: str = "", *, batch: int | None = None, time_limit: float | Non
     """Push everything that is due, ``batch`` rows at a time (DRAIN_BATCH), until nothing is
     left or ``time_limit`` seconds (DRAIN_TIME_LIMIT) have passed; then hand over to a new
     drain task so one worker never hogs the queue. Each batch is claimed in one statement and
-    pushed together (``batch.push_batch``). Returns how many rows were handled."""
+    pushed together (``batch.Pipeline``). Returns how many rows were handled."""
     if not thredfi_settings.SYNC_ENABLED:
         return 0
     batch = batch or int(thredfi_settings.DRAIN_BATCH)
@@ -88,16 +88,20 @@ def drain(worker: str = "", *, batch: int | None = None, time_limit: float | Non
     deadline = time.monotonic() + float(limit)
     paused = _paused_content_type_ids()
     handled = 0
-    while True:
-        inbox.absorb(batch)  # saves marked on their own rows become pending rows
-        claimed = leases.claim_batch(worker, batch, exclude_content_types=paused)
-        if not claimed:
-            return handled
-        handled += len(claimed)
-        push_batch(claimed, worker)
-        if time.monotonic() >= deadline:
-            kick.publish()  # more may be due: the next drain goes to the back of the queue
-            return handled
+    # While one batch's requests are in flight, the next batch is absorbed, claimed, loaded
+    # and planned (batch.Pipeline); leaving the block records whatever is still in flight.
+    with Pipeline(worker) as pipeline:
+        while True:
+            inbox.absorb(batch)  # saves marked on their own rows become pending rows
+            claimed = leases.claim_batch(worker, batch, exclude_content_types=paused)
+            if not claimed:
+                break
+            handled += len(claimed)
+            pipeline.push(claimed)
+            if time.monotonic() >= deadline:
+                kick.publish()  # more may be due: the next drain goes to the back of the queue
+                break
+    return handled
 
 
 def preview(instance: Any) -> dict[str, Any]:
