@@ -284,3 +284,18 @@ def test_a_session_you_pass_is_used_as_it_is():
     session = requests.Session()
     client = ThredfiClient("partner-uuid", "api-key", BASE, session=session)
     assert client.session is session and session.trust_env is True
+
+
+def test_a_cookie_the_api_sets_is_sent_back_like_requests_would(api, client):
+    # e.g. a load balancer's affinity cookie: our prepared requests keep the session's jar.
+    api.get(
+        f"{B}/customers/",
+        json={"results": [], "next": None},
+        headers={"Set-Cookie": "lb=node-3; Path=/"},
+    )
+    customers = client.business(BIZ).customers
+    list(customers.list())
+    assert "Cookie" not in last(api).headers
+    list(customers.list())
+    assert last(api).headers["Cookie"] == "lb=node-3"
+    assert last(api).headers["Authorization"] == "Bearer biz-tok"

@@ -27,6 +27,7 @@ The outcome of a fast push is the same as the one-row push's: same statuses, sam
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections import defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -309,86 +310,139 @@ def _record_successes(done: list[_Fast], worker: str) -> list[SyncResult]:
 
 
 def _store_remote_ids(done: list[_Fast]) -> None:
-    """Host ``thredfi_id`` where it is missing or different: one UPDATE per row, sent together
-    (``executemany``: psycopg pipelines them). Not save(): no signal, no new change recorded."""
+    """Host ``thredfi_id`` where it is missing or different, in one statement per model (see
+    :func:`_update_rows`). Not save(): no signal, no new change recorded."""
     by_model: dict[type, list[_Fast]] = defaultdict(list)
     for item in done:
         if item.remote_id and str(item.instance.thredfi_id) != str(item.remote_id):
             by_model[type(item.instance)].append(item)
-    connection = connections[router.db_for_write(SyncState)]
     for model, items in by_model.items():
+        connection = connections[router.db_for_write(model) or "default"]
         qn = connection.ops.quote_name
         field = model._meta.get_field("thredfi_id")
         pk = model._meta.pk
-        sql = (
-            f"UPDATE {qn(model._meta.db_table)} SET {qn(field.column)} = %s "  # noqa: S608
-            f"WHERE {qn(pk.column)} = %s"
+        _update_rows(
+            connection,
+            model._meta.db_table,
+            set_sql=f"{qn(field.column)} = v.remote_id",
+            columns=[("pk", pk), ("remote_id", field)],
+            match=[(pk.column, "pk")],
+            rows=[(item.instance.pk, uuid.UUID(item.remote_id)) for item in items],
         )
-        params = [
-            (
-                field.get_db_prep_save(uuid.UUID(item.remote_id), connection),
-                pk.get_db_prep_save(item.instance.pk, connection),
-            )
-            for item in items
-        ]
-        with connection.cursor() as cursor:
-            cursor.executemany(sql, params)
         for item in items:
             item.instance.thredfi_id = uuid.UUID(item.remote_id)
 
 
 def _release(done: list[_Fast], now) -> list[int]:
-    """Mark the rows synced and drop their leases, only where our lease still holds (one
-    UPDATE per row, sent together). Returns the ids released; a row whose lease was lost keeps
-    its remote id at least."""
+    """Mark the rows synced and drop their leases, only where our lease still holds, in one
+    statement. Returns the ids released; a row whose lease was lost keeps its remote id at
+    least."""
     connection = connections[router.db_for_write(SyncState)]
     qn = connection.ops.quote_name
     column = {f.name: qn(f.column) for f in SyncState._meta.concrete_fields}
-    prep = {
-        name: SyncState._meta.get_field(name).get_db_prep_save
-        for name in ("remote_id", "last_synced_at")
-    }
-    # Only quoted identifiers from _meta are interpolated; every value is a bound parameter.
-    sql = (
-        f"UPDATE {qn(SyncState._meta.db_table)} SET "  # noqa: S608
-        f"{column['status']} = 'synced', {column['synced_version']} = %s, "
-        f"{column['remote_id']} = COALESCE(%s, {column['remote_id']}), "
+    field = SyncState._meta.get_field
+    set_sql = (
+        f"{column['status']} = 'synced', {column['synced_version']} = v.version, "
+        f"{column['remote_id']} = COALESCE(v.remote_id, t.{column['remote_id']}), "
         f"{column['attempts']} = 0, {column['next_attempt_at']} = NULL, "
-        f"{column['blocked_on']} = NULL, {column['last_synced_at']} = %s, "
+        f"{column['blocked_on']} = NULL, {column['last_synced_at']} = v.stamp, "
         f"{column['lease_until']} = NULL, {column['lease_owner']} = '', "
-        f"{column['updated_at']} = %s, {column['last_error_kind']} = '', "
+        f"{column['updated_at']} = v.stamp, {column['last_error_kind']} = '', "
         f"{column['last_error_status']} = NULL, {column['last_error_code']} = '', "
         f"{column['last_error_message']} = '', {column['last_error_fields']} = '{{}}', "
-        f"{column['last_error_at']} = NULL "
-        f"WHERE {column['id']} = %s AND {column['lease_owner']} = %s"
+        f"{column['last_error_at']} = NULL"
     )
-    stamp = prep["last_synced_at"](now, connection)
-    params = [
-        (
-            item.state.version,
-            prep["remote_id"](uuid.UUID(item.remote_id), connection) if item.remote_id else None,
-            stamp,
-            stamp,
-            item.state.pk,
-            item.token,
-        )
-        for item in done
-    ]
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, params)
-        updated = cursor.rowcount
+    released = _update_rows(
+        connection,
+        SyncState._meta.db_table,
+        set_sql=set_sql,
+        columns=[
+            ("id", field("id")),
+            ("token", field("lease_owner")),
+            ("version", field("version")),
+            ("remote_id", field("remote_id")),
+            ("stamp", field("last_synced_at")),
+        ],
+        match=[("id", "id"), ("lease_owner", "token")],
+        rows=[
+            (
+                item.state.pk,
+                item.token,
+                item.state.version,
+                uuid.UUID(item.remote_id) if item.remote_id else None,
+                now,
+            )
+            for item in done
+        ],
+        returning="id",
+    )
     ids = [item.state.pk for item in done]
-    if updated == len(ids):
-        return ids
-    mine = set(
-        SyncState.objects.filter(pk__in=ids, lease_owner="", last_synced_at=now).values_list(
-            "pk", flat=True
+    if released is None:  # no RETURNING here: see which rows carry this release's stamp
+        released = set(
+            SyncState.objects.filter(pk__in=ids, lease_owner="", last_synced_at=now).values_list(
+                "pk", flat=True
+            )
         )
-    )
     for item in done:
-        if item.state.pk not in mine:
+        if item.state.pk not in released:
             logger.warning("Lost the lease on %s while pushing it.", item.state)
             SyncState.objects.filter(pk=item.state.pk, remote_id__isnull=True).update(
                 remote_id=item.remote_id
             )
-    return [pk for pk in ids if pk in mine]
+    return [pk for pk in ids if pk in released]
+
+
+def _update_rows(
+    connection,
+    table: str,
+    *,
+    set_sql: str,
+    columns: list[tuple[str, Any]],
+    match: list[tuple[str, str]],
+    rows: list[tuple],
+    returning: str | None = None,
+) -> set | None:
+    """Update many rows of ``table``, each with values of its own. ``rows`` are tuples of
+    ``columns`` (a name, and the model field that prepares the value); a row is matched where
+    each ``(table column, name)`` of ``match`` is equal; ``set_sql`` reads the row's values as
+    ``v.<name>`` and the table's columns as ``t.<quoted column>``.
+
+    On PostgreSQL that is one statement, ``UPDATE t SET … FROM unnest(%s::type[], …) AS v
+    WHERE …``, one array per column: its text does not depend on the number of rows, so
+    psycopg prepares it once and the server plans and runs it once, not once per row.
+    Elsewhere, one UPDATE per row through ``executemany``. Returns the ``returning`` column's
+    values of the rows updated, or None where they are not known (not PostgreSQL).
+    """
+    qn = connection.ops.quote_name
+    names = [name for name, _field in columns]
+    prepared = [
+        [field.get_db_prep_save(row[position], connection) for row in rows]
+        for position, (_name, field) in enumerate(columns)
+    ]
+    # Only quoted identifiers from _meta and our own SQL are interpolated; every value is a
+    # bound parameter.
+    if connection.vendor == "postgresql":
+        unnest = ", ".join(f"%s::{field.rel_db_type(connection)}[]" for _name, field in columns)
+        where = " AND ".join(f"t.{qn(column)} = v.{name}" for column, name in match)
+        sql = (
+            f"UPDATE {qn(table)} AS t SET {set_sql} "  # noqa: S608
+            f"FROM unnest({unnest}) AS v({', '.join(names)}) WHERE {where}"
+        )
+        if returning:
+            sql += f" RETURNING t.{qn(returning)}"
+        with connection.cursor() as cursor:
+            cursor.execute(sql, prepared)
+            return {row[0] for row in cursor.fetchall()} if returning else None
+    order: list[int] = []
+
+    def placeholder(found: re.Match) -> str:
+        order.append(names.index(found.group(1)))
+        return "%s"
+
+    row_sql = re.sub(r"\bt\.", "", re.sub(r"\bv\.(\w+)\b", placeholder, set_sql))
+    where = " AND ".join(f"{qn(column)} = %s" for column, _name in match)
+    order += [names.index(name) for _column, name in match]
+    sql = f"UPDATE {qn(table)} SET {row_sql} WHERE {where}"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, [[prepared[c][r] for c in order] for r in range(len(rows))])
+    return None

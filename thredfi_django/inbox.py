@@ -52,9 +52,33 @@ def absorb_states(limit: int = 500) -> list[tuple[int, bool]]:
     """:func:`absorb`, returning (state id, whether it just became pending) per row: a row
     that became pending needs a task (per-object dispatch) or a drain to be pushed."""
     absorbed: list[tuple[int, bool]] = []
-    for model in synced_models():
-        absorbed += _absorb_model(model, limit)
+    for model in marked_models(synced_models()):
+        absorbed += _absorb_model(model, limit, checked=True)
     return absorbed
+
+
+def marked_models(models: list[type[Model]]) -> list[type[Model]]:
+    """Those of ``models`` with at least one marked row, in their order: one query per
+    database (``SELECT i WHERE EXISTS (…) UNION ALL …``, each EXISTS on the marker's index)
+    instead of one per model, which a drain would otherwise pay for every synced model on
+    every batch."""
+    by_db: dict[str, list[tuple[int, type[Model]]]] = {}
+    for index, model in enumerate(models):
+        by_db.setdefault(router.db_for_write(model) or "default", []).append((index, model))
+    found: set[int] = set()
+    for using, entries in by_db.items():
+        connection = connections[using]
+        qn = connection.ops.quote_name
+        # Only quoted identifiers from _meta and our own integers are interpolated.
+        sql = " UNION ALL ".join(
+            f"SELECT {index} WHERE EXISTS (SELECT 1 FROM {qn(model._meta.db_table)} "  # noqa: S608
+            f"WHERE {qn(model._meta.get_field('thredfi_dirty').column)} IS NOT NULL)"
+            for index, model in entries
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+            found.update(row[0] for row in cursor.fetchall())
+    return [model for index, model in enumerate(models) if index in found]
 
 
 def absorb_object(model: type[Model], pk: Any) -> bool:
@@ -69,10 +93,12 @@ def absorb_queryset(queryset) -> int:
     return len(_absorb_model(queryset.model, len(pks), pks=pks)) if pks else 0
 
 
-def _absorb_model(model, limit: int, pks: list | None = None) -> list[tuple[int, bool]]:
+def _absorb_model(
+    model, limit: int, pks: list | None = None, checked: bool = False
+) -> list[tuple[int, bool]]:
     host_db = router.db_for_write(model) or "default"
     state_db = outbox._db_for(model)
-    if pks is None and not _any_marked(model, host_db):
+    if pks is None and not checked and not marked_models([model]):
         return []  # the common case for most models: one query, no transaction
     with ExitStack() as stack:
         # One transaction (one on each database if the outbox lives elsewhere).
@@ -86,10 +112,6 @@ def _absorb_model(model, limit: int, pks: list | None = None) -> list[tuple[int,
         recorded = outbox.record_many(objects)
         _clear_markers(model, host_db, [(obj.pk, marked[obj.pk]) for obj in objects])
     return recorded
-
-
-def _any_marked(model, using: str) -> bool:
-    return model._base_manager.using(using).filter(thredfi_dirty__isnull=False).exists()
 
 
 def _take_marked(model, using: str, limit: int, pks: list | None) -> dict[Any, int]:
