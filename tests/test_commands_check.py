@@ -81,7 +81,7 @@ def test_timeouts_say_which_url_and_setting(thredfi_fake, monkeypatch):
     def slow(*args, **kwargs):
         raise requests.Timeout("read timed out")
 
-    monkeypatch.setattr(get_client().session, "request", slow)
+    monkeypatch.setattr(get_client().session, "send", slow)
     output, error = check()
     assert error is not None
     assert f"did not answer in time at {thredfi_settings.base_url}" in output
