@@ -167,22 +167,21 @@ def main(argv: list[str] | None = None) -> None:
             call = operations.plan_upsert(invoice, None, str(invoice.account.thredfi_id))
             calls.append((call.path, {**call.payload, "external_id": f"{call.external_id}-"}))
         partner = (settings.THREDFI["PARTNER_UUID"], settings.THREDFI["API_KEY"])
+
+        def fresh(suffix: str) -> list[tuple[str, dict]]:
+            return [(path, {**p, "external_id": p["external_id"] + suffix}) for path, p in calls]
+
+        # Each loop runs twice and the faster run counts: machine noise can only make the
+        # baseline look slower, which would flatter the ratio.
         cpu_before = harness.cpu_seconds()
-        bare = bare_loop(
-            fake,
-            [(path, {**p, "external_id": p["external_id"] + "bare"}) for path, p in calls],
-            partner,
-        )
+        bare = bare_loop(fake, fresh("bare"), partner)
         bare_cpu = harness.cpu_delta(cpu_before, harness.cpu_seconds())
+        bare = min(bare, bare_loop(fake, fresh("bare2"), partner))
         # The same loop with the environment read once (trust_env off), as ThredfiClient does:
         # the ratio against it shows what the pipeline costs beyond that one setting.
-        bare_settled = bare_loop(
-            fake,
-            [(path, {**p, "external_id": p["external_id"] + "settled"}) for path, p in calls],
-            partner,
-            trust_env=False,
+        bare_settled = min(
+            bare_loop(fake, fresh(f"settled{run}"), partner, trust_env=False) for run in (1, 2)
         )
-
         print(
             f"invoices per run: {n}, lines each: {args.lines}, "
             f"worker: prefork concurrency {args.concurrency}"
@@ -207,6 +206,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"pipeline, end to end:       {end_to_end:7.2f} s  {n / end_to_end:8.1f} invoices/s")
         print(f"CPU seconds, bare loop: {bare_cpu}")
         print(f"CPU seconds, drain:     {drain_cpu}")
+        print("(each bare loop: the faster of two runs)")
         print(f"THROUGHPUT RATIO (drain / bare): {bare / drain:.3f}  (target >= 0.7)")
         print(f"throughput ratio (end to end / bare): {bare / end_to_end:.3f}")
         print(f"throughput ratio (drain / bare with trust_env off): {bare_settled / drain:.3f}")

@@ -221,6 +221,22 @@ def test_an_error_while_requests_are_in_flight_still_records_them(
     }
 
 
+def test_a_drain_loads_each_saved_invoice_once(thredfi_fake, published):
+    customer = make_customer()
+    drain(worker="w")
+    for _ in range(5):
+        make_invoice(customer)
+
+    with CaptureQueriesContext(connection) as ctx:
+        assert drain(worker="w") == 5
+
+    # The absorb loads them to record them; the push reuses those objects (and only
+    # prefetches their lines) instead of reading the same rows again.
+    full_loads = [q["sql"] for q in ctx.captured_queries if '"testapp_invoice"."memo"' in q["sql"]]
+    assert len(full_loads) == 1, full_loads
+    assert statuses() == {SyncStatus.SYNCED: 1 + 1 + 5}
+
+
 def test_claims_of_two_drains_never_overlap_and_respect_the_batch_size(published):
     customers = [make_customer() for _ in range(5)]
     assert len(customers) == 5

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connections, router, transaction
-from django.db.models import F
+from django.db.models import F, prefetch_related_objects
 from django.utils import timezone
 
 from . import leases, operations, outbox
@@ -131,13 +131,16 @@ class Pipeline:
                 self._pool.shutdown(wait=True)
                 self._pool = None
 
-    def push(self, claimed: list[tuple[str, SyncState]]) -> None:
-        """Push one claimed batch (its last wave may still be in flight on return)."""
+    def push(self, claimed: list[tuple[str, SyncState]], loaded: dict | None = None) -> None:
+        """Push one claimed batch (its last wave may still be in flight on return).
+        ``loaded``: host objects already loaded, as ``inbox.absorb(loaded=…)`` fills it."""
         waves: dict[int, list[tuple[str, SyncState]]] = defaultdict(list)
         for token, state in claimed:
             waves[_RANK.get(state.resource, 9)].append((token, state))
-        for rank in sorted(waves):
-            self._push_wave(rank, waves[rank])
+        for index, rank in enumerate(sorted(waves)):
+            # Objects loaded before this batch's first wave was pushed may lack the remote ids
+            # it brings: only the first wave takes them as they are.
+            self._push_wave(rank, waves[rank], (loaded or {}) if index == 0 else {})
 
     def settle(self) -> None:
         """Wait for the wave in flight and record its outcomes."""
@@ -145,10 +148,12 @@ class Pipeline:
         if in_flight is not None:
             self._record(in_flight)
 
-    def _push_wave(self, rank: int, wave: list[tuple[str, SyncState]]) -> None:
+    def _push_wave(self, rank: int, wave: list[tuple[str, SyncState]], loaded: dict) -> None:
         if self._in_flight is not None and self._in_flight.rank < rank:
             self.settle()  # this wave may need the remote ids of the one in flight
-        instances = _load(state for _token, state in wave)
+            # Objects loaded before it was recorded may lack those ids: load them anew.
+            loaded = {}
+        instances = _load((state for _token, state in wave), loaded)
         fast: list[_Fast] = []
         slow: list[tuple[str, SyncState]] = []
         for token, state in wave:
@@ -182,8 +187,9 @@ class Pipeline:
                 self.results.append(_record_failure(item, self.worker))
 
 
-def _load(states) -> dict[tuple[int, str], Any]:
-    """The host objects of the upsert rows, one query (plus prefetches) per model."""
+def _load(states, preloaded: dict | None = None) -> dict[tuple[int, str], Any]:
+    """The host objects of the upsert rows, one query (plus prefetches) per model; objects in
+    ``preloaded`` (loaded by this drain's absorb) only get the prefetches."""
     wanted: dict[int, list[str]] = defaultdict(list)
     for state in states:
         if state.operation == SyncOperation.UPSERT:
@@ -193,7 +199,17 @@ def _load(states) -> dict[tuple[int, str], Any]:
         model = _model(content_type_id)
         if model is None:
             continue
-        for instance in model.get_thredfi_queryset().filter(pk__in=object_ids):
+        queryset = model.get_thredfi_queryset()
+        reused = []
+        if preloaded:
+            reused = [
+                preloaded[key] for i in object_ids if (key := (content_type_id, i)) in preloaded
+            ]
+            object_ids = [i for i in object_ids if (content_type_id, i) not in preloaded]
+            if reused:
+                prefetch_related_objects(reused, *queryset._prefetch_related_lookups)
+        fetched = list(queryset.filter(pk__in=object_ids)) if object_ids else []
+        for instance in reused + fetched:
             loaded[(content_type_id, str(instance.pk))] = instance
     return loaded
 

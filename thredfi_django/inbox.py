@@ -16,6 +16,7 @@ from contextlib import ExitStack
 from typing import Any
 
 from django.apps import apps
+from django.contrib.contenttypes.models import ContentType
 from django.db import connections, router, transaction
 from django.db.models import Model
 
@@ -34,9 +35,14 @@ def synced_models() -> list[type[ThredfiSyncMixin]]:
     return sorted(found, key=lambda model: model.thredfi_resource != "business")
 
 
-def absorb(limit: int = 500) -> int:
-    """Absorb up to ``limit`` marked rows of every synced model. Returns how many."""
-    return len(absorb_states(limit))
+def absorb(limit: int = 500, loaded: dict | None = None) -> int:
+    """Absorb up to ``limit`` marked rows of every synced model. Returns how many.
+
+    ``loaded``, a dict, receives the objects absorbed, keyed ``(content type id, str(pk))``,
+    as ``get_thredfi_queryset()`` loads them less its prefetches: a drain pushes them next and
+    need not load them again (a save that lands in between leaves a new marker, so it is
+    pushed once more, as any save during a push is)."""
+    return len(absorb_states(limit, loaded))
 
 
 def absorb_all(chunk: int = 2000) -> int:
@@ -48,12 +54,12 @@ def absorb_all(chunk: int = 2000) -> int:
     return total
 
 
-def absorb_states(limit: int = 500) -> list[tuple[int, bool]]:
+def absorb_states(limit: int = 500, loaded: dict | None = None) -> list[tuple[int, bool]]:
     """:func:`absorb`, returning (state id, whether it just became pending) per row: a row
     that became pending needs a task (per-object dispatch) or a drain to be pushed."""
     absorbed: list[tuple[int, bool]] = []
     for model in marked_models(synced_models()):
-        absorbed += _absorb_model(model, limit, checked=True)
+        absorbed += _absorb_model(model, limit, checked=True, loaded=loaded)
     return absorbed
 
 
@@ -94,7 +100,7 @@ def absorb_queryset(queryset) -> int:
 
 
 def _absorb_model(
-    model, limit: int, pks: list | None = None, checked: bool = False
+    model, limit: int, pks: list | None = None, checked: bool = False, loaded: dict | None = None
 ) -> list[tuple[int, bool]]:
     host_db = router.db_for_write(model) or "default"
     state_db = outbox._db_for(model)
@@ -108,9 +114,12 @@ def _absorb_model(
         marked = _take_marked(model, host_db, limit, pks)
         if not marked:
             return []
-        objects = _load(model, host_db, list(marked))
-        recorded = outbox.record_many(objects)
-        _clear_markers(model, host_db, [(obj.pk, marked[obj.pk]) for obj in objects])
+        objects, hidden = _load(model, host_db, list(marked))
+        recorded = outbox.record_many(objects + hidden)
+        _clear_markers(model, host_db, [(obj.pk, marked[obj.pk]) for obj in objects + hidden])
+    if loaded is not None and objects:
+        content_type_id = ContentType.objects.get_for_model(model).pk
+        loaded.update({(content_type_id, str(obj.pk)): obj for obj in objects})
     return recorded
 
 
@@ -126,16 +135,16 @@ def _take_marked(model, using: str, limit: int, pks: list | None) -> dict[Any, i
     return dict(qs.values_list("pk", "thredfi_dirty")[:limit])
 
 
-def _load(model, using: str, pks: list) -> list[Model]:
+def _load(model, using: str, pks: list) -> tuple[list[Model], list[Model]]:
     """The objects as the engine loads them (related rows their label and business key read
     in one query each); lines are not needed for that. Rows the host's queryset hides are
-    loaded plainly: they are recorded all the same, as the old per-save path did."""
+    loaded plainly, second in the pair: they are recorded all the same, as the old per-save
+    path did."""
     qs = model.get_thredfi_queryset().using(using).prefetch_related(None)
     objects = list(qs.filter(pk__in=pks))
     missing = set(pks) - {obj.pk for obj in objects}
-    if missing:
-        objects += list(model._base_manager.using(using).filter(pk__in=missing))
-    return objects
+    hidden = list(model._base_manager.using(using).filter(pk__in=missing)) if missing else []
+    return objects, hidden
 
 
 def _clear_markers(model, using: str, rows: list[tuple[Any, int]]) -> None:

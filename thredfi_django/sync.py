@@ -92,12 +92,13 @@ def drain(worker: str = "", *, batch: int | None = None, time_limit: float | Non
     # and planned (batch.Pipeline); leaving the block records whatever is still in flight.
     with Pipeline(worker) as pipeline:
         while True:
-            inbox.absorb(batch)  # saves marked on their own rows become pending rows
+            loaded: dict = {}  # the objects absorbed, so the push need not load them again
+            inbox.absorb(batch, loaded=loaded)  # saves marked on their rows become pending rows
             claimed = leases.claim_batch(worker, batch, exclude_content_types=paused)
             if not claimed:
                 break
             handled += len(claimed)
-            pipeline.push(claimed)
+            pipeline.push(claimed, loaded)
             if time.monotonic() >= deadline:
                 kick.publish()  # more may be due: the next drain goes to the back of the queue
                 break
