@@ -237,6 +237,20 @@ def test_a_drain_loads_each_saved_invoice_once(thredfi_fake, published):
     assert statuses() == {SyncStatus.SYNCED: 1 + 1 + 5}
 
 
+def test_each_push_of_a_drain_leaves_an_attempt_row_saying_what_was_done(thredfi_fake, published):
+    customer = make_customer()
+    drain(worker="w")
+    invoice = make_invoice(customer)
+    drain(worker="drain-7")
+
+    (attempt,) = outbox.state_for(invoice).attempt_history.all()
+    assert attempt.outcome == SyncAttempt.Outcome.SUCCESS
+    assert (attempt.operation, attempt.version, attempt.worker) == ("create", 1, "drain-7")
+    assert attempt.finished_at >= attempt.started_at
+    assert (attempt.http_status, attempt.error_kind, attempt.message) == (None, "", "")
+    assert attempt.field_errors == {}
+
+
 def test_claims_of_two_drains_never_overlap_and_respect_the_batch_size(published):
     customers = [make_customer() for _ in range(5)]
     assert len(customers) == 5

@@ -282,20 +282,7 @@ def _record_successes(done: list[_Fast], worker: str) -> list[SyncResult]:
             if again:
                 SyncState.objects.filter(pk__in=again).update(status=SyncStatus.PENDING)
                 transaction.on_commit(lambda: outbox.enqueue(again))
-        SyncAttempt.objects.bulk_create(
-            [
-                SyncAttempt(
-                    state_id=item.state.pk,
-                    started_at=item.started,
-                    finished_at=now,
-                    outcome=SyncAttempt.Outcome.SUCCESS,
-                    operation=item.call.action[:20],
-                    version=item.state.version,
-                    worker=worker[:100],
-                )
-                for item in done
-            ]
-        )
+        _insert_successes(done, now, worker)
         for item in done:
             trim_history(item.state)
     # After the commit, as the one-row push does (see Push._succeeded).
@@ -438,11 +425,10 @@ def _update_rows(
     # Only quoted identifiers from _meta and our own SQL are interpolated; every value is a
     # bound parameter.
     if connection.vendor == "postgresql":
-        unnest = ", ".join(f"%s::{field.rel_db_type(connection)}[]" for _name, field in columns)
         where = " AND ".join(f"t.{qn(column)} = v.{name}" for column, name in match)
         sql = (
             f"UPDATE {qn(table)} AS t SET {set_sql} "  # noqa: S608
-            f"FROM unnest({unnest}) AS v({', '.join(names)}) WHERE {where}"
+            f"FROM {_unnest(connection, columns)} WHERE {where}"
         )
         if returning:
             sql += f" RETURNING t.{qn(returning)}"
@@ -462,3 +448,68 @@ def _update_rows(
     with connection.cursor() as cursor:
         cursor.executemany(sql, [[prepared[c][r] for c in order] for r in range(len(rows))])
     return None
+
+
+def _unnest(connection, columns: list[tuple[str, Any]]) -> str:
+    """``unnest(%s::type[], …) AS v(name, …)``: PostgreSQL rows from one array per column."""
+    arrays = ", ".join(f"%s::{field.rel_db_type(connection)}[]" for _name, field in columns)
+    return f"unnest({arrays}) AS v({', '.join(name for name, _field in columns)})"
+
+
+def _insert_successes(done: list[_Fast], now, worker: str) -> None:
+    """The wave's success attempt rows. On PostgreSQL one ``INSERT … SELECT FROM unnest(…)``
+    (constant text, no model instance per row); ``bulk_create`` elsewhere."""
+    connection = connections[router.db_for_write(SyncAttempt)]
+    if connection.vendor != "postgresql":
+        SyncAttempt.objects.bulk_create(
+            [
+                SyncAttempt(
+                    state_id=item.state.pk,
+                    started_at=item.started,
+                    finished_at=now,
+                    outcome=SyncAttempt.Outcome.SUCCESS,
+                    operation=item.call.action[:20],
+                    version=item.state.version,
+                    worker=worker[:100],
+                )
+                for item in done
+            ]
+        )
+        return
+    field = SyncAttempt._meta.get_field
+    columns = [
+        ("state_id", field("state")),
+        ("started_at", field("started_at")),
+        ("operation", field("operation")),
+        ("version", field("version")),
+    ]
+    values = [
+        (item.state.pk, item.started, item.call.action[:20], item.state.version) for item in done
+    ]
+    arrays = [
+        [column[1].get_db_prep_save(row[position], connection) for row in values]
+        for position, column in enumerate(columns)
+    ]
+    # The same row bulk_create would write: every other column its default (Django keeps
+    # defaults in Python, not in the table).
+    constant = {
+        "finished_at": field("finished_at").get_db_prep_save(now, connection),
+        "outcome": SyncAttempt.Outcome.SUCCESS.value,
+        "worker": worker[:100],
+        "http_status": None,
+        "error_kind": "",
+        "error_code": "",
+        "message": "",
+        "field_errors": field("field_errors").get_db_prep_save({}, connection),
+    }
+    qn = connection.ops.quote_name
+    names = [field(name).column for name, _f in columns] + [field(n).column for n in constant]
+    selected = ", ".join(f"v.{name}" for name, _f in columns)
+    selected += ", " + ", ".join(f"%s::{field(name).rel_db_type(connection)}" for name in constant)
+    # Only quoted identifiers from _meta are interpolated; values are bound parameters.
+    sql = (
+        f"INSERT INTO {qn(SyncAttempt._meta.db_table)} "  # noqa: S608
+        f"({', '.join(qn(n) for n in names)}) SELECT {selected} FROM {_unnest(connection, columns)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*constant.values(), *arrays])
