@@ -104,6 +104,12 @@ def test_objects_never_recorded_are_recorded_and_queued(run, queue):
         c.get_thredfi_external_id() for c in Customer.objects.filter(name__startswith="Imported")
     }
     assert sorted(queue.ids) == sorted(states.values_list("pk", flat=True))  # once each
+    # Rows as a save would have recorded them: label, status, version and timestamps.
+    assert sorted(s.label for s in imported) == ["Imported 0", "Imported 1", "Imported 2"]
+    assert {(s.status, s.version, s.synced_version, s.attempts) for s in imported} == {
+        (SyncStatus.PENDING, 1, 0, 0)
+    }
+    assert all(s.created_at and s.updated_at and s.last_error_fields == {} for s in imported)
 
 
 def test_an_existing_platform_is_recorded_in_dependency_order_and_pushed(run, thredfi_fake):

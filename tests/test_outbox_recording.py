@@ -245,6 +245,39 @@ def test_request_sync_puts_failed_rows_back_and_enqueues_them_without_http(queue
     assert sorted(queue.ids) == sorted(refreshed)
 
 
+def test_request_sync_changes_each_row_only_as_its_status_asks(queue, committed):
+    with committed():
+        accounts = [make_account() for _ in range(5)]
+    blocked, waiting, synced, busy, failed = (state_of(a) for a in accounts)
+    SyncState.objects.filter(pk=blocked.pk).update(
+        status=SyncStatus.BLOCKED, blocked_on=synced, attempts=2
+    )
+    SyncState.objects.filter(pk=waiting.pk).update(status=SyncStatus.PENDING, attempts=4)
+    SyncState.objects.filter(pk=synced.pk).update(
+        status=SyncStatus.SYNCED, version=3, synced_version=3, attempts=0
+    )
+    SyncState.objects.filter(pk=busy.pk).update(status=SyncStatus.IN_PROGRESS, version=5)
+    SyncState.objects.filter(pk=failed.pk).update(status=SyncStatus.FAILED, attempts=10)
+    with committed():
+        assert outbox.request_sync(SyncState.objects.all(), reset_failures=False) == 2
+
+    now = {s.pk: s for s in SyncState.objects.all()}
+    assert (now[waiting.pk].attempts, now[waiting.pk].version) == (4, 1), "only made due"
+    assert (now[synced.pk].status, now[synced.pk].version) == (SyncStatus.PENDING, 4)
+    assert (now[busy.pk].status, now[busy.pk].version) == (SyncStatus.IN_PROGRESS, 5)
+    assert (now[failed.pk].status, now[failed.pk].attempts) == (SyncStatus.FAILED, 10)
+    assert now[blocked.pk].status == SyncStatus.BLOCKED, "failures kept without reset"
+
+    with committed():
+        assert outbox.request_sync(SyncState.objects.all()) == 4
+    now = {s.pk: s for s in SyncState.objects.all()}
+    assert (now[blocked.pk].status, now[blocked.pk].blocked_on_id) == (SyncStatus.PENDING, None)
+    assert (now[blocked.pk].attempts, now[failed.pk].attempts) == (0, 0)
+    assert now[waiting.pk].attempts == 4, "a pending row's attempts are not reset"
+    assert now[synced.pk].version == 4, "already pending: not bumped again"
+    assert now[busy.pk].status == SyncStatus.IN_PROGRESS, "a push in flight is left alone"
+
+
 def test_a_bulk_request_sync_makes_rows_due_for_the_sweep_without_a_task_each(
     queue, committed, monkeypatch
 ):

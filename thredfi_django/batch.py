@@ -27,7 +27,6 @@ The outcome of a fast push is the same as the one-row push's: same statuses, sam
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from collections import defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -39,6 +38,7 @@ from django.db.models import F, prefetch_related_objects
 from django.utils import timezone
 
 from . import leases, operations, outbox
+from .bulk_sql import insert_rows, update_rows
 from .conf import thredfi_settings
 from .models import SyncAttempt, SyncOperation, SyncState, SyncStatus
 from .push import Push, SyncResult, _client, _model, _parent, _rid, trim_history, wake_blocked
@@ -73,13 +73,6 @@ class _Fast:
     outcome: operations.Outcome | None = None
     error: BaseException | None = None
     remote_id: str | None = None
-
-
-def push_batch(claimed: list[tuple[str, SyncState]], worker: str) -> list[SyncResult]:
-    """Push claimed (token, row) pairs; returns one result per row."""
-    with Pipeline(worker) as pipeline:
-        pipeline.push(claimed)
-    return pipeline.results
 
 
 @dataclass
@@ -314,7 +307,7 @@ def _record_successes(done: list[_Fast], worker: str) -> list[SyncResult]:
 
 def _store_remote_ids(done: list[_Fast]) -> None:
     """Host ``thredfi_id`` where it is missing or different, in one statement per model (see
-    :func:`_update_rows`). Not save(): no signal, no new change recorded."""
+    :func:`bulk_sql.update_rows`). Not save(): no signal, no new change recorded."""
     by_model: dict[type, list[_Fast]] = defaultdict(list)
     for item in done:
         if item.remote_id and str(item.instance.thredfi_id) != str(item.remote_id):
@@ -324,7 +317,7 @@ def _store_remote_ids(done: list[_Fast]) -> None:
         qn = connection.ops.quote_name
         field = model._meta.get_field("thredfi_id")
         pk = model._meta.pk
-        _update_rows(
+        update_rows(
             connection,
             model._meta.db_table,
             set_sql=f"{qn(field.column)} = v.remote_id",
@@ -355,7 +348,7 @@ def _release(done: list[_Fast], now) -> list[int]:
         f"{column['last_error_message']} = '', {column['last_error_fields']} = '{{}}', "
         f"{column['last_error_at']} = NULL"
     )
-    released = _update_rows(
+    released = update_rows(
         connection,
         SyncState._meta.db_table,
         set_sql=set_sql,
@@ -395,121 +388,14 @@ def _release(done: list[_Fast], now) -> list[int]:
     return [pk for pk in ids if pk in released]
 
 
-def _update_rows(
-    connection,
-    table: str,
-    *,
-    set_sql: str,
-    columns: list[tuple[str, Any]],
-    match: list[tuple[str, str]],
-    rows: list[tuple],
-    returning: str | None = None,
-) -> set | None:
-    """Update many rows of ``table``, each with values of its own. ``rows`` are tuples of
-    ``columns`` (a name, and the model field that prepares the value); a row is matched where
-    each ``(table column, name)`` of ``match`` is equal; ``set_sql`` reads the row's values as
-    ``v.<name>`` and the table's columns as ``t.<quoted column>``.
-
-    On PostgreSQL that is one statement, ``UPDATE t SET … FROM unnest(%s::type[], …) AS v
-    WHERE …``, one array per column: its text does not depend on the number of rows, so
-    psycopg prepares it once and the server plans and runs it once, not once per row.
-    Elsewhere, one UPDATE per row through ``executemany``. Returns the ``returning`` column's
-    values of the rows updated, or None where they are not known (not PostgreSQL).
-    """
-    qn = connection.ops.quote_name
-    names = [name for name, _field in columns]
-    prepared = [
-        [field.get_db_prep_save(row[position], connection) for row in rows]
-        for position, (_name, field) in enumerate(columns)
-    ]
-    # Only quoted identifiers from _meta and our own SQL are interpolated; every value is a
-    # bound parameter.
-    if connection.vendor == "postgresql":
-        where = " AND ".join(f"t.{qn(column)} = v.{name}" for column, name in match)
-        sql = (
-            f"UPDATE {qn(table)} AS t SET {set_sql} "  # noqa: S608
-            f"FROM {_unnest(connection, columns)} WHERE {where}"
-        )
-        if returning:
-            sql += f" RETURNING t.{qn(returning)}"
-        with connection.cursor() as cursor:
-            cursor.execute(sql, prepared)
-            return {row[0] for row in cursor.fetchall()} if returning else None
-    order: list[int] = []
-
-    def placeholder(found: re.Match) -> str:
-        order.append(names.index(found.group(1)))
-        return "%s"
-
-    row_sql = re.sub(r"\bt\.", "", re.sub(r"\bv\.(\w+)\b", placeholder, set_sql))
-    where = " AND ".join(f"{qn(column)} = %s" for column, _name in match)
-    order += [names.index(name) for _column, name in match]
-    sql = f"UPDATE {qn(table)} SET {row_sql} WHERE {where}"  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, [[prepared[c][r] for c in order] for r in range(len(rows))])
-    return None
-
-
-def _unnest(connection, columns: list[tuple[str, Any]]) -> str:
-    """``unnest(%s::type[], …) AS v(name, …)``: PostgreSQL rows from one array per column."""
-    arrays = ", ".join(f"%s::{field.rel_db_type(connection)}[]" for _name, field in columns)
-    return f"unnest({arrays}) AS v({', '.join(name for name, _field in columns)})"
-
-
 def _insert_successes(done: list[_Fast], now, worker: str) -> None:
-    """The wave's success attempt rows. On PostgreSQL one ``INSERT … SELECT FROM unnest(…)``
-    (constant text, no model instance per row); ``bulk_create`` elsewhere."""
-    connection = connections[router.db_for_write(SyncAttempt)]
-    if connection.vendor != "postgresql":
-        SyncAttempt.objects.bulk_create(
-            [
-                SyncAttempt(
-                    state_id=item.state.pk,
-                    started_at=item.started,
-                    finished_at=now,
-                    outcome=SyncAttempt.Outcome.SUCCESS,
-                    operation=item.call.action[:20],
-                    version=item.state.version,
-                    worker=worker[:100],
-                )
-                for item in done
-            ]
-        )
-        return
-    field = SyncAttempt._meta.get_field
-    columns = [
-        ("state_id", field("state")),
-        ("started_at", field("started_at")),
-        ("operation", field("operation")),
-        ("version", field("version")),
-    ]
-    values = [
-        (item.state.pk, item.started, item.call.action[:20], item.state.version) for item in done
-    ]
-    arrays = [
-        [column[1].get_db_prep_save(row[position], connection) for row in values]
-        for position, column in enumerate(columns)
-    ]
-    # The same row bulk_create would write: every other column its default (Django keeps
-    # defaults in Python, not in the table).
-    constant = {
-        "finished_at": field("finished_at").get_db_prep_save(now, connection),
-        "outcome": SyncAttempt.Outcome.SUCCESS.value,
-        "worker": worker[:100],
-        "http_status": None,
-        "error_kind": "",
-        "error_code": "",
-        "message": "",
-        "field_errors": field("field_errors").get_db_prep_save({}, connection),
-    }
-    qn = connection.ops.quote_name
-    names = [field(name).column for name, _f in columns] + [field(n).column for n in constant]
-    selected = ", ".join(f"v.{name}" for name, _f in columns)
-    selected += ", " + ", ".join(f"%s::{field(name).rel_db_type(connection)}" for name in constant)
-    # Only quoted identifiers from _meta are interpolated; values are bound parameters.
-    sql = (
-        f"INSERT INTO {qn(SyncAttempt._meta.db_table)} "  # noqa: S608
-        f"({', '.join(qn(n) for n in names)}) SELECT {selected} FROM {_unnest(connection, columns)}"
+    """The wave's success attempt rows, in one statement (see bulk_sql.insert_rows)."""
+    template = SyncAttempt(
+        finished_at=now, outcome=SyncAttempt.Outcome.SUCCESS, worker=worker[:100]
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*constant.values(), *arrays])
+    insert_rows(
+        template,
+        ["state_id", "started_at", "operation", "version"],
+        [(item.state.pk, item.started, item.call.action[:20], item.state.version) for item in done],
+        using=router.db_for_write(SyncAttempt) or "default",
+    )

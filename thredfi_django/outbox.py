@@ -28,7 +28,7 @@ from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import connections, router, transaction
-from django.db.models import F, Model, Q, QuerySet
+from django.db.models import Case, F, Model, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from . import kick
@@ -548,17 +548,32 @@ def _request_chunk(ids: list[int], reset_failures: bool, enqueue_tasks: bool) ->
         "next_attempt_at": None if enqueue_tasks else now,
         "updated_at": now,
     }
-    with transaction.atomic():
-        if reset_failures:
-            qs.filter(status__in=RETRYABLE_STATUSES).update(
-                status=SyncStatus.PENDING, attempts=0, blocked_on=None, **due
-            )
-        qs.filter(status=SyncStatus.SYNCED).update(
-            status=SyncStatus.PENDING, version=F("version") + 1, **due
+    # One UPDATE: failed rows reset (with reset_failures), synced rows one version up, and
+    # every one of them, like the rows already pending, pending and due as above. (Three
+    # UPDATEs in a row wrote a synced row twice: 100,000 re-queued rows cost twice the WAL.)
+    taken = [SyncStatus.SYNCED, SyncStatus.PENDING]
+    changes = {
+        "status": SyncStatus.PENDING,
+        "version": Case(
+            When(status=SyncStatus.SYNCED, then=F("version") + 1),
+            default=F("version"),
+            output_field=SyncState._meta.get_field("version"),
+        ),
+        **due,
+    }
+    if reset_failures:
+        taken += list(RETRYABLE_STATUSES)
+        failed = Q(status__in=RETRYABLE_STATUSES)
+        changes["attempts"] = Case(
+            When(failed, then=Value(0)),
+            default=F("attempts"),
+            output_field=SyncState._meta.get_field("attempts"),
         )
+        changes["blocked_on"] = Case(When(failed, then=Value(None)), default=F("blocked_on"))
+    with transaction.atomic():
         if not enqueue_tasks:
-            return qs.filter(status=SyncStatus.PENDING).update(**due)
-        qs.filter(status=SyncStatus.PENDING).update(**due)
+            return qs.filter(status__in=taken).update(**changes)
+        qs.filter(status__in=taken).update(**changes)
         pending = list(qs.filter(status=SyncStatus.PENDING).values_list("pk", flat=True))
         transaction.on_commit(lambda: enqueue(pending))
     return len(pending)

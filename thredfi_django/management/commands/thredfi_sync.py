@@ -10,12 +10,13 @@ from collections.abc import Iterator
 from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
+from django.db import router, transaction
 from django.db.models import CharField, Exists, Max, OuterRef, Q, QuerySet
 from django.db.models.functions import Cast
 from django.utils import timezone
 
 from thredfi_django import inbox, outbox, sync
+from thredfi_django.bulk_sql import insert_rows
 from thredfi_django.conf import thredfi_settings
 from thredfi_django.mixins import ThredfiSyncMixin
 from thredfi_django.models import SyncState, SyncStatus
@@ -232,25 +233,35 @@ class Command(BaseCommand):
             rows = SyncState.objects.filter(content_type_id=ct_id, object_id__in=object_ids)
             for object_id, pk in rows.values_list("object_id", "pk"):
                 business_rows[(ct_id, object_id)] = pk
-        states = [
-            SyncState(
-                content_type=content_type,
-                object_id=str(obj.pk),
-                resource=model.thredfi_resource,
-                external_id=obj.get_thredfi_external_id(),
-                remote_id=obj.thredfi_id,
-                label=outbox._label(obj),
-                business_id=business_rows.get((key[0], str(key[1]))) if key else None,
-                next_attempt_at=due_at,
+        # Only what differs per object is sent per row; the rest comes from one template.
+        template = SyncState(
+            content_type=content_type, resource=model.thredfi_resource, next_attempt_at=due_at
+        )
+        rows = [
+            (
+                str(obj.pk),
+                obj.get_thredfi_external_id(),
+                obj.thredfi_id,
+                outbox._label(obj),
+                business_rows.get((key[0], str(key[1]))) if key else None,
             )
             for obj, key in zip(objects, keys, strict=True)
         ]
-        with transaction.atomic():
+        using = router.db_for_write(SyncState) or "default"
+        with transaction.atomic(using=using):
             # A save that recorded one of them meanwhile wins (unique content type + id).
-            SyncState.objects.bulk_create(states, ignore_conflicts=True)
-            ids = SyncState.objects.filter(
-                content_type=content_type, object_id__in=[s.object_id for s in states]
-            ).values_list("pk", flat=True)
+            insert_rows(
+                template,
+                ["object_id", "external_id", "remote_id", "label", "business_id"],
+                rows,
+                using=using,
+                ignore_conflicts=True,
+            )
+            ids = (
+                SyncState.objects.using(using)
+                .filter(content_type=content_type, object_id__in=[row[0] for row in rows])
+                .values_list("pk", flat=True)
+            )
             return list(ids)
 
     def _chunks(self, qs: QuerySet) -> Iterator[list[int]]:
