@@ -374,9 +374,10 @@ def run(
             victim.kill()
             if result.killed_at_synced is None:
                 result.in_flight_at_kill, result.killed_at_synced = in_flight, done
-            result.kills.append(f"at {done} synced, holding {in_flight or 'no row'}")
+            held = _rows_held(in_flight)
+            result.kills.append(f"at {done} synced, holding {held}")
             say(f"SIGKILLed worker {victim.nodename} at {done}/{expected} synced, while it held "
-                f"{in_flight or 'no row'}; restarting it")  # fmt: skip
+                f"{held}; restarting it")  # fmt: skip
             victim.start()
 
     try:
@@ -593,6 +594,14 @@ def main(argv: list[str] | None = None) -> int:
         for log in result.worker_logs:
             Path(log).unlink(missing_ok=True)
     return 0 if result.ok else 1
+
+
+def _rows_held(rows: list[str], shown: int = 5) -> str:
+    """'12 rows (invoice #3, invoice #4, … and 7 more)': a drain holds whole batches."""
+    if not rows:
+        return "no row"
+    more = f", … and {len(rows) - shown} more" if len(rows) > shown else ""
+    return f"{len(rows)} row(s) ({', '.join(rows[:shown])}{more})"
 
 
 if __name__ == "__main__":
