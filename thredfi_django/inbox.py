@@ -21,6 +21,7 @@ from django.db import connections, router, transaction
 from django.db.models import Model
 
 from . import outbox
+from .bulk_sql import update_rows
 from .mixins.base import ThredfiSyncMixin
 
 
@@ -148,21 +149,19 @@ def _load(model, using: str, pks: list) -> tuple[list[Model], list[Model]]:
 
 
 def _clear_markers(model, using: str, rows: list[tuple[Any, int]]) -> None:
-    """``UPDATE … SET thredfi_dirty = NULL WHERE (pk = p1 AND thredfi_dirty = t1) OR …``:
-    compare-and-set, so a marker a newer save wrote is kept."""
+    """``UPDATE … SET thredfi_dirty = NULL WHERE pk = p AND thredfi_dirty = t`` for each
+    (p, t), in one statement (bulk_sql.update_rows): compare-and-set, so a marker a newer
+    save wrote is kept."""
     if not rows:
         return
     connection = connections[using]
     pk_field = model._meta.pk
-    table = connection.ops.quote_name(model._meta.db_table)
-    pk_column = connection.ops.quote_name(pk_field.column)
-    marker = connection.ops.quote_name(model._meta.get_field("thredfi_dirty").column)
-    for start in range(0, len(rows), outbox.RECORD_CHUNK):
-        chunk = rows[start : start + outbox.RECORD_CHUNK]
-        where = " OR ".join([f"({pk_column} = %s AND {marker} = %s)"] * len(chunk))
-        params: list[Any] = []
-        for pk, token in chunk:
-            params += [pk_field.get_db_prep_value(pk, connection), token]
-        with connection.cursor() as cursor:
-            # Only quoted identifiers from _meta are interpolated; values are bound parameters.
-            cursor.execute(f"UPDATE {table} SET {marker} = NULL WHERE {where}", params)  # noqa: S608
+    marker = model._meta.get_field("thredfi_dirty")
+    update_rows(
+        connection,
+        model._meta.db_table,
+        set_sql=f"{connection.ops.quote_name(marker.column)} = NULL",
+        columns=[("pk", pk_field), ("token", marker)],
+        match=[(pk_field.column, "pk"), (marker.column, "token")],
+        rows=rows,
+    )
