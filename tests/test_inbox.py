@@ -3,6 +3,7 @@ else; ``inbox.absorb`` takes markers into the outbox in bulk, and never loses a 
 
 from __future__ import annotations
 
+import warnings
 from decimal import Decimal
 
 import pytest
@@ -138,6 +139,22 @@ def test_update_fields_saves_the_marker_with_them():
     sql = statements(lambda: customer.save(update_fields=["name"]))
     assert len(sql) == 1 and "thredfi_dirty" in sql[0]
     assert marker(customer) is not None
+
+
+def test_update_fields_given_positionally_still_carry_the_marker():
+    # save(force_insert, force_update, using, update_fields): accepted by Django before 6.0.
+    customer = make_customer()
+    inbox.absorb()
+    customer.name = "Renamed positionally"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # Django 5.1+ warns, and saves
+        sql = statements(lambda: customer.save(False, False, None, ["name"]))
+    assert len(sql) == 1 and "thredfi_dirty" in sql[0]
+    assert marker(customer) is not None
+    inbox.absorb()
+    assert outbox.state_for(customer).label == "Renamed positionally"
+    with pytest.raises(TypeError, match="pass them by name"):
+        customer.save(False, False, None, ["name"], update_fields=["name"])
 
 
 def test_absorbing_n_rows_costs_a_constant_number_of_statements():

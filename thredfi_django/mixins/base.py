@@ -129,6 +129,18 @@ class ThredfiSyncMixin(ThredfiFieldsBase):
         """Save with a fresh change marker in the row itself: one statement, as without the
         app, and atomic by construction (no transaction needed). The post_save receiver only
         asks for a drain after commit; the drain moves the marker into the outbox."""
+        if args:
+            # save(force_insert, force_update, using, update_fields), as Django before 6.0
+            # still takes them: name them, or positional update_fields would leave the
+            # marker out of the UPDATE and the change would never be pushed.
+            names = ("force_insert", "force_update", "using", "update_fields")[: len(args)]
+            if len(args) > 4 or set(names) & set(kwargs):
+                raise TypeError(
+                    f"{type(self).__name__}.save() takes force_insert, force_update, using and "
+                    "update_fields, each once; pass them by name."
+                )
+            kwargs.update(zip(names, args, strict=True))
+            args = ()
         update_fields = kwargs.get("update_fields")
         if update_fields is None:
             self.thredfi_dirty = new_dirty_token()
