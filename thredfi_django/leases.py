@@ -19,6 +19,7 @@ import sqlite3
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from django.db import connections, router, transaction
 from django.db.models import Count, OuterRef, Q, Subquery
@@ -202,10 +203,14 @@ def _claim_returning(using, queryset, token, now, extra=None) -> list[SyncState]
         cursor.execute(f"{sql} RETURNING {', '.join(returning)}", params)
         found = cursor.fetchall()
     states = []
+    converters = [_converters(field, connection) for field in fields]  # once, not per row
+    attnames = [f.attname for f in fields]
     for row in found:
-        loaded = zip(fields, row[: len(fields)], strict=True)
-        values = [_from_db(field, value, connection) for field, value in loaded]
-        state = SyncState.from_db(using, [f.attname for f in fields], values)
+        values = list(row[: len(fields)])
+        for index, (col, functions) in enumerate(converters):
+            for converter in functions:
+                values[index] = converter(values[index], col, connection)
+        state = SyncState.from_db(using, attnames, values)
         state.attempts_recorded = row[len(fields)]
         states.append(state)
     states.sort(key=lambda s: s.pk)
@@ -230,12 +235,11 @@ def _supports_returning(connection) -> bool:
     return connection.vendor == "sqlite" and sqlite3.sqlite_version_info >= (3, 35, 0)
 
 
-def _from_db(field, value, connection):
-    """A RETURNING value as the ORM would have loaded it (SQLite datetimes, UUIDs, JSON)."""
+def _converters(field, connection) -> tuple[Any, list]:
+    """What turns a RETURNING value of ``field`` into what the ORM would have loaded (SQLite
+    datetimes, UUIDs, JSON): (the column, its converter functions)."""
     col = field.cached_col
-    for converter in connection.ops.get_db_converters(col) + field.get_db_converters(connection):
-        value = converter(value, col, connection)
-    return value
+    return col, connection.ops.get_db_converters(col) + field.get_db_converters(connection)
 
 
 def _engine_owns_transaction(connection) -> bool:
