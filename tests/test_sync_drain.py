@@ -117,15 +117,21 @@ def test_a_row_saved_again_during_its_push_is_pushed_once_more(
     assert remote["memo"] == "changed meanwhile"
 
 
-def test_failures_in_a_batch_are_recorded_per_row_and_the_rest_still_syncs(thredfi_fake, published):
+def test_failures_in_a_batch_are_recorded_per_row_and_the_rest_still_syncs(
+    thredfi_fake, published, caplog
+):
     customer = make_customer()
     drain(worker="w")
     invoices = [make_invoice(customer) for _ in range(4)]
     thredfi_fake.fail_next(1, status=503, path_contains="/invoices/")
     thredfi_fake.fail_next(1, status=422, path_contains="/invoices/")
 
-    with thredfi(**ONE_THREAD):
+    with thredfi(**ONE_THREAD), caplog.at_level("INFO", logger="thredfi_django.sync"):
         drain(worker="w")
+
+    # One line says what the drain did, by outcome.
+    summary = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Drain")]
+    assert summary == ["Drain handled 4 Thredfi row(s): needs_attention 1, retry 1, synced 2."]
 
     by_status = statuses()
     assert by_status[SyncStatus.SYNCED] == 2 + 2  # account, customer and two invoices

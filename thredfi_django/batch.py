@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
@@ -103,7 +103,9 @@ class Pipeline:
     def __init__(self, worker: str):
         self.worker = worker
         self.threads = max(1, int(thredfi_settings.DRAIN_HTTP_CONCURRENCY))
-        self.results: list[SyncResult] = []
+        #: How the rows pushed so far ended, by outcome (counts only: a drain can run for
+        #: DRAIN_TIME_LIMIT seconds, and nothing needs each row's result afterwards).
+        self.outcomes: Counter[str] = Counter()
         self._pool: ThreadPoolExecutor | None = None
         self._in_flight: _InFlight | None = None
 
@@ -160,7 +162,7 @@ class Pipeline:
         if previous is not None:
             self._record(previous)  # while this wave's requests go out
         for token, state in slow:
-            self.results.append(Push(state, token, self.worker, timezone.now(), 0).run())
+            self.outcomes[Push(state, token, self.worker, timezone.now(), 0).run().outcome] += 1
 
     def _start(self, rank: int, fast: list[_Fast]) -> _InFlight:
         if self._pool is None:
@@ -174,10 +176,10 @@ class Pipeline:
         wait(in_flight.futures)
         done = [item for item in in_flight.items if item.error is None]
         if done:
-            self.results += _record_successes(done, self.worker)
+            self.outcomes.update(r.outcome for r in _record_successes(done, self.worker))
         for item in in_flight.items:
             if item.error is not None:
-                self.results.append(_record_failure(item, self.worker))
+                self.outcomes[_record_failure(item, self.worker).outcome] += 1
 
 
 def _load(states, preloaded: dict | None = None) -> dict[tuple[int, str], Any]:

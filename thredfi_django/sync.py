@@ -102,6 +102,9 @@ def drain(worker: str = "", *, batch: int | None = None, time_limit: float | Non
             if time.monotonic() >= deadline:
                 kick.publish()  # more may be due: the next drain goes to the back of the queue
                 break
+    if handled:
+        outcomes = ", ".join(f"{name} {n}" for name, n in sorted(pipeline.outcomes.items()))
+        logger.info("Drain handled %d Thredfi row(s): %s.", handled, outcomes)
     return handled
 
 
