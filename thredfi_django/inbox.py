@@ -60,7 +60,7 @@ def absorb_states(limit: int = 500, loaded: dict | None = None) -> list[tuple[in
     that became pending needs a task (per-object dispatch) or a drain to be pushed."""
     absorbed: list[tuple[int, bool]] = []
     for model in marked_models(synced_models()):
-        absorbed += _absorb_model(model, limit, checked=True, loaded=loaded)
+        absorbed += _absorb_model(model, limit, loaded=loaded)
     return absorbed
 
 
@@ -101,12 +101,12 @@ def absorb_queryset(queryset) -> int:
 
 
 def _absorb_model(
-    model, limit: int, pks: list | None = None, checked: bool = False, loaded: dict | None = None
+    model, limit: int, pks: list | None = None, loaded: dict | None = None
 ) -> list[tuple[int, bool]]:
+    """Absorb up to ``limit`` marked rows of ``model`` (of ``pks`` only, when given). Callers
+    without ``pks`` have checked with :func:`marked_models` that there are some."""
     host_db = router.db_for_write(model) or "default"
     state_db = outbox._db_for(model)
-    if pks is None and not checked and not marked_models([model]):
-        return []  # the common case for most models: one query, no transaction
     with ExitStack() as stack:
         # One transaction (one on each database if the outbox lives elsewhere).
         stack.enter_context(transaction.atomic(using=host_db))
