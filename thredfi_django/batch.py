@@ -375,7 +375,7 @@ def _release(done: list[_Fast], now) -> list[int]:
         returning="id",
     )
     ids = [item.state.pk for item in done]
-    if released is None:  # no RETURNING here: see which rows carry this release's stamp
+    if released is None:  # some leases were lost (or no RETURNING): whose carry our stamp?
         released = set(
             SyncState.objects.filter(pk__in=ids, lease_owner="", last_synced_at=now).values_list(
                 "pk", flat=True

@@ -48,7 +48,8 @@ def update_rows(
 
     PostgreSQL: one ``UPDATE … FROM unnest(…)``; elsewhere one UPDATE per row through
     ``executemany``. Returns the ``returning`` column's values of the rows updated, or None
-    where they are not known (not PostgreSQL).
+    where they are not known: elsewhere they are known only when every row matched and
+    ``returning`` is one of the ``match`` columns.
     """
     qn = connection.ops.quote_name
     names = [name for name, _field in columns]
@@ -79,7 +80,11 @@ def update_rows(
     sql = f"UPDATE {qn(table)} SET {row_sql} WHERE {where}"  # noqa: S608
     with connection.cursor() as cursor:
         cursor.executemany(sql, [[prepared[c][r] for c in order] for r in range(len(rows))])
-    return None
+        updated = cursor.rowcount
+    matched = dict(match).get(returning) if returning else None
+    if matched is None or updated != len(rows):
+        return None
+    return {row[names.index(matched)] for row in rows}
 
 
 def insert_rows(

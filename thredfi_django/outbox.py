@@ -571,9 +571,9 @@ def _request_chunk(ids: list[int], reset_failures: bool, enqueue_tasks: bool) ->
         )
         changes["blocked_on"] = Case(When(failed, then=Value(None)), default=F("blocked_on"))
     with transaction.atomic():
+        updated = qs.filter(status__in=taken).update(**changes)
         if not enqueue_tasks:
-            return qs.filter(status__in=taken).update(**changes)
-        qs.filter(status__in=taken).update(**changes)
+            return updated
         pending = list(qs.filter(status=SyncStatus.PENDING).values_list("pk", flat=True))
         transaction.on_commit(lambda: enqueue(pending))
     return len(pending)
