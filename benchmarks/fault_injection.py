@@ -328,9 +328,9 @@ def run(
     ``fake_url``; the sweep runs with this process's ``THREDFI`` (give it THREDFI_OVERRIDES)."""
     from tests.celery_app import app
     from tests.fixtures.real_services import CeleryWorkerProcess
-    from thredfi_django.inbox import synced_models
+    from thredfi_django.engine.absorb import synced_models
+    from thredfi_django.engine.sweep import sweep
     from thredfi_django.models import SyncState, SyncStatus
-    from thredfi_django.sync import sweep
 
     result = Result()
     expected = sum(plan(objects).values())
@@ -420,12 +420,12 @@ def verify(fake_url: str, result: Result, expected: int) -> Result:
     per external_id (and no other records), remote ids and amounts (cents) equal local ones."""
     from django.db.models import Count
 
-    from thredfi_django import inbox
+    from thredfi_django.engine import absorb
     from thredfi_django.models import SyncAttempt, SyncState, SyncStatus
     from thredfi_django.money import to_cents
 
     # A save still only marked on its row is a pending change: give it its row to be counted.
-    inbox.absorb_all()
+    absorb.absorb_all()
     problems = result.problems
     result.stats = _http(fake_url, "GET", "/__fake__/stats")
     result.statuses = dict(

@@ -244,7 +244,7 @@ def status_counts() -> dict[str, int]:
 def wait_until_settled(timeout: float) -> dict[str, int]:
     """Wait until no save is only marked on its row any more and no row is pending, in
     progress or blocked (all synced, or failed)."""
-    from thredfi_django.inbox import synced_models
+    from thredfi_django.engine.absorb import synced_models
     from thredfi_django.models import SyncState, SyncStatus
 
     busy = [SyncStatus.PENDING, SyncStatus.IN_PROGRESS, SyncStatus.BLOCKED]

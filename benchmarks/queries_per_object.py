@@ -42,16 +42,16 @@ def main(argv: list[str] | None = None) -> None:
     from django.test.utils import CaptureQueriesContext
 
     from tests.testapp.models import Customer
-    from thredfi_django import outbox
+    from thredfi_django.engine import absorb
+    from thredfi_django.engine.drain import sync_state
     from thredfi_django.models import SyncStatus
-    from thredfi_django.sync import sync_state
 
     with harness.bench_database(), harness.live_fake():
         print(harness.describe_environment())
         accounts = harness.build_accounts(1)
         customer = Customer.objects.create(account=accounts[0], name="Regular")
         for obj in (accounts[0], customer):
-            sync_state(outbox.state_for(obj).pk, worker="bench-setup")
+            sync_state(absorb.state_for(obj).pk, worker="bench-setup")
         customers = {accounts[0].pk: customer}
 
         rows = []
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
                         1, accounts, lines=lines, customers=customers, prefix=f"L{lines}-{i}"
                     )
                 saves.append(len(saved))
-                state = outbox.state_for(invoice)
+                state = absorb.state_for(invoice)
                 with CaptureQueriesContext(connection) as pushed:
                     result = sync_state(state.pk, worker="bench")
                 if result.outcome != SyncStatus.SYNCED and result.outcome != "synced":
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
                 with transaction.atomic():
                     invoice.save()
                 # state_for() takes the save's marker in (the drain's job): not the push's.
-                state = outbox.state_for(invoice)
+                state = absorb.state_for(invoice)
                 with CaptureQueriesContext(connection) as pushed:
                     result = sync_state(state.pk, worker="bench")
                 updates.append(len(pushed))

@@ -39,9 +39,9 @@ def main(argv: list[str] | None = None) -> None:
     from django.db.models import Count
 
     from tests.testapp.models import Customer
-    from thredfi_django import inbox
+    from thredfi_django.engine import absorb
+    from thredfi_django.engine.drain import sync_state
     from thredfi_django.models import SyncState
-    from thredfi_django.sync import sync_state
 
     with harness.bench_database(), harness.live_fake() as fake:
         print(harness.describe_environment())
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
         started = time.perf_counter()
         if args.inline:
             build()
-            inbox.absorb_all()  # take the saves in, as a drain would
+            absorb.absorb_all()  # take the saves in, as a drain would
             for state_id in SyncState.objects.order_by("pk").values_list("pk", flat=True):
                 sync_state(state_id, worker="bench-inline")
             statuses = harness.status_counts()

@@ -102,9 +102,9 @@ def main(argv: list[str] | None = None) -> None:
 
     from tests.celery_app import app
     from tests.testapp.models import Customer, Invoice
-    from thredfi_django import inbox, operations
+    from thredfi_django.engine import absorb, plan
+    from thredfi_django.engine.drain import sync_state
     from thredfi_django.models import SyncState, SyncStatus
-    from thredfi_django.sync import sync_state
 
     def invoice_states(invoices) -> list[str]:
         # Object ids, not sync-state ids: a save only marks its row, and the rows appear when
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
             fake.set_faults(slow_rate=1.0, slow_seconds=args.latency_ms / 1000)
         accounts = harness.build_accounts(args.businesses)
         customers = {a.pk: Customer.objects.create(account=a, name="Regular") for a in accounts}
-        inbox.absorb_all()  # take the saves in, as a drain would
+        absorb.absorb_all()  # take the saves in, as a drain would
         for state_id in SyncState.objects.order_by("pk").values_list("pk", flat=True):
             sync_state(state_id, worker="bench-setup")  # businesses + customers, not timed
 
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
         for invoice in Invoice.objects.filter(number__startswith="D-").select_related(
             "account", "customer"
         ):
-            call = operations.plan_upsert(invoice, None, str(invoice.account.thredfi_id))
+            call = plan.plan_upsert(invoice, None, str(invoice.account.thredfi_id))
             calls.append((call.path, {**call.payload, "external_id": f"{call.external_id}-"}))
         partner = (settings.THREDFI["PARTNER_UUID"], settings.THREDFI["API_KEY"])
 
@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"load average after: {os.getloadavg()}")
 
         if args.profile:
-            from thredfi_django.sync import drain as drain_inline
+            from thredfi_django.engine.drain import drain as drain_inline
 
             made = harness.build_invoices(
                 300, accounts, lines=args.lines, customers=customers, prefix="P"

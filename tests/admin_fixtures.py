@@ -13,7 +13,7 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client
 
 from tests.testapp.models import Account, Invoice
-from thredfi_django import inbox, outbox
+from thredfi_django.engine import absorb
 from thredfi_django.models import SyncState, SyncStatus
 
 __all__ = ["account", "enqueued", "make_invoice", "operator", "viewer"]
@@ -38,7 +38,7 @@ def client_for(user: User) -> Client:
 
 def state_of(obj: Any) -> SyncState:
     """The object's sync state (a save only marked on its row is absorbed first: state_for)."""
-    state = outbox.state_for(obj)
+    state = absorb.state_for(obj)
     if state is None:
         raise SyncState.DoesNotExist(f"No sync state for {obj!r}.")
     return state
@@ -63,7 +63,7 @@ def make_invoice(account):
 
     def make(number: str, status: str | None = SyncStatus.PENDING, **state: Any) -> Invoice:
         invoice = Invoice.objects.create(account=account, number=number)
-        inbox.absorb()
+        absorb.absorb()
         if status is None:  # "never synced": no sync-state row at all
             SyncState.objects.filter(pk=state_of(invoice).pk).delete()
         else:
@@ -97,12 +97,13 @@ def viewer(db) -> User:
 def enqueued(monkeypatch) -> list[int]:
     """State ids handed to Celery (the broker is replaced; the transaction still has to commit)."""
     sent: list[int] = []
-    from thredfi_django import outbox
 
     def fake_enqueue(state_ids, **kwargs):
         ids = list(state_ids)
         sent.extend(ids)
         return len(ids)
 
-    monkeypatch.setattr(outbox, "enqueue", fake_enqueue)
+    from thredfi_django.recording import wake
+
+    monkeypatch.setattr(wake, "enqueue", fake_enqueue)
     return sent

@@ -16,7 +16,7 @@ from django.utils import timezone
 from tests.admin_fixtures import *  # noqa: F403  (fixtures)
 from tests.admin_fixtures import client_for, make_staff, set_state, state_of
 from tests.testapp.models import Customer
-from thredfi_django import inbox
+from thredfi_django.engine import absorb
 from thredfi_django.models import SyncAttempt, SyncState, SyncStatus
 
 CHANGELIST = "admin:thredfi_django_syncstate_changelist"
@@ -102,7 +102,7 @@ def test_filter_by_business(outbox, operator, account):
 
     other = Account.objects.create(legal_name="Other plc", email="o@example.com")
     Invoice.objects.create(account=other, number="OTHER-1")
-    inbox.absorb()  # as the drain their commit wakes would
+    absorb.absorb()  # as the drain their commit wakes would
     response = client_for(operator).get(reverse(CHANGELIST), {"business": state_of(other).pk})
     assert listed(response) == ["Invoice OTHER-1", "Other plc"]
     spec = next(s for s in response.context["cl"].filter_specs if s.title == "business")

@@ -10,8 +10,8 @@ from django.core.management import CommandError, call_command
 from tests.testapp.factories import make_invoice, make_payment
 from tests.testapp.models import Invoice, InvoiceLine
 from thredfi_django.client import get_client
+from thredfi_django.engine.absorb import state_for
 from thredfi_django.models import SyncState, SyncStatus
-from thredfi_django.outbox import state_for
 
 pytestmark = pytest.mark.django_db
 

@@ -8,8 +8,8 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from tests.testapp.factories import make_invoice
+from thredfi_django.engine.absorb import state_for
 from thredfi_django.models import SyncState, SyncStatus
-from thredfi_django.outbox import state_for
 
 pytestmark = pytest.mark.django_db
 

@@ -8,9 +8,10 @@ from django.core.management import CommandError, call_command
 
 from tests.testapp.factories import make_invoice
 from tests.testapp.models import Customer, Invoice
-from thredfi_django import inbox
+from thredfi_django.engine import absorb
+from thredfi_django.engine.absorb import state_for
+from thredfi_django.engine.sweep import sweep
 from thredfi_django.models import SyncState, SyncStatus
-from thredfi_django.outbox import state_for
 
 pytestmark = pytest.mark.django_db
 
@@ -39,7 +40,7 @@ def test_queues_everything_not_synced(run, queue):
 
 def test_synced_objects_are_left_alone_unless_asked(run, queue):
     invoice = make_invoice()
-    inbox.absorb()  # as the drain its commit wakes would
+    absorb.absorb()  # as the drain its commit wakes would
     version = state_for(invoice).version
     SyncState.objects.update(status=SyncStatus.SYNCED, synced_version=version)
     queue.clear()
@@ -145,7 +146,6 @@ def test_progress_is_plain_lines_when_not_a_terminal(run, queue, monkeypatch):
 
 
 def test_big_selections_are_made_due_in_bulk_and_handed_to_the_sweep(run, queue, monkeypatch):
-    from thredfi_django import sync
     from thredfi_django.management.commands import thredfi_sync
     from thredfi_django.tasks import sweep_pending
 
@@ -164,13 +164,13 @@ def test_big_selections_are_made_due_in_bulk_and_handed_to_the_sweep(run, queue,
     assert len(sweeps) == 1  # ...one sweep instead
     assert set(SyncState.objects.values_list("status", "attempts")) == {("pending", 0)}
 
-    assert sync.sweep() == 4  # every row is due now, the newly recorded one too
+    assert sweep() == 4  # every row is due now, the newly recorded one too
     assert len(queue.ids) == 4
 
 
 def test_dry_run_shows_each_request_and_sends_nothing(run, queue, thredfi_fake):
     invoice = make_invoice()
-    inbox.absorb()  # as the drain its commit wakes would
+    absorb.absorb()  # as the drain its commit wakes would
     before = list(SyncState.objects.values_list("pk", "status", "version", "attempts"))
     queue.clear()
 

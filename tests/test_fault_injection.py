@@ -18,9 +18,9 @@ import pytest
 from benchmarks import fault_injection
 from benchmarks.fault_injection import THREDFI_OVERRIDES, Result, build_objects, verify
 from tests.testapp.models import Customer, InvoiceLine
-from thredfi_django import inbox
+from thredfi_django.engine import absorb
+from thredfi_django.engine.drain import sync_state
 from thredfi_django.models import SyncState
-from thredfi_django.sync import sync_state
 
 
 @pytest.mark.services
@@ -56,7 +56,7 @@ def test_the_end_state_checks_catch_a_duplicate_a_lost_record_a_lost_update_and_
     thredfi_fake,
 ):
     build_objects(8, seed=1)
-    inbox.absorb_all()  # as the drains the saves' commits wake would
+    absorb.absorb_all()  # as the drains the saves' commits wake would
     for state_id in SyncState.objects.order_by("pk").values_list("pk", flat=True):
         sync_state(state_id, worker="test")
     clean = verify(thredfi_fake.base_url, Result(killed_at_synced=0), expected=8)

@@ -19,8 +19,8 @@ from tests.testapp.factories import (
     make_refund_payment,
 )
 from tests.testapp.models import Customer, Invoice, InvoiceLine
+from thredfi_django.engine.plan import preview
 from thredfi_django.exceptions import ThredfiLocalValidationError
-from thredfi_django.sync import preview
 
 pytestmark = pytest.mark.django_db
 

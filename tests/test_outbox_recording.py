@@ -4,6 +4,7 @@ row is enqueued once."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import uuid
@@ -16,15 +17,18 @@ from kombu.exceptions import OperationalError
 
 from tests.testapp.factories import make_account, make_customer, make_invoice
 from tests.testapp.models import Account, Customer, Invoice, InvoiceLine
-from thredfi_django import outbox
+from thredfi_django import sql
+from thredfi_django.conf import thredfi_settings
+from thredfi_django.engine import absorb
+from thredfi_django.engine.sweep import sweep
 from thredfi_django.models import SyncOperation, SyncState, SyncStatus
-from thredfi_django.sync import sweep
+from thredfi_django.recording import changes, resync, wake
 
 pytestmark = pytest.mark.django_db
 
 
 def state_of(obj) -> SyncState:
-    return outbox.state_for(obj)
+    return absorb.state_for(obj)
 
 
 def test_a_save_records_a_pending_row_and_enqueues_it_after_commit(queue, committed):
@@ -156,7 +160,7 @@ def test_bulk_writes_are_recorded_with_mark_dirty_many(queue, committed):
         Customer.objects.bulk_create([Customer(account=account, name=f"C{i}") for i in range(3)])
     assert SyncState.objects.filter(resource="customer").count() == 0, "bulk_create sends no signal"
     with committed():
-        ids = outbox.mark_dirty_many(Customer.objects.filter(account=account))
+        ids = changes.mark_dirty_many(Customer.objects.filter(account=account))
     assert len(ids) == 3
     assert SyncState.objects.filter(resource="customer", status="pending").count() == 3
 
@@ -198,19 +202,18 @@ def test_a_save_during_backoff_keeps_the_retry_schedule(queue, committed):
 def test_with_the_broker_down_the_save_commits_and_the_sweep_enqueues_it_later(
     queue, committed, monkeypatch, caplog
 ):
-    from thredfi_django.tasks import sync_object
 
     def broker_down(*args, **kwargs):
         raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
-    monkeypatch.setattr(sync_object, "apply_async", broker_down)
+    monkeypatch.setattr(wake.current_app, "send_task", broker_down)
     with caplog.at_level(logging.WARNING, logger="thredfi_django"), committed():
         invoice = make_invoice()
     assert Invoice.objects.filter(pk=invoice.pk).exists(), "the save itself succeeded"
     assert "sweep" in caplog.text and "Connection refused" in caplog.text
     assert all(s.status == SyncStatus.PENDING for s in SyncState.objects.all())
 
-    monkeypatch.setattr(sync_object, "apply_async", queue.publish)  # the broker is back
+    monkeypatch.setattr(wake.current_app, "send_task", queue.publish)  # the broker is back
     assert sweep() == 0, "fresh rows are not swept: their task may still be on its way"
     later = timezone.now() + dt.timedelta(seconds=61)
     with committed():
@@ -236,7 +239,7 @@ def test_request_sync_puts_failed_rows_back_and_enqueues_them_without_http(queue
     )
     queue.clear()
     with committed():
-        assert outbox.request_sync(SyncState.objects.all()) == 3
+        assert resync.request_sync(SyncState.objects.all()) == 3
     refreshed = {s.pk: s for s in SyncState.objects.all()}
     assert refreshed[states[0].pk].attempts == 0
     assert refreshed[states[1].pk].version == 2, "a synced row is pushed again"
@@ -259,7 +262,7 @@ def test_request_sync_changes_each_row_only_as_its_status_asks(queue, committed)
     SyncState.objects.filter(pk=busy.pk).update(status=SyncStatus.IN_PROGRESS, version=5)
     SyncState.objects.filter(pk=failed.pk).update(status=SyncStatus.FAILED, attempts=10)
     with committed():
-        assert outbox.request_sync(SyncState.objects.all(), reset_failures=False) == 2
+        assert resync.request_sync(SyncState.objects.all(), reset_failures=False) == 2
 
     now = {s.pk: s for s in SyncState.objects.all()}
     assert (now[waiting.pk].attempts, now[waiting.pk].version) == (4, 1), "only made due"
@@ -269,7 +272,7 @@ def test_request_sync_changes_each_row_only_as_its_status_asks(queue, committed)
     assert now[blocked.pk].status == SyncStatus.BLOCKED, "failures kept without reset"
 
     with committed():
-        assert outbox.request_sync(SyncState.objects.all()) == 4
+        assert resync.request_sync(SyncState.objects.all()) == 4
     now = {s.pk: s for s in SyncState.objects.all()}
     assert (now[blocked.pk].status, now[blocked.pk].blocked_on_id) == (SyncStatus.PENDING, None)
     assert (now[blocked.pk].attempts, now[failed.pk].attempts) == (0, 0)
@@ -281,13 +284,13 @@ def test_request_sync_changes_each_row_only_as_its_status_asks(queue, committed)
 def test_a_bulk_request_sync_makes_rows_due_for_the_sweep_without_a_task_each(
     queue, committed, monkeypatch
 ):
-    monkeypatch.setattr(outbox, "REQUEST_CHUNK", 2)  # 5 rows → 3 chunks, one transaction each
+    monkeypatch.setattr(thredfi_settings, "REQUEST_CHUNK", 2)  # 5 rows → 3 chunks
     with committed():
         accounts = [make_account() for _ in range(5)]
     SyncState.objects.update(status=SyncStatus.FAILED, attempts=10)
     queue.clear()
     with committed():
-        assert outbox.request_sync(SyncState.objects.all(), enqueue_tasks=False) == 5
+        assert resync.request_sync(SyncState.objects.all(), enqueue_tasks=False) == 5
     assert queue.ids == [], "no task per row"
     now = timezone.now()
     states = SyncState.objects.all()
@@ -298,14 +301,16 @@ def test_a_bulk_request_sync_makes_rows_due_for_the_sweep_without_a_task_each(
 
 
 def test_state_for_an_unsaved_or_untracked_object_is_none():
-    assert outbox.state_for(Account(legal_name="x")) is None
+    assert absorb.state_for(Account(legal_name="x")) is None
     line_parent = make_invoice()
-    assert outbox.state_for(line_parent) is not None
+    assert absorb.state_for(line_parent) is not None
     assert InvoiceLine.objects.count() == 1
 
 
-def test_databases_without_upsert_returning_record_the_same_way(queue, committed, monkeypatch):
-    monkeypatch.setattr(outbox, "_supports_upsert_returning", lambda connection: False)
+def test_databases_without_upsert_returning_record_the_same_way(queue, committed, request):
+    stack = contextlib.ExitStack()
+    stack.enter_context(sql.limited_to(sql.PLAIN))
+    request.addfinalizer(stack.close)
     with committed():
         invoice = make_invoice()
         invoice.memo = "again"

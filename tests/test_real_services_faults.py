@@ -15,7 +15,7 @@ import pytest
 from django.utils import timezone
 
 from tests.testapp.factories import make_invoice
-from thredfi_django import outbox
+from thredfi_django.engine import absorb
 from thredfi_django.models import SyncState, SyncStatus
 from thredfi_django.tasks import sweep_pending
 
@@ -44,7 +44,7 @@ def test_a_worker_killed_while_thredfi_applies_a_create_leaves_exactly_one_recor
     # Invoice creates take 5 s to answer: long enough to kill the worker while it waits.
     live_thredfi.set_faults(slow_rate=1.0, slow_seconds=5.0, paths=["/invoices/"])
     invoice = make_invoice()
-    state = outbox.state_for(invoice)
+    state = absorb.state_for(invoice)
 
     assert wait_for(lambda: live_thredfi.stats["requests"].get(INVOICE_CREATE)), (
         "the worker never sent the invoice"

@@ -17,9 +17,10 @@ from django.test.utils import CaptureQueriesContext
 
 from tests.testapp.factories import make_account, make_customer, make_invoice, make_payment
 from tests.testapp.models import Customer, Invoice
-from thredfi_django import batch, inbox, kick, leases, operations, outbox
+from thredfi_django.engine import absorb, leases, outcomes, send
+from thredfi_django.engine.drain import drain
 from thredfi_django.models import SyncAttempt, SyncState, SyncStatus
-from thredfi_django.sync import drain
+from thredfi_django.recording import changes, resync, wake
 
 pytestmark = pytest.mark.django_db
 
@@ -28,9 +29,14 @@ ONE_THREAD = {"DRAIN_HTTP_CONCURRENCY": 1}
 
 @pytest.fixture
 def published(monkeypatch):
-    """Drain kicks published (instead of sending them to the broker)."""
-    sent: list[float | None] = []
-    monkeypatch.setattr(kick, "publish", lambda countdown=None: sent.append(countdown) or True)
+    """Tasks sent (instead of sending them to the broker): a drain kick as its countdown, any
+    other task by name."""
+    sent: list[float | str | None] = []
+
+    def send_task(name, args=(), **options):
+        sent.append(options.get("countdown") if name == wake.DRAIN_TASK else name)
+
+    monkeypatch.setattr(wake.current_app, "send_task", send_task)
     return sent
 
 
@@ -91,25 +97,25 @@ def test_a_row_saved_again_during_its_push_is_pushed_once_more(
 ):
     invoice = make_invoice()
     drain(worker="w")
-    state = outbox.state_for(invoice)
-    real_record = batch._record_successes
+    state = absorb.state_for(invoice)
+    real_record = outcomes.record
 
     def host_saves_before_the_answer_is_recorded(done, worker):
         # The request has gone out and been answered (on the push threads); the host's save
         # lands before the worker writes down the outcome.
         Invoice.objects.filter(pk=invoice.pk).update(memo="changed meanwhile")
-        outbox.mark_dirty(Invoice.objects.get(pk=invoice.pk), schedule=False)
+        changes.mark_dirty(Invoice.objects.get(pk=invoice.pk), schedule=False)
         return real_record(done, worker)
 
-    outbox.request_sync([state], enqueue_tasks=False)
-    monkeypatch.setattr(batch, "_record_successes", host_saves_before_the_answer_is_recorded)
+    resync.request_sync([state], enqueue_tasks=False)
+    monkeypatch.setattr(outcomes, "record", host_saves_before_the_answer_is_recorded)
     with thredfi(**ONE_THREAD):
         drain(worker="w", time_limit=0)  # one batch: the push, then the save is still pending
 
     state.refresh_from_db()
     assert state.status == SyncStatus.PENDING
     assert state.synced_version < state.version
-    monkeypatch.setattr(batch, "_record_successes", real_record)
+    monkeypatch.setattr(outcomes, "record", real_record)
     drain(worker="w")
     state.refresh_from_db()
     assert state.status == SyncStatus.SYNCED and state.synced_version == state.version
@@ -147,17 +153,17 @@ def test_a_row_whose_lease_was_taken_over_meanwhile_is_not_marked_synced_by_us(
     thredfi_fake, published, monkeypatch
 ):
     invoice = make_invoice()
-    real_record = batch._record_successes
+    real_record = outcomes.record
 
     def lease_taken_over_before_the_answer_is_recorded(done, worker):
         SyncState.objects.filter(resource="invoice").update(lease_owner="another-worker/1")
         return real_record(done, worker)
 
-    monkeypatch.setattr(batch, "_record_successes", lease_taken_over_before_the_answer_is_recorded)
+    monkeypatch.setattr(outcomes, "record", lease_taken_over_before_the_answer_is_recorded)
     with thredfi(**ONE_THREAD):
         drain(worker="w", time_limit=0)
 
-    state = outbox.state_for(invoice)
+    state = absorb.state_for(invoice)
     assert state.status == SyncStatus.IN_PROGRESS and state.lease_owner == "another-worker/1"
     (remote,) = thredfi_fake.records("invoices")
     assert str(state.remote_id) == remote["id"], "the remote id is kept for the other worker"
@@ -170,7 +176,7 @@ def test_the_next_batch_is_claimed_while_the_requests_of_the_last_are_in_flight(
     drain(worker="w")
     for _ in range(4):
         make_invoice(customer)
-    real_execute, real_claim = operations.execute, leases.claim_batch
+    real_execute, real_claim = send.execute, leases.claim
     claims: list[int] = []
     next_batch_claimed = threading.Event()
     claimed_while_in_flight: list[bool] = []
@@ -188,8 +194,8 @@ def test_the_next_batch_is_claimed_while_the_requests_of_the_last_are_in_flight(
             claimed_while_in_flight.append(next_batch_claimed.wait(timeout=5))
         return real_execute(client, call)
 
-    monkeypatch.setattr(leases, "claim_batch", claim)
-    monkeypatch.setattr(operations, "execute", slow_first_request)
+    monkeypatch.setattr(leases, "claim", claim)
+    monkeypatch.setattr(send, "execute", slow_first_request)
     with thredfi(DRAIN_BATCH=2, **ONE_THREAD):
         assert drain(worker="w") == 4
 
@@ -205,7 +211,7 @@ def test_an_error_while_requests_are_in_flight_still_records_them(
     customer = make_customer()
     drain(worker="w")
     invoices = [make_invoice(customer) for _ in range(2)]
-    real_claim = leases.claim_batch
+    real_claim = leases.claim
     calls: list[int] = []
 
     def claim_then_lose_the_database(*args, **kwargs):
@@ -214,14 +220,14 @@ def test_an_error_while_requests_are_in_flight_still_records_them(
             raise RuntimeError("database went away")
         return real_claim(*args, **kwargs)
 
-    monkeypatch.setattr(leases, "claim_batch", claim_then_lose_the_database)
+    monkeypatch.setattr(leases, "claim", claim_then_lose_the_database)
     with thredfi(DRAIN_BATCH=2), pytest.raises(RuntimeError, match="database went away"):
         drain(worker="w")
 
     # The batch whose requests had gone out is recorded all the same: nothing waits for a
     # lease to expire, nothing is pushed twice.
     for invoice in invoices:
-        assert outbox.state_for(invoice).status == SyncStatus.SYNCED
+        assert absorb.state_for(invoice).status == SyncStatus.SYNCED
     assert thredfi_fake.count_by_external_id("invoices") == {
         i.get_thredfi_external_id(): 1 for i in invoices
     }
@@ -249,7 +255,7 @@ def test_each_push_of_a_drain_leaves_an_attempt_row_saying_what_was_done(thredfi
     invoice = make_invoice(customer)
     drain(worker="drain-7")
 
-    (attempt,) = outbox.state_for(invoice).attempt_history.all()
+    (attempt,) = absorb.state_for(invoice).attempt_history.all()
     assert attempt.outcome == SyncAttempt.Outcome.SUCCESS
     assert (attempt.operation, attempt.version, attempt.worker) == ("create", 1, "drain-7")
     assert attempt.finished_at >= attempt.started_at
@@ -260,10 +266,10 @@ def test_each_push_of_a_drain_leaves_an_attempt_row_saying_what_was_done(thredfi
 def test_claims_of_two_drains_never_overlap_and_respect_the_batch_size(published):
     customers = [make_customer() for _ in range(5)]
     assert len(customers) == 5
-    inbox.absorb_all()  # saves mark their rows; a drain takes them in before claiming
-    first = leases.claim_batch("a", limit=4)
-    second = leases.claim_batch("b", limit=4)
-    third = leases.claim_batch("c", limit=4)
+    absorb.absorb_all()  # saves mark their rows; a drain takes them in before claiming
+    first = leases.claim("a", limit=4)
+    second = leases.claim("b", limit=4)
+    third = leases.claim("c", limit=4)
     assert len(first) == 4 and len(second) == 4 and len(third) == 2  # 5 accounts + 5 customers
     ids = [state.pk for _token, state in first + second + third]
     assert len(set(ids)) == 10
@@ -275,9 +281,9 @@ def test_a_paused_model_is_left_for_later_by_the_drain(thredfi_fake, published):
     customer = make_customer()
     with thredfi(PAUSED_MODELS=["testapp.Customer"]):
         assert drain(worker="w") == 1  # the account only
-    assert outbox.state_for(customer).status == SyncStatus.PENDING
+    assert absorb.state_for(customer).status == SyncStatus.PENDING
     assert drain(worker="w") == 1
-    assert outbox.state_for(customer).status == SyncStatus.SYNCED
+    assert absorb.state_for(customer).status == SyncStatus.SYNCED
 
 
 def test_a_drain_that_runs_out_of_time_hands_over_to_a_new_drain_task(thredfi_fake, published):
@@ -292,20 +298,17 @@ def test_a_drain_that_runs_out_of_time_hands_over_to_a_new_drain_task(thredfi_fa
 def test_saving_in_drain_mode_wakes_a_drain_instead_of_sending_a_task_per_row(
     published, committed, monkeypatch
 ):
-    from thredfi_django.tasks import sync_object
-
-    monkeypatch.setattr(sync_object, "apply_async", lambda *a, **k: pytest.fail("per-row task"))
-    monkeypatch.setattr(kick._kicker, "_last", 0.0)
+    wake._coalescer.forget_last()
     with committed():
         make_customer()
-    assert published == [None]
+    assert published == [None], "one drain kick, no per-row task"
 
 
 def test_kicks_are_coalesced_and_the_last_request_is_never_left_waiting(published, monkeypatch):
-    monkeypatch.setattr(kick._kicker, "_last", 0.0)
+    wake._coalescer.forget_last()
     with thredfi(DRAIN_KICK="inline", DRAIN_KICK_INTERVAL=0.2):
         for _ in range(50):
-            kick.wake()
+            wake.wake()
         assert published == [None], "the first publishes at once, the others wait"
         deadline = time.monotonic() + 5
         while len(published) < 2 and time.monotonic() < deadline:
@@ -316,12 +319,12 @@ def test_kicks_are_coalesced_and_the_last_request_is_never_left_waiting(publishe
 def test_the_background_kicker_publishes_from_its_own_thread(published, monkeypatch):
     threads: list[str] = []
     monkeypatch.setattr(
-        kick,
-        "publish",
-        lambda countdown=None: threads.append(threading.current_thread().name) or True,
+        wake,
+        "send_task",
+        lambda name, args=(), countdown=None: threads.append(threading.current_thread().name),
     )
     with thredfi(DRAIN_KICK="background", DRAIN_KICK_INTERVAL=0.01):
-        kick.wake()
+        wake.wake()
         deadline = time.monotonic() + 5
         while not threads and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -329,7 +332,7 @@ def test_the_background_kicker_publishes_from_its_own_thread(published, monkeypa
 
 
 def test_retries_wake_a_drain_after_their_backoff(published):
-    kick.wake(countdown=7.5)
+    wake.wake(countdown=7.5)
     assert published == [7.5]
 
 

@@ -8,10 +8,10 @@ import pytest
 
 from tests.testapp.factories import make_customer, make_invoice, make_payment
 from tests.testapp.models import Account, Customer, Invoice, InvoiceLine
-from thredfi_django import operations, outbox
+from thredfi_django.engine import absorb, outcomes
+from thredfi_django.engine.drain import sync_state
 from thredfi_django.models import SyncAttempt, SyncState, SyncStatus
 from thredfi_django.signals import sync_failed, sync_succeeded
-from thredfi_django.sync import sync_state
 
 pytestmark = pytest.mark.django_db
 
@@ -46,7 +46,7 @@ def test_a_saved_invoice_reaches_thredfi_with_its_business_and_customer(
     assert remote_invoice["id"] == str(invoice.thredfi_id)
     assert remote_invoice["customer"]["id"] == str(invoice.customer.thredfi_id)
     assert remote_invoice["total_amount"] == 10999
-    state = outbox.state_for(invoice)
+    state = absorb.state_for(invoice)
     assert (state.status, state.remote_id, state.synced_version) == (
         SyncStatus.SYNCED,
         invoice.thredfi_id,
@@ -60,7 +60,7 @@ def test_an_object_whose_dependencies_are_new_syncs_them_first_in_the_same_task(
 ):
     with committed():
         payment = make_payment(make_invoice())
-    result = sync_state(outbox.state_for(payment).pk, worker="w")
+    result = sync_state(absorb.state_for(payment).pk, worker="w")
     assert result.outcome == "synced"
     assert result.requests == 4, "business, customer, invoice, then the payment: 1 request each"
     assert [posts(thredfi_fake, p) for p in ("businesses/", "customers/", "invoices/")] == [1, 1, 1]
@@ -110,19 +110,20 @@ def test_a_save_during_a_push_is_pushed_once_more_afterwards(
     with committed():
         invoice = make_invoice()
     queue.drain()
-    real_execute = operations.execute
+    real_record = outcomes.record
     edits = iter(["edited while the first push was in flight"])
 
-    def execute_and_edit(client, call):
+    def edit_then_record(pushes, worker):
+        # The request has been answered; the host's save lands before the outcome is recorded.
         text = next(edits, None)
         if text:
             with committed():
                 fresh = Invoice.objects.get(pk=invoice.pk)
                 fresh.memo = text
                 fresh.save()
-        return real_execute(client, call)
+        return real_record(pushes, worker)
 
-    monkeypatch.setattr(operations, "execute", execute_and_edit)
+    monkeypatch.setattr(outcomes, "record", edit_then_record)
     with committed():
         invoice.memo = "first"
         invoice.save()
@@ -132,7 +133,7 @@ def test_a_save_during_a_push_is_pushed_once_more_afterwards(
     assert (
         thredfi_fake.records("invoices")[0]["memo"] == "edited while the first push was in flight"
     )
-    state = outbox.state_for(invoice)
+    state = absorb.state_for(invoice)
     assert (state.status, state.synced_version) == (SyncStatus.SYNCED, state.version)
 
 
@@ -166,7 +167,7 @@ def test_a_customer_change_after_the_first_push_is_skipped_with_a_note(
     (result,) = queue.drain()
     assert result.outcome == "skipped"
     assert "no update endpoint for customers" in result.message
-    state = outbox.state_for(customer)
+    state = absorb.state_for(customer)
     assert state.status == SyncStatus.SYNCED
     assert state.attempt_history.first().outcome == SyncAttempt.Outcome.SKIPPED
     # The save came from a stale copy (thredfi_id None in memory): the column is repaired.
@@ -185,7 +186,7 @@ def test_a_changed_payment_needs_attention_because_thredfi_cannot_update_payment
         payment.save()
     (result,) = queue.drain()
     assert result.outcome == "needs_attention"
-    assert "Record a correction in Thredfi" in outbox.state_for(payment).last_error_message
+    assert "Record a correction in Thredfi" in absorb.state_for(payment).last_error_message
 
 
 def test_deleting_a_payment_needs_attention_naming_the_missing_delete(
@@ -253,7 +254,7 @@ def test_database_queries_per_push_do_not_grow_with_line_count(thredfi_fake, que
     for invoice in (small, big):
         with committed():
             invoice.save()
-        queue.ids[:] = [outbox.state_for(invoice).pk]
+        queue.ids[:] = [absorb.state_for(invoice).pk]
         with CaptureQueriesContext(connection) as ctx:
             queue.drain()
         counts.append(len(ctx.captured_queries))
@@ -264,14 +265,14 @@ def test_database_queries_per_push_do_not_grow_with_line_count(thredfi_fake, que
 def test_a_dry_run_shows_the_request_and_sends_and_changes_nothing(thredfi_fake, queue, committed):
     with committed():
         invoice = make_invoice()
-    state = outbox.state_for(invoice)
+    state = absorb.state_for(invoice)
     result = sync_state(state.pk, dry_run=True)
     assert result.outcome == "dry_run"
     assert result.request["method"] == "POST"
     assert result.request["path"] == "/v1/platform/businesses/{business_id}/invoices/"
     assert result.request["payload"]["external_id"] == invoice.get_thredfi_external_id()
     assert thredfi_fake.stats.total_requests == 0
-    after = outbox.state_for(invoice)
+    after = absorb.state_for(invoice)
     assert (after.status, after.version, after.attempt_history.count()) == (
         SyncStatus.PENDING,
         state.version,
@@ -304,26 +305,26 @@ def test_a_business_change_after_the_first_push_is_a_patch(thredfi_fake, queue, 
 def test_a_row_blocked_just_after_its_dependency_synced_is_woken_at_once(
     thredfi_fake, queue, committed, monkeypatch
 ):
-    from thredfi_django import push
+    from thredfi_django.engine import absorb, pipeline, plan
 
     with committed():
         customer = make_customer()
-    business = outbox.state_for(customer.account)
+    business = absorb.state_for(customer.account)
     queue.ids[:] = [business.pk]
     queue.drain()
     # Pretend the customer's push looked at its business a moment before that business synced.
-    real_ensure = push.Push._ensure
+    real_ensure = pipeline.Pipeline._ensure
 
-    def late_look(self, dependency):
+    def late_look(self, dependency, push):
         if dependency.thredfi_resource == "business":
-            raise push._Blocked(SyncState.objects.get(pk=business.pk), "Waiting for business")
-        return real_ensure(self, dependency)
+            raise plan.Blocked(SyncState.objects.get(pk=business.pk), "Waiting for business")
+        return real_ensure(self, dependency, push)
 
-    monkeypatch.setattr(push.Push, "_ensure", late_look)
-    queue.ids[:] = [outbox.state_for(customer).pk]
+    monkeypatch.setattr(pipeline.Pipeline, "_ensure", late_look)
+    queue.ids[:] = [absorb.state_for(customer).pk]
     assert [r.outcome for r in queue.drain(limit=1)] == ["blocked"]
-    monkeypatch.setattr(push.Push, "_ensure", real_ensure)
-    assert queue.ids == [outbox.state_for(customer).pk], "re-enqueued, not left for the sweep"
+    monkeypatch.setattr(pipeline.Pipeline, "_ensure", real_ensure)
+    assert queue.ids == [absorb.state_for(customer).pk], "re-enqueued, not left for the sweep"
     assert [r.outcome for r in queue.drain()] == ["synced"]
 
 
@@ -332,10 +333,10 @@ def test_a_row_recorded_before_its_business_learns_it_and_can_still_be_voided(
 ):
     with committed():
         invoice = make_invoice()
-    state = outbox.state_for(invoice)
+    state = absorb.state_for(invoice)
     SyncState.objects.filter(pk=state.pk).update(business=None)  # e.g. recorded by a backfill
     queue.drain()
-    assert outbox.state_for(invoice).business == outbox.state_for(invoice.account)
+    assert absorb.state_for(invoice).business == absorb.state_for(invoice.account)
     with committed():
         invoice.delete()
     assert [r.outcome for r in queue.drain()] == ["synced"]

@@ -11,9 +11,10 @@ from django.utils import timezone
 
 from tests.testapp.factories import make_account, make_customer, make_invoice, make_payment
 from tests.testapp.models import Account, Customer
-from thredfi_django import outbox
+from thredfi_django.engine import absorb
+from thredfi_django.engine.drain import sync_state
 from thredfi_django.models import SyncAttempt, SyncState, SyncStatus
-from thredfi_django.sync import redact, sync_state
+from thredfi_django.redaction import redact
 
 pytestmark = pytest.mark.django_db
 
@@ -25,7 +26,7 @@ BASE = {
 
 def synced_dependencies_of(obj, queue):
     """Push everything queued except ``obj`` itself, so ``obj``'s push is the only request."""
-    own = outbox.state_for(obj).pk
+    own = absorb.state_for(obj).pk
     queue.ids[:] = [i for i in queue.ids if i != own]
     queue.drain()
     queue.ids[:] = [own]
@@ -92,7 +93,9 @@ def test_a_lost_payment_response_reuses_the_same_idempotency_key(thredfi_fake, q
     assert remote["idempotency_key"] == payment.get_thredfi_external_id()
 
 
-def test_a_409_duplicate_is_looked_up_by_external_id_and_adopted(thredfi_fake, queue, committed):
+def test_a_create_retried_after_a_lost_answer_looks_the_record_up_first_and_adopts_it(
+    thredfi_fake, queue, committed
+):
     thredfi_fake.duplicate_mode = "409"
     with committed():
         customer = make_customer()
@@ -103,7 +106,7 @@ def test_a_409_duplicate_is_looked_up_by_external_id_and_adopted(thredfi_fake, q
 
     result = sync_state(state_id)
     assert result.outcome == "synced"
-    assert result.requests == 2, "the 409, then the lookup by external_id"
+    assert result.requests == 1, "the lookup by external_id found it: no second create"
     (remote,) = thredfi_fake.records("customers")
     assert str(Customer.objects.get().thredfi_id) == remote["id"]
 
@@ -111,7 +114,7 @@ def test_a_409_duplicate_is_looked_up_by_external_id_and_adopted(thredfi_fake, q
 def test_a_429_waits_as_long_as_retry_after_says(thredfi_fake, queue, committed):
     with committed():
         account = make_account()
-    state_id = outbox.state_for(account).pk
+    state_id = absorb.state_for(account).pk
     thredfi_fake.fail_next(1, status=429, retry_after=30)
     before = timezone.now()
     (result,) = queue.drain()
@@ -134,7 +137,7 @@ def test_server_errors_back_off_exponentially_then_fail(thredfi_fake, queue, com
     with override_settings(THREDFI=settings):
         with committed():
             account = make_account()
-        state_id = outbox.state_for(account).pk
+        state_id = absorb.state_for(account).pk
         thredfi_fake.fail_next(3, status=503)
         waits = []
         for _ in range(3):
@@ -158,7 +161,7 @@ def test_a_permanent_400_stops_at_once_with_the_servers_field_errors(
         account = make_account(email="books.acme.example")  # the server checks e-mail syntax
     (result,) = queue.drain()
     assert result.outcome == "needs_attention"
-    state = outbox.state_for(account)
+    state = absorb.state_for(account)
     assert (state.status, state.last_error_status, state.attempts) == (
         SyncStatus.NEEDS_ATTENTION,
         400,
@@ -177,8 +180,8 @@ def test_dependents_of_a_failed_business_are_blocked_and_woken_when_it_is_fixed(
         invoice = make_invoice(customer=make_customer(make_account(entity_type="gmbh")))
     results = queue.drain()
     assert [r.outcome for r in results] == ["needs_attention", "blocked", "blocked"]
-    business = outbox.state_for(invoice.account)
-    blocked = outbox.state_for(invoice)
+    business = absorb.state_for(invoice.account)
+    blocked = absorb.state_for(invoice)
     assert (blocked.status, blocked.blocked_on_id) == (SyncStatus.BLOCKED, business.pk)
     assert "Waiting for business" in blocked.last_error_message
 
@@ -197,7 +200,7 @@ def test_bad_local_data_is_refused_without_any_http_and_other_objects_go_ahead(
 ):
     with committed():
         bad = make_invoice(lines=[(Decimal("0"), Decimal("10.005"))], currency="EUR")
-    own = outbox.state_for(bad).pk
+    own = absorb.state_for(bad).pk
     queue.ids[:] = [own]
     (result,) = queue.drain()
     assert result.outcome == "needs_attention"
@@ -217,7 +220,7 @@ def test_attempt_history_is_capped(thredfi_fake, queue, committed):
     with override_settings(THREDFI={**BASE, "ATTEMPT_HISTORY": 3}):
         with committed():
             account = make_account()
-        state_id = outbox.state_for(account).pk
+        state_id = absorb.state_for(account).pk
         thredfi_fake.fail_next(5, status=500)
         for _ in range(5):
             SyncState.objects.filter(pk=state_id).update(next_attempt_at=None)
@@ -234,7 +237,7 @@ def test_the_history_is_trimmed_only_by_a_push_that_takes_it_over_the_cap(
     with override_settings(THREDFI={**BASE, "ATTEMPT_HISTORY": 3}):
         with committed():
             account = make_account()
-        state_id = outbox.state_for(account).pk
+        state_id = absorb.state_for(account).pk
         thredfi_fake.fail_next(5, status=500)
         deletes, kept = [], []
         for _ in range(5):
@@ -260,7 +263,7 @@ def test_errors_are_stored_without_credentials():
 def test_a_save_that_fixes_a_problem_during_backoff_is_not_lost(thredfi_fake, queue, committed):
     with committed():
         account = make_account()
-    state_id = outbox.state_for(account).pk
+    state_id = absorb.state_for(account).pk
     thredfi_fake.fail_next(1, status=500)
     queue.drain()
     with committed():
@@ -284,6 +287,6 @@ def test_a_bug_in_a_host_hook_needs_attention_and_does_not_stop_the_worker(
         customer = make_customer()
     results = queue.drain()
     assert [r.outcome for r in results] == ["synced", "needs_attention"]
-    state = outbox.state_for(customer)
+    state = absorb.state_for(customer)
     assert (state.status, state.last_error_kind) == (SyncStatus.NEEDS_ATTENTION, "error")
     assert "KeyError" in state.last_error_message and "vip_level" in state.last_error_message

@@ -3,26 +3,54 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 import pytest
 from django.utils import timezone
 
 from tests.testapp.factories import make_account
-from thredfi_django import leases, outbox
+from thredfi_django.engine import absorb, leases, outcomes
+from thredfi_django.engine.plan import RemoteCall
+from thredfi_django.engine.send import Answer
+from thredfi_django.engine.sweep import sweep
 from thredfi_django.models import SyncState, SyncStatus
-from thredfi_django.sync import sweep
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def state(queue):
-    return outbox.state_for(make_account())
+    return absorb.state_for(make_account())
+
+
+def claim(state_id, worker, now=None):
+    """The owner token of a claim of one row, or None."""
+    claimed = leases.claim(worker, 1, state_id=state_id, now=now)
+    return claimed[0][0] if claimed else None
+
+
+def claim_and_load(state_id, worker):
+    claimed = leases.claim(worker, 1, state_id=state_id)
+    return claimed[0] if claimed else None
+
+
+def release(state_id, token, version=1):
+    """Record a successful push under ``token``; returns the row's status, None if not ours."""
+    state = SyncState.objects.get(pk=state_id)
+    state.version = version
+    pushed = outcomes.Push(
+        token,
+        state,
+        call=RemoteCall("business", "create"),
+        answer=Answer({"id": str(uuid.uuid4())}, created=True, requests=1),
+    )
+    (result,) = outcomes.record([pushed], "w")
+    return result.status
 
 
 def test_of_two_claims_only_one_wins(state):
-    first = leases.claim(state.pk, "worker-a")
-    second = leases.claim(state.pk, "worker-b")
+    first = claim(state.pk, "worker-a")
+    second = claim(state.pk, "worker-b")
     assert first and first.startswith("worker-a/")
     assert second is None
     state.refresh_from_db()
@@ -31,60 +59,70 @@ def test_of_two_claims_only_one_wins(state):
 
 def test_an_expired_lease_can_be_taken_over(state, settings):
     now = timezone.now()
-    assert leases.claim(state.pk, "dies", now)
-    later = now + dt.timedelta(seconds=121)  # LEASE_SECONDS is 120
-    assert leases.claim(state.pk, "survivor", now + dt.timedelta(seconds=119)) is None
-    assert leases.claim(state.pk, "survivor", later).startswith("survivor/")
+    assert claim(state.pk, "dies", now)
+    later = now + dt.timedelta(seconds=61)  # LEASE_SECONDS is 60
+    assert claim(state.pk, "survivor", now + dt.timedelta(seconds=59)) is None
+    assert claim(state.pk, "survivor", later).startswith("survivor/")
 
 
 def test_the_old_owner_cannot_release_a_lease_it_lost(state):
     now = timezone.now()
-    old = leases.claim(state.pk, "slow", now)
-    new = leases.claim(state.pk, "fast", now + dt.timedelta(seconds=500))
-    assert leases.release(state.pk, old, status=SyncStatus.SYNCED) is False
-    assert leases.release(state.pk, new, status=SyncStatus.SYNCED) is True
+    old = claim(state.pk, "slow", now)
+    new = claim(state.pk, "fast", now + dt.timedelta(seconds=500))
+    assert release(state.pk, old) is None
+    assert release(state.pk, new) == SyncStatus.SYNCED
 
 
 def test_a_row_waiting_out_a_backoff_is_not_claimed_early(state):
     now = timezone.now()
     SyncState.objects.filter(pk=state.pk).update(next_attempt_at=now + dt.timedelta(seconds=30))
-    assert leases.claim(state.pk, "eager", now) is None
-    assert leases.claim(state.pk, "patient", now + dt.timedelta(seconds=31))
+    assert claim(state.pk, "eager", now) is None
+    assert claim(state.pk, "patient", now + dt.timedelta(seconds=31))
 
 
 def test_synced_failed_and_attention_rows_are_not_claimable(state):
     for status in (SyncStatus.SYNCED, SyncStatus.FAILED, SyncStatus.NEEDS_ATTENTION):
         SyncState.objects.filter(pk=state.pk).update(status=status)
-        assert leases.claim(state.pk, "w") is None
+        assert claim(state.pk, "w") is None
 
 
-def test_release_if_version_refuses_when_a_save_arrived_during_the_push(state):
-    token = leases.claim(state.pk, "w")
+def test_a_push_of_an_older_version_ends_pending_when_a_save_arrived_during_it(state):
+    token = claim(state.pk, "w")
     SyncState.objects.filter(pk=state.pk).update(version=2)
-    assert not leases.release_if_version(state.pk, token, 1, status=SyncStatus.SYNCED)
-    assert leases.release_if_version(state.pk, token, 2, status=SyncStatus.SYNCED)
+    assert release(state.pk, token, version=1) == SyncStatus.PENDING
+    token = claim(state.pk, "w")
+    assert release(state.pk, token, version=2) == SyncStatus.SYNCED
 
 
 def test_the_sweep_re_enqueues_a_row_whose_worker_died(state, queue, committed):
     now = timezone.now()
-    assert leases.claim(state.pk, "dies", now)
+    assert claim(state.pk, "dies", now)
     queue.clear()
     with committed():
-        assert sweep(now=now + dt.timedelta(seconds=60)) == 0, "the lease is still valid"
+        assert sweep(now=now + dt.timedelta(seconds=30)) == 0, "the lease is still valid"
         assert sweep(now=now + dt.timedelta(seconds=200)) == 1
     state.refresh_from_db()
     assert (state.status, state.lease_owner) == (SyncStatus.PENDING, "")
+    assert state.last_error_kind == leases.LEASE_EXPIRED, "its next create looks it up first"
     assert queue.ids == [state.pk]
 
 
-def test_a_lease_can_be_renewed_only_by_its_owner(state):
-    now = timezone.now()
-    token = leases.claim(state.pk, "w", now)
-    later = now + dt.timedelta(seconds=100)
-    assert leases.renew(state.pk, "someone-else", later) is False
-    assert leases.renew(state.pk, token, later) is True
-    state.refresh_from_db()
-    assert state.lease_until == later + dt.timedelta(seconds=120)
+def test_a_keeper_renews_the_leases_it_holds_and_stops_sending_under_a_lost_one(state):
+    token = claim(state.pk, "w")
+    keeper = leases.LeaseKeeper()
+    keeper.hold(token, [state.pk])
+    assert keeper.allows_sending(token)
+    before = SyncState.objects.get(pk=state.pk).lease_until
+    keeper.length = 200.0  # every renewal is now due
+    keeper.renew_if_due()
+    assert SyncState.objects.get(pk=state.pk).lease_until > before
+    assert keeper.allows_sending(token)
+
+    SyncState.objects.filter(pk=state.pk).update(lease_owner="another-worker/1")
+    keeper.length = 2000.0
+    keeper.renew_if_due()
+    assert SyncState.objects.get(pk=state.pk).lease_owner == "another-worker/1"
+    assert not keeper.allows_sending(token), "nothing more is sent under a lease we lost"
 
 
 def test_claim_and_load_returns_the_claimed_row_as_the_orm_would_load_it(state):
@@ -102,21 +140,21 @@ def test_claim_and_load_returns_the_claimed_row_as_the_orm_would_load_it(state):
     state.attempt_history.create(started_at=when, outcome="transient_error")
     state.attempt_history.create(started_at=when, outcome="transient_error")
 
-    token, claimed = leases.claim_and_load(state.pk, "worker-a")
+    token, claimed = claim_and_load(state.pk, "worker-a")
     loaded = SyncState.objects.get(pk=state.pk)
     fields = [f.attname for f in SyncState._meta.concrete_fields]
     assert {f: getattr(claimed, f) for f in fields} == {f: getattr(loaded, f) for f in fields}
     assert (claimed.status, claimed.lease_owner) == (SyncStatus.IN_PROGRESS, token)
     assert claimed.attempts_recorded == 2
     assert claimed.business_id is None and claimed.business is None
-    assert leases.claim_and_load(state.pk, "worker-b") is None, "held by worker-a"
+    assert claim_and_load(state.pk, "worker-b") is None, "held by worker-a"
 
 
 def test_a_claimed_rows_business_is_loaded_when_asked_for(queue):
     from tests.testapp.factories import make_customer
 
     customer = make_customer()
-    state = outbox.state_for(customer)
-    _token, claimed = leases.claim_and_load(state.pk, "worker-a")
-    assert claimed.business_id == outbox.state_for(customer.account).pk
-    assert claimed.business == outbox.state_for(customer.account)
+    state = absorb.state_for(customer)
+    _token, claimed = claim_and_load(state.pk, "worker-a")
+    assert claimed.business_id == absorb.state_for(customer.account).pk
+    assert claimed.business == absorb.state_for(customer.account)

@@ -15,9 +15,9 @@ from tests.testapp.factories import (
     make_refund_payment,
 )
 from tests.testapp.models import BillLine
-from thredfi_django import outbox
+from thredfi_django.engine import absorb
+from thredfi_django.engine.drain import sync_state
 from thredfi_django.models import SyncState, SyncStatus
-from thredfi_django.sync import sync_state
 
 pytestmark = pytest.mark.django_db
 
@@ -30,7 +30,7 @@ def test_a_refund_payment_brings_its_refund_invoice_customer_and_business_along(
         make_payment(invoice)
         refund = make_refund(invoice, Decimal("25.00"))
         refund_payment = make_refund_payment(refund, Decimal("25.00"))
-    result = sync_state(outbox.state_for(refund_payment).pk, worker="w")
+    result = sync_state(absorb.state_for(refund_payment).pk, worker="w")
     assert result.outcome == "synced"
     refund.refresh_from_db()
     (remote_refund,) = thredfi_fake.records("refunds")
@@ -48,7 +48,7 @@ def test_a_bill_payment_brings_its_bill_and_vendor_along_and_bills_update_with_p
     with committed():
         bill = make_bill(lines=[(2, Decimal("60.00"))])
         bill_payment = make_bill_payment(bill, Decimal("120.00"))
-    result = sync_state(outbox.state_for(bill_payment).pk, worker="w")
+    result = sync_state(absorb.state_for(bill_payment).pk, worker="w")
     assert result.outcome == "synced"
     assert result.requests == 4, "business, vendor, bill, bill payment"
     queue.drain()

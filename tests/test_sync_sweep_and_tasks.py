@@ -11,9 +11,11 @@ from django.test import override_settings
 from django.utils import timezone
 
 from tests.testapp.factories import make_account, make_customer, make_invoice
-from thredfi_django import outbox, tasks
+from thredfi_django import tasks
+from thredfi_django.engine import absorb
+from thredfi_django.engine.drain import sync_state
+from thredfi_django.engine.sweep import sweep
 from thredfi_django.models import SyncState, SyncStatus
-from thredfi_django.sync import sweep, sync_state
 
 pytestmark = pytest.mark.django_db
 
@@ -31,14 +33,14 @@ def test_sync_object_runs_the_engine_and_returns_its_outcome(queue, committed):
     with committed():
         account = make_account()
     with override_settings(THREDFI={**BASE, "SYNC_ENABLED": False}):
-        assert tasks.sync_object.run(outbox.state_for(account).pk) == "paused"
+        assert tasks.sync_object.run(absorb.state_for(account).pk) == "paused"
 
 
 def test_a_paused_switch_records_changes_but_pushes_nothing(queue, committed):
     with override_settings(THREDFI={**BASE, "SYNC_ENABLED": False}):
         with committed():
             account = make_account()
-        state = outbox.state_for(account)
+        state = absorb.state_for(account)
         result = sync_state(state.pk, worker="w")
         assert result.outcome == "paused"
         assert sweep(now=timezone.now() + LATER) == 0
@@ -54,17 +56,17 @@ def test_a_paused_model_waits_while_others_go_ahead(queue, committed):
     with committed():
         customer = make_customer()
     with override_settings(THREDFI={**BASE, "PAUSED_MODELS": ["testapp.Customer"]}):
-        assert sync_state(outbox.state_for(customer).pk).outcome == "paused"
+        assert sync_state(absorb.state_for(customer).pk).outcome == "paused"
         queue.clear()
         with committed():
             assert sweep(now=timezone.now() + LATER) == 1  # only the account
-    assert queue.ids == [outbox.state_for(customer.account).pk]
+    assert queue.ids == [absorb.state_for(customer.account).pk]
 
 
 def test_a_blocked_row_is_woken_by_the_sweep_once_its_dependency_has_a_remote_id(queue, committed):
     with committed():
         customer = make_customer()
-    business, blocked = outbox.state_for(customer.account), outbox.state_for(customer)
+    business, blocked = absorb.state_for(customer.account), absorb.state_for(customer)
     SyncState.objects.filter(pk=business.pk).update(status=SyncStatus.NEEDS_ATTENTION)
     SyncState.objects.filter(pk=blocked.pk).update(status=SyncStatus.BLOCKED, blocked_on=business)
     queue.clear()
@@ -83,7 +85,7 @@ def test_a_blocked_row_is_woken_by_the_sweep_once_its_dependency_has_a_remote_id
 def test_a_retry_that_is_due_is_swept_at_once(queue, committed):
     with committed():
         account = make_account()
-    state = outbox.state_for(account)
+    state = absorb.state_for(account)
     now = timezone.now()
     SyncState.objects.filter(pk=state.pk).update(next_attempt_at=now + dt.timedelta(seconds=5))
     queue.clear()
@@ -110,13 +112,13 @@ def test_the_sweep_command_and_task(queue, committed, capsys):
 def test_frequent_saves_do_not_hide_a_row_whose_task_was_lost_from_the_sweep(queue, committed):
     with committed():
         account = make_account()
-    pending_since = outbox.state_for(account).updated_at
+    pending_since = absorb.state_for(account).updated_at
     queue.clear()  # the task is lost (broker restarted without persistence, say)
     for n in range(3):
         with committed():
             account.legal_name = f"Busy {n}"
             account.save()
-    state = outbox.state_for(account)
+    state = absorb.state_for(account)
     assert state.updated_at == pending_since, "updated_at says how long it has waited"
     with committed():
         assert sweep(now=pending_since + LATER) == 1

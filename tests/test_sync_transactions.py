@@ -9,16 +9,14 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.db import OperationalError, connection, transaction
+from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tests.testapp.factories import make_customer, make_invoice
-from thredfi_django import leases, outbox
+from thredfi_django.engine import absorb, outcomes
+from thredfi_django.engine.drain import sync_state
 from thredfi_django.models import SyncAttempt, SyncState, SyncStatus
-from thredfi_django.push import Push
-from thredfi_django.signals import sync_succeeded
-from thredfi_django.sync import sync_state
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -59,7 +57,7 @@ def new_invoice(thredfi_fake, queue):
 
 
 def test_a_push_commits_its_claim_and_then_its_whole_outcome_once(new_invoice, thredfi_fake):
-    state_id = outbox.state_for(new_invoice).pk
+    state_id = absorb.state_for(new_invoice).pk
     with CaptureQueriesContext(connection) as ctx:
         result = sync_state(state_id, worker="w")
     assert result.outcome == "synced"
@@ -69,14 +67,15 @@ def test_a_push_commits_its_claim_and_then_its_whole_outcome_once(new_invoice, t
     assert "in_progress" in " ".join(claim)
     text = "\n".join(outcome)
     assert 'UPDATE "testapp_invoice" SET "thredfi_id"' in text, "host remote id"
-    assert "'synced'" in text, "the row's release"
+    assert 'UPDATE "thredfi_django_syncstate"' in text, "the row's release"
+    assert SyncState.objects.get(pk=state_id).status == SyncStatus.SYNCED
     assert 'INSERT INTO "thredfi_django_syncattempt"' in text, "the attempt"
     new_invoice.refresh_from_db()
     assert str(new_invoice.thredfi_id) == result.remote_id
 
 
 def test_a_failed_push_records_its_outcome_in_one_commit(new_invoice, thredfi_fake):
-    state_id = outbox.state_for(new_invoice).pk
+    state_id = absorb.state_for(new_invoice).pk
     thredfi_fake.fail_next(1, status=500, path_contains="/invoices/")
     with CaptureQueriesContext(connection) as ctx:
         assert sync_state(state_id, worker="w").outcome == "retry"
@@ -91,13 +90,13 @@ def test_a_crash_before_the_outcome_commits_leaves_nothing_half_written_and_the_
     """Thredfi created the invoice, then the database went away before our outcome committed:
     neither the host's remote id nor the row's release may stay behind without the other,
     and the next push (after the lease runs out) adopts the record instead of duplicating it."""
-    state_id = outbox.state_for(new_invoice).pk
+    state_id = absorb.state_for(new_invoice).pk
 
     def database_gone(self, *args, **kwargs):
         raise OperationalError("server closed the connection unexpectedly")
 
     with monkeypatch.context() as patched:
-        patched.setattr(Push, "_attempt", database_gone)
+        patched.setattr(outcomes, "_insert_attempts", database_gone)
         with pytest.raises(OperationalError):
             sync_state(state_id, worker="w")
 
@@ -147,75 +146,19 @@ def changes_of_synchronous_commit(queries) -> list[str]:
 
 
 @needs_postgres
-def test_only_the_engines_own_transaction_skips_waiting_for_the_disk():
-    server_default = synchronous_commit()
-    assert server_default == "on", "these tests assume the server's default"
-    with leases.bookkeeping():
-        assert synchronous_commit() == "off"
-    assert synchronous_commit() == "on", "SET LOCAL ended with the engine's transaction"
-
-    with transaction.atomic():  # a host's transaction, e.g. ATOMIC_REQUESTS
-        with leases.bookkeeping():
-            assert synchronous_commit() == "on", "never inside someone else's transaction"
-        assert synchronous_commit() == "on"
-
-
-@needs_postgres
-def test_set_config_is_local_to_a_single_autocommit_statement():
-    """What the claim relies on: in autocommit one statement is its own transaction, so a
-    set_config(..., is_local => true) inside it governs that statement's commit and no more."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT set_config('synchronous_commit', 'off', true), "
-            "current_setting('synchronous_commit')"
-        )
-        assert cursor.fetchone() == ("off", "off")
-    assert synchronous_commit() == "on"
-
-
-@needs_postgres
-def test_a_push_switches_it_off_for_its_claim_and_outcome_only(new_invoice, thredfi_fake):
-    """Seen from inside: the claim (one statement, its own transaction) and the outcome run
-    with it off; the host's save, and a host receiver writing in its own transaction, keep the
-    server's durability."""
+def test_the_engines_commits_keep_the_servers_durability(new_invoice, thredfi_fake):
+    """A claim or an outcome lost in a crash would be pushed again, which is safe only while
+    every create is looked up first; we keep the ledger's bookkeeping durable instead."""
     seen: dict[str, str] = {}
-    claims: list[str] = []
 
     def watch(execute, sql, params, many, context):
         result = execute(sql, params, many, context)
         if sql.startswith('INSERT INTO "thredfi_django_syncattempt"'):
             seen["outcome"] = synchronous_commit()
-        elif sql.startswith('UPDATE "thredfi_django_syncstate"') and "RETURNING" in sql:
-            claims.append(sql)
         return result
 
-    def receiver(sender, instance, **kwargs):
-        with transaction.atomic():
-            seen["receiver"] = synchronous_commit()
-
-    state_id = outbox.state_for(new_invoice).pk
-    sync_succeeded.connect(receiver)
-    try:
-        with connection.execute_wrapper(watch):
-            assert sync_state(state_id, worker="w").outcome == "synced"
-    finally:
-        sync_succeeded.disconnect(receiver)
-    assert seen == {"outcome": "off", "receiver": "on"}
-    (claim,) = claims
-    assert claim.endswith("set_config('synchronous_commit', 'off', true)")
-    assert synchronous_commit() == "on", "nothing outlives the engine's statements"
-
-    with CaptureQueriesContext(connection) as ctx:
-        new_invoice.memo = "a host save"
-        new_invoice.save()
-    assert not changes_of_synchronous_commit(ctx.captured_queries)
-    assert synchronous_commit() == "on"
-
-
-@needs_postgres
-def test_a_push_inside_a_callers_transaction_sets_nothing(new_invoice, thredfi_fake):
-    state_id = outbox.state_for(new_invoice).pk
-    with CaptureQueriesContext(connection) as ctx, transaction.atomic():
+    state_id = absorb.state_for(new_invoice).pk
+    with CaptureQueriesContext(connection) as ctx, connection.execute_wrapper(watch):
         assert sync_state(state_id, worker="w").outcome == "synced"
-        assert synchronous_commit() == "on"
+    assert seen == {"outcome": "on"}
     assert not changes_of_synchronous_commit(ctx.captured_queries)

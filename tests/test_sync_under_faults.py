@@ -9,8 +9,8 @@ import pytest
 from django.utils import timezone
 
 from tests.testapp.factories import make_customer, make_invoice, make_payment
+from thredfi_django.engine.sweep import sweep
 from thredfi_django.models import SyncState, SyncStatus
-from thredfi_django.sync import sweep
 
 pytestmark = pytest.mark.django_db
 

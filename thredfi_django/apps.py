@@ -8,9 +8,8 @@ class ThredfiDjangoConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import (
-            checks,  # noqa: F401  (registers the system checks)
-            receivers,
-        )
+        # Imported here, not at the top: they import models, which need the app registry.
+        from . import checks  # noqa: F401  (registers the system checks)
+        from .recording import receivers
 
         receivers.connect_all()

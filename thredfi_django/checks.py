@@ -9,7 +9,7 @@ from django.core import checks
 
 from .conf import ENVIRONMENTS, thredfi_settings
 from .exceptions import ThredfiConfigurationError
-from .hosts import is_loopback
+from .loopback import is_loopback
 
 
 @checks.register(checks.Tags.compatibility)

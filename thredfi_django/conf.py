@@ -50,8 +50,10 @@ DEFAULTS: dict[str, Any] = {
     # Master switch and per-model pause list ("app_label.ModelName").
     "SYNC_ENABLED": True,
     "PAUSED_MODELS": [],
-    # How long a worker owns a claimed sync-state row before another may take it over.
-    "LEASE_SECONDS": 120,
+    # How long a worker owns a claimed sync-state row before another may take it over. A
+    # worker renews the leases it holds every LEASE_SECONDS / 3 while it pushes, so this is
+    # how long the rows of a worker that died wait; it must exceed one request's TIMEOUT.
+    "LEASE_SECONDS": 60,
     # Celery queue for sync tasks (None: Celery's default queue).
     "CELERY_QUEUE": None,
     # How pending work reaches the workers. "drain": a coalesced drain_pending task wakes a
@@ -68,8 +70,19 @@ DEFAULTS: dict[str, Any] = {
     "DRAIN_TIME_LIMIT": 30.0,
     # Concurrent HTTP requests within one batch (threads of the worker process).
     "DRAIN_HTTP_CONCURRENCY": 4,
-    # Sweep: rows pending longer than this without a worker picking them up are re-enqueued.
+    # Sweep: rows pending longer than this without a worker picking them up are re-enqueued,
+    # at most SWEEP_LIMIT rows per run.
     "SWEEP_STALE_SECONDS": 60,
+    "SWEEP_LIMIT": 5000,
+    # Retries due within this many seconds get a Celery countdown task; later ones the sweep.
+    "COUNTDOWN_LIMIT": 900,
+    # How deep a chain of dependencies one push syncs inline (business → customer → invoice
+    # → payment is 3); deeper ones wait, blocked, for their own push.
+    "MAX_DEPENDENCY_DEPTH": 6,
+    # Rows per statement when the engine records saved objects, and per transaction when a
+    # person or a command asks for a re-sync (both far below every database's parameter limit).
+    "RECORD_CHUNK": 1000,
+    "REQUEST_CHUNK": 2000,
     # Attempt history rows kept per object.
     "ATTEMPT_HISTORY": 20,
     # Frontend token view (thredfi_django.views.BusinessTokenView): dotted path to a callable

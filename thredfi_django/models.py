@@ -1,15 +1,38 @@
-"""The sync-state row (our outbox): one per synced host object, plus its attempt history.
+"""The sync-state row: one per synced host object, plus its attempt history.
 
-The host project's own models carry the Thredfi ID (see ``mixins.py``); this table carries
-everything about getting them there. See ../shared/DESIGN-NOTES.md and the engine in ``sync.py``.
+The host project's own models carry the Thredfi ID (see ``mixins``); this table carries
+everything about getting them there: ``recording`` writes it in the host's transaction, the
+``engine`` claims and updates it in a worker. See docs/architecture.md.
 """
 
 from __future__ import annotations
 
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
-from django.db import models
+from django.db import models, router
 from django.utils.translation import gettext_lazy as _
+
+
+def state_db_for(model: type[models.Model]) -> str:
+    """The database the sync-state rows of ``model``'s objects live in."""
+    return router.db_for_write(SyncState) or router.db_for_write(model) or "default"
+
+
+def host_model(content_type_id: int | None) -> type[models.Model] | None:
+    """The host model of a sync-state row (None: no longer installed)."""
+    if content_type_id is None:
+        return None
+    return ContentType.objects.get_for_id(content_type_id).model_class()
+
+
+class SyncStateQuerySet(models.QuerySet):
+    def for_object(self, instance: models.Model) -> SyncState | None:
+        """The row of a host object as recorded, or None. Reads only: a save the engine has not
+        taken in yet (a marked host row) is not counted here; ``engine.absorb.state_for`` does."""
+        if instance.pk is None:
+            return None
+        content_type = ContentType.objects.get_for_model(instance)
+        return self.filter(content_type=content_type, object_id=str(instance.pk)).first()
 
 
 class SyncStatus(models.TextChoices):
@@ -38,6 +61,8 @@ class SyncOperation(models.TextChoices):
 
 class SyncState(models.Model):
     """One per synced host object: status, version, lease, remote id and last error."""
+
+    objects = SyncStateQuerySet.as_manager()
 
     content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, related_name="+")
     object_id = models.CharField(max_length=64)

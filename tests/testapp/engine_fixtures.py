@@ -24,7 +24,10 @@ class TaskQueue:
         self.ids: list[int] = []
         self.countdowns: dict[int, float] = {}
 
-    def publish(self, args, **options):
+    def publish(self, name, args=(), **options):
+        """Stands in for Celery's ``send_task``: only the per-object tasks are queued."""
+        if name != "thredfi_django.sync_object":
+            return
         # A task with a countdown is not run by drain(): a worker would hold it until its ETA.
         if options.get("countdown"):
             self.countdowns[args[0]] = options["countdown"]
@@ -37,7 +40,7 @@ class TaskQueue:
 
     def drain(self, *, limit: int = 100, worker: str = "test-worker") -> list:
         """Run queued tasks (and those they enqueue) like a worker; returns the SyncResults."""
-        from thredfi_django.sync import sync_state
+        from thredfi_django.engine.drain import sync_state
 
         results = []
         while self.ids and limit:
@@ -51,23 +54,24 @@ class TaskQueue:
 
 @pytest.fixture
 def queue(monkeypatch, django_capture_on_commit_callbacks):
-    from thredfi_django import kick, outbox
-    from thredfi_django.tasks import sync_object
+    from thredfi_django.conf import thredfi_settings
+    from thredfi_django.recording import wake
 
     # These tests follow each row's own task; the drain path has tests of its own.
-    monkeypatch.setattr(outbox, "_dispatch", lambda: "per_object")
-    monkeypatch.setattr(kick, "wake", _absorb_and_publish)
+    monkeypatch.setattr(thredfi_settings, "DISPATCH", "per_object")
+    monkeypatch.setattr(wake, "wake", _absorb_and_publish)
     tasks = TaskQueue(django_capture_on_commit_callbacks)
-    monkeypatch.setattr(sync_object, "apply_async", tasks.publish)
+    monkeypatch.setattr(wake.current_app, "send_task", tasks.publish)
     return tasks
 
 
 def _absorb_and_publish(*, countdown=None):
     """The ``queue`` fixture's drain kick: what the woken drain takes in gets its own task."""
-    from thredfi_django import inbox, outbox
+    from thredfi_django.engine import absorb
+    from thredfi_django.recording import wake
 
-    outbox.enqueue(
-        [state_id for state_id, became_pending in inbox.absorb_states() if became_pending]
+    wake.enqueue(
+        [state_id for state_id, became_pending in absorb.absorb_states() if became_pending]
     )
 
 
@@ -75,12 +79,12 @@ def _absorb_and_publish(*, countdown=None):
 def committed(django_capture_on_commit_callbacks):
     """``with committed(): ...`` runs the block's on_commit callbacks when it ends, then
     absorbs the markers its saves left (as the drain they kick would)."""
-    from thredfi_django import inbox
+    from thredfi_django.engine import absorb
 
     @contextmanager
     def block():
         with django_capture_on_commit_callbacks(execute=True) as callbacks:
             yield callbacks
-        inbox.absorb()
+        absorb.absorb()
 
     return block

@@ -9,7 +9,7 @@
 
 The changelist gains a status badge column and a "Thredfi sync" filter, read from one correlated
 subquery per column (no query per row). The change form gains a read-only "Thredfi" fieldset.
-The actions "Sync now" and "Retry failed" only *queue* work (``outbox.request_sync``): no HTTP
+The actions "Sync now" and "Retry failed" only *queue* work (``recording.resync.request_sync``): no HTTP
 happens in the web request. They need the ``thredfi_django.sync_objects`` permission and are
 hidden without it.
 """
@@ -40,7 +40,10 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from ..engine.absorb import absorb_queryset
 from ..models import SyncState, SyncStatus
+from ..recording.changes import mark_dirty
+from ..recording.resync import request_sync
 from .display import (
     ADMIN_CSS,
     NEVER_SYNCED,
@@ -239,23 +242,26 @@ class ThredfiSyncAdminMixin:
             # Loaded once here, read by every field of the fieldset.
             obj._thredfi_state_cache = self._thredfi_state(obj)
             obj._thredfi_state_url = None
-            if obj._thredfi_state_cache and request.user.has_perm("thredfi_django.view_syncstate"):
+            if getattr(obj._thredfi_state_cache, "pk", None) and request.user.has_perm("thredfi_django.view_syncstate"):
                 try:
                     obj._thredfi_state_url = reverse(
                         f"{self.admin_site.name}:thredfi_django_syncstate_change",
                         args=[obj._thredfi_state_cache.pk],
                     )
-                except NoReverseMatch:  # the outbox admin is not registered on this site
+                except NoReverseMatch:  # the sync-state admin is not registered on this site
                     pass
         return obj
 
     def _thredfi_state(self, obj: Model) -> SyncState | None:
         if hasattr(obj, "_thredfi_state_cache"):
             return obj._thredfi_state_cache
-        from .. import outbox
-
-        # state_for: an object saved but not taken in by the engine yet shows as pending.
-        state = outbox.state_for(obj)
+        state = SyncState.objects.for_object(obj)
+        if getattr(obj, "thredfi_dirty", None) is not None:
+            # Saved, and not taken in by the engine yet: pending. Shown so, not written: a page
+            # that is only read changes nothing.
+            if state is None:
+                state = SyncState(external_id=obj.get_thredfi_external_id())
+            state.status = SyncStatus.PENDING
         obj._thredfi_state_cache = state
         return state
 
@@ -304,35 +310,29 @@ class ThredfiSyncAdminMixin:
 
     def _thredfi_states(self, queryset: QuerySet) -> QuerySet[SyncState]:
         if _has_marker(queryset.model):
-            from .. import inbox
-
-            inbox.absorb_queryset(queryset)  # saved but only marked so far: give them rows
+            absorb_queryset(queryset)  # saved but only marked so far: give them rows
         content_type = ContentType.objects.get_for_model(queryset.model)
         ids = [str(pk) for pk in queryset.values_list("pk", flat=True)]
         return SyncState.objects.filter(content_type=content_type, object_id__in=ids)
 
     @admin.action(description=_("Sync now with Thredfi"), permissions=["sync"])
     def thredfi_sync_now(self, request: HttpRequest, queryset: QuerySet) -> None:
-        from .. import outbox
-
         states = self._thredfi_states(queryset)
-        queued = outbox.request_sync(states)
+        queued = request_sync(states)
         # Objects never recorded (e.g. created before the app was installed) get their row now;
         # mark_dirty enqueues them after this request's transaction commits.
         never = annotate_sync_state(queryset).filter(**{f"{STATUS_ANNOTATION}__isnull": True})
         if not hasattr(queryset.model, "get_thredfi_external_id"):
             never = []  # not a synced model (no Thredfi model mixin): nothing to record
         for obj in never:
-            outbox.mark_dirty(obj)
+            mark_dirty(obj)
             queued += 1
         self._thredfi_report(request, queued, len(queryset))
 
     @admin.action(description=_("Retry failed Thredfi syncs"), permissions=["sync"])
     def thredfi_retry_failed(self, request: HttpRequest, queryset: QuerySet) -> None:
-        from .. import outbox
-
         states = self._thredfi_states(queryset).filter(status__in=FAILED_STATUSES)
-        queued = outbox.request_sync(states)
+        queued = request_sync(states)
         self._thredfi_report(request, queued, len(queryset))
 
     def _thredfi_report(self, request: HttpRequest, queued: int, selected: int) -> None:

@@ -1,7 +1,7 @@
 """The outbox in the admin: every sync-state row across all models, with its attempt history.
 
 Read-only: rows are written by the engine. Operators filter, search, open a row to read its
-history, and act in bulk with "Retry" (queued through ``outbox.request_sync``) or "Mark resolved".
+history, and act in bulk with "Retry" (``recording.resync.request_sync``) or "Mark resolved".
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from ..models import SyncAttempt, SyncState, SyncStatus
+from ..recording.resync import request_sync
 from .display import (
     ADMIN_CSS,
     error_summary_html,
@@ -328,8 +329,6 @@ class SyncStateAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Retry (queue a sync now)"), permissions=["sync"])
     def retry(self, request: HttpRequest, queryset: QuerySet) -> None:
-        from ..outbox import request_sync
-
         selected = queryset.count()
         queued = request_sync(queryset)
         message = ngettext(

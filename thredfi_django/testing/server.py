@@ -21,7 +21,7 @@ import weakref
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
-from ..hosts import is_loopback
+from ..loopback import is_loopback
 from .errors import ConnectionDropped
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ from thredfi_django.exceptions import (
     ThredfiServerError,
     ThredfiTimeoutError,
 )
-from thredfi_django.hosts import is_loopback
+from thredfi_django.loopback import is_loopback
 
 #: Businesses listed before we stop counting (a check should stay fast on big partners).
 LIST_LIMIT = 100

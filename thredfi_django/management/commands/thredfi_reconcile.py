@@ -27,10 +27,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.db.models import Q
 
-from thredfi_django import inbox, outbox
+from thredfi_django.engine.absorb import absorb_all
 from thredfi_django.conf import thredfi_settings
 from thredfi_django.exceptions import ThredfiError
 from thredfi_django.models import SyncState
+from thredfi_django.recording.resync import request_sync
 from thredfi_django.money import to_cents
 
 #: Host objects loaded per query when comparing amounts.
@@ -107,7 +108,7 @@ class Command(BaseCommand):
     def handle(self, *args, business: str | None, fix: bool, **options):
         from thredfi_django.client import get_client
 
-        inbox.absorb_all()  # saves the drain has not taken in yet are "not pushed yet"
+        absorb_all()  # saves the drain has not taken in yet are "not pushed yet"
 
         self.fix = fix
         self.ours = (
@@ -252,10 +253,10 @@ class Command(BaseCommand):
         if drift.kind == "missing_remote":
             # Forget the stale id and push again; the external_id makes a re-create idempotent.
             self._set_remote_id(state, None)
-            outbox.request_sync([state.pk])
+            request_sync([state.pk])
             return True
         if drift.kind == "amount":
-            outbox.request_sync([state.pk])
+            request_sync([state.pk])
             return True
         return False  # id mismatches and remote-only records need a person
 

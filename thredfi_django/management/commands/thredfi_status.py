@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count
 from django.utils import timezone
 
-from thredfi_django import inbox
+from thredfi_django.engine.absorb import absorb_all
 from thredfi_django.models import SyncState, SyncStatus
 
 #: States a person should look at; ``--check`` exits non-zero while any exist.
@@ -60,7 +60,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, failures: int, check: bool, **options):
-        inbox.absorb_all()  # saves the drain has not taken in yet count as pending
+        absorb_all()  # saves the drain has not taken in yet count as pending
         rows = (
             SyncState.objects.values("content_type_id", "status").annotate(n=Count("id")).order_by()
         )

@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand
 
 from thredfi_django.conf import thredfi_settings
 from thredfi_django.models import SyncState, SyncStatus
-from thredfi_django.sync import sweep
+from thredfi_django.engine.sweep import sweep
 
 
 class Command(BaseCommand):

@@ -15,11 +15,16 @@ from django.db.models import CharField, Exists, Max, OuterRef, Q, QuerySet
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from thredfi_django import inbox, outbox, sync
-from thredfi_django.bulk_sql import insert_rows
+from thredfi_django.engine.absorb import absorb_all
+from thredfi_django.engine.drain import sync_state
+from thredfi_django.engine.plan import preview
 from thredfi_django.conf import thredfi_settings
 from thredfi_django.mixins import ThredfiSyncMixin
 from thredfi_django.models import SyncState, SyncStatus
+from thredfi_django.recording.changes import label_of
+from thredfi_django.recording.resync import request_sync
+from thredfi_django.sql import insert_rows
+from thredfi_django.tasks import sweep_pending
 
 from ._progress import Progress
 
@@ -160,7 +165,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if not options["dry_run"]:
             # Saves only marked on their rows so far become pending rows, selected below.
-            inbox.absorb_all(CHUNK)
+            absorb_all(CHUNK)
         selected, untracked = self._selection(options)
         # Rows recorded below are handled as "recorded", never a second time as "selected".
         boundary = SyncState.objects.aggregate(last=Max("pk"))["last"] or 0
@@ -242,7 +247,7 @@ class Command(BaseCommand):
                 str(obj.pk),
                 obj.get_thredfi_external_id(),
                 obj.thredfi_id,
-                outbox._label(obj),
+                label_of(obj),
                 business_rows.get((key[0], str(key[1]))) if key else None,
             )
             for obj, key in zip(objects, keys, strict=True)
@@ -280,10 +285,10 @@ class Command(BaseCommand):
         if recorded:
             # New rows are pending already; in bulk mode also due (next_attempt_at = now).
             if not bulk:
-                outbox.request_sync(recorded)
+                request_sync(recorded)
             progress.advance(len(recorded))
         for ids in self._chunks(selected):
-            queued += outbox.request_sync(ids, enqueue_tasks=not bulk)
+            queued += request_sync(ids, enqueue_tasks=not bulk)
             progress.advance(len(ids))
         progress.finish()
         skipped = total - queued
@@ -298,8 +303,6 @@ class Command(BaseCommand):
         self.stdout.write("Follow progress with `manage.py thredfi_status`.")
 
     def _kick_sweep(self) -> None:
-        from thredfi_django.tasks import sweep_pending
-
         options = {"queue": thredfi_settings.CELERY_QUEUE} if thredfi_settings.CELERY_QUEUE else {}
         try:
             sweep_pending.apply_async(retry=False, **options)
@@ -317,9 +320,9 @@ class Command(BaseCommand):
         recorded_chunks = [recorded[i : i + CHUNK] for i in range(0, len(recorded), CHUNK)]
         for ids in [*recorded_chunks, *self._chunks(selected)]:
             # Due now (failed ones reset), without a task: we push them ourselves.
-            outbox.request_sync(ids, enqueue_tasks=False)
+            request_sync(ids, enqueue_tasks=False)
             for state_id in ids:
-                result = sync.sync_state(state_id, worker="thredfi_sync")
+                result = sync_state(state_id, worker="thredfi_sync")
                 outcomes[result.outcome] += 1
                 if result.outcome in FAILED_OUTCOMES:
                     self._write_failure(state_id, result)
@@ -340,14 +343,14 @@ class Command(BaseCommand):
         shown = 0
         for ids in self._chunks(selected):
             for state_id in ids:
-                result = sync.sync_state(state_id, dry_run=True)
+                result = sync_state(state_id, dry_run=True)
                 state = SyncState.objects.filter(pk=state_id).only("resource", "label").first()
                 self._write_request(f"{state.resource} {state.label!r}", result.request or {})
                 shown += 1
         for model, qs in untracked.items():
             for obj in model.get_thredfi_queryset().filter(pk__in=qs.values("pk")).iterator(CHUNK):
                 what = f"{model._meta.label} {obj} (not tracked yet)"
-                self._write_request(what, sync.preview(obj))
+                self._write_request(what, preview(obj))
                 shown += 1
         self.stdout.write(f"Dry run: {shown:,} request(s) shown, nothing sent or changed.")
 

@@ -26,7 +26,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from demo_project.billing.models import Account, Customer, Invoice, Payment
 from thredfi_django.models import SyncState, SyncStatus
-from thredfi_django.outbox import request_sync
+from thredfi_django.recording.resync import request_sync
 
 #: Seconds a child gets to exit after SIGTERM before it is killed.
 STOP_TIMEOUT = 10.0

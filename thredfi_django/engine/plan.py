@@ -1,8 +1,9 @@
-"""Which Thredfi request each (resource, operation) becomes, and making it through the client.
+"""Which Thredfi request a claimed row becomes (``send`` makes it).
 
-``plan()`` decides (create / update / void / archive / cannot) from the sync state and the host
-object; ``execute()`` sends it. Paths are the documented ones (thredfi-api.md §3) and are only
-used for previews and messages: the client builds the real URLs.
+:func:`plan_push` validates the host object, makes sure its business and dependencies exist
+remotely (through the ``ensure`` callback the pipeline gives it, which pushes them inline) and
+decides create / update / void / archive / skip / cannot. Paths are the documented ones
+(docs/api.md) and are only used for previews and messages: the client builds the real URLs.
 
 What happens after the first push, where the API has no endpoint for it:
 - customers and vendors have no documented update: a later save is *skipped* (synced, with a
@@ -18,8 +19,12 @@ What happens after the first push, where the API has no endpoint for it:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from ..exceptions import ThredfiLocalValidationError
+from ..models import SyncOperation, SyncState
 
 CREATE_PATHS = {
     "business": "/v1/platform/businesses/",
@@ -74,6 +79,9 @@ class RemoteCall:
     parent_id: str | None = None
     idempotency_key: str | None = None
     external_id: str = ""
+    #: Look the record up by external_id before creating it (an earlier attempt failed, and
+    #: may have created it without our hearing the answer).
+    look_up_first: bool = False
     message: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -160,79 +168,80 @@ def plan_delete(
     return call
 
 
+
 # --------------------------------------------------------------------------------------------
-# Sending
+# Planning a claimed row
 # --------------------------------------------------------------------------------------------
 
 
-def _endpoint(client: Any, call: RemoteCall) -> Any:
-    if call.resource == "business":
-        return client.businesses
-    scoped = client.business(call.business_id)
-    if call.resource == "refund_payment":
-        return scoped.refund_payments(call.parent_id)
-    return getattr(scoped, CLIENT_ATTR[call.resource])
+class Blocked(Exception):
+    """The row cannot be pushed until ``dependency`` exists remotely."""
+
+    def __init__(self, dependency: SyncState | None, message: str):
+        self.dependency = dependency
+        super().__init__(message)
 
 
-def unwrap(response: Any) -> dict[str, Any]:
-    """The record in a response (payment create wraps it: ``{"payment": {...}}``)."""
-    if isinstance(response, dict) and "id" not in response and len(response) == 1:
-        (inner,) = response.values()
-        if isinstance(inner, dict):
-            return inner
-    return response if isinstance(response, dict) else {}
+def remote_id_of(obj: Any) -> str | None:
+    """The Thredfi id of a host object, as a string, or None."""
+    return str(obj.thredfi_id) if obj is not None and obj.thredfi_id else None
 
 
-@dataclass
-class Outcome:
-    remote: dict[str, Any]
-    created: bool
-    adopted: bool = False
-    requests: int = 0
+def parent_of(instance: Any) -> Any:
+    """The object whose remote id goes into the path (a refund payment's refund)."""
+    parent = PARENT_RESOURCE.get(instance.thredfi_resource)
+    if parent is None:
+        return None
+    fk = instance._thredfi_fk_to(parent)
+    return getattr(instance, fk.name) if fk is not None else None
 
 
-def execute(client: Any, call: RemoteCall) -> Outcome:
-    """Send ``call``. A create answered "already exists" (200, or 409 then a lookup by
-    external_id) adopts the existing record and, where an update exists, pushes the current
-    state onto it. Raises the client's typed errors."""
-    from .exceptions import ThredfiConflictError, ThredfiError
+def plan_push(state: SyncState, instance: Any, ensure: Callable[[Any], str]) -> RemoteCall:
+    """The request that brings the remote record in line with the row. ``instance`` is the host
+    object (None: deleted or hidden); ``ensure(obj)`` returns the remote id of a business or
+    dependency, pushing it first when it has none, or raises :class:`Blocked`. Raises
+    ThredfiLocalValidationError for what the host must fix first."""
+    if state.operation != SyncOperation.UPSERT or instance is None:
+        return _plan_removal(state)
+    instance.validate_for_thredfi()
+    business_id = None
+    if instance.thredfi_resource != "business":
+        business_id = ensure(instance.get_thredfi_business())
+    for dependency in instance.get_thredfi_dependencies():
+        ensure(dependency)
+    # The row is the source of truth for the remote id: a host that saved a stale copy of the
+    # object (thredfi_id None in memory) has wiped its column; the outcome writes it back.
+    remote_id = str(state.remote_id) if state.remote_id else remote_id_of(instance)
+    call = plan_upsert(instance, remote_id, business_id, remote_id_of(parent_of(instance)))
+    call.look_up_first = call.action == "create" and bool(state.last_error_kind) and (
+        state.last_error_kind not in ("local_validation", "unsupported", "blocked")
+    )
+    return call
 
-    endpoint = _endpoint(client, call)
-    if call.action == "create":
-        kwargs = {"idempotency_key": call.idempotency_key} if call.idempotency_key else {}
-        try:
-            response = endpoint.create(call.payload, **kwargs)
-        except ThredfiConflictError:
-            finder = getattr(endpoint, "find_by_external_id", None)
-            existing = finder(call.external_id) if finder else None
-            if not existing:
-                raise
-            outcome = Outcome(unwrap(existing), created=False, adopted=True, requests=2)
-        else:
-            existing = getattr(response, "http_status", 201) == 200
-            outcome = Outcome(unwrap(response), created=not existing, adopted=existing, requests=1)
-        if outcome.adopted and call.resource in UPDATES and outcome.remote.get("id"):
-            # The record was created by an earlier attempt whose answer was lost; the host
-            # object may have changed since, so bring the remote copy up to date.
-            from .payloads import NOT_UPDATABLE
 
-            refused = NOT_UPDATABLE.get(call.resource, ())
-            update_payload = {k: v for k, v in (call.payload or {}).items() if k not in refused}
-            try:
-                getattr(endpoint, UPDATES[call.resource][1])(outcome.remote["id"], update_payload)
-            except ThredfiError as err:
-                # The record exists: whatever happens next, the retry must be an update of it,
-                # not another create answered "already exists" (two requests per attempt).
-                err.adopted_remote_id = outcome.remote["id"]
-                raise
-            outcome.requests += 1
-        return outcome
-    if call.action == "update":
-        response = getattr(endpoint, UPDATES[call.resource][1])(call.remote_id, call.payload)
-        remote = unwrap(response)
-        return Outcome(remote or {"id": call.remote_id}, created=False, requests=1)
-    if call.action in ("void", "archive"):
-        response = getattr(endpoint, call.action)(call.remote_id)
-        remote = unwrap(response)
-        return Outcome(remote or {"id": call.remote_id}, created=False, requests=1)
-    raise ValueError(f"Nothing to send for action {call.action!r}")
+def _plan_removal(state: SyncState) -> RemoteCall:
+    business = state.business
+    business_id = str(business.remote_id) if business and business.remote_id else None
+    remote_id = str(state.remote_id) if state.remote_id else None
+    call = plan_delete(state.resource, remote_id, business_id, state.external_id)
+    if call.action in ("void", "archive") and not business_id:
+        call.action = "cannot"
+        call.message = "The business of this deleted object is unknown; cannot remove it."
+    return call
+
+
+def preview(instance: Any) -> dict[str, Any]:
+    """What the next push of ``instance`` would send (method, path, payload), without sending
+    or changing anything. Includes ``errors`` (local validation) when it would not be sent."""
+    business = instance.get_thredfi_business()
+    business_id = remote_id_of(business) if instance.thredfi_resource != "business" else None
+    call = plan_upsert(
+        instance, remote_id_of(instance), business_id, remote_id_of(parent_of(instance))
+    )
+    result = call.describe()
+    try:
+        instance.validate_for_thredfi()
+        result["errors"] = {}
+    except ThredfiLocalValidationError as err:
+        result["errors"] = err.field_errors
+    return result

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 
-from .conf import thredfi_settings
+from ..conf import thredfi_settings
 
 #: Never wait longer than a day, whatever a Retry-After says.
 RETRY_AFTER_CEILING = 86400.0

@@ -1,9 +1,9 @@
 """Receivers: they only record the change; the engine does the rest.
 
 A synced object's save has already marked its own row (``thredfi_dirty``, set by the mixin's
-``save()``): its receiver only asks for a drain after commit, which moves the marker into the
-outbox (``inbox.absorb``). A delete records an outbox row (the host row is gone), and a line's
-save or delete marks its parent's row (``outbox.mark_parent_dirty``).
+``save()``): its receiver only asks for a drain after commit, which takes the marker in. A
+delete records a sync-state row (the host row is gone), and a line's save or delete marks its
+parent's row.
 
 Connected in ``ThredfiDjangoConfig.ready()`` for every concrete model that uses a mixin, with an
 explicit ``sender=`` and ``dispatch_uid``. Fixture loading (``raw=True``) is not recorded:
@@ -15,9 +15,10 @@ from __future__ import annotations
 from django.apps import apps
 from django.db.models.signals import post_delete, post_save
 
-from . import kick, outbox
-from .mixins import ThredfiChildMixin, ThredfiSyncMixin
-from .models import SyncOperation
+from ..mixins import ThredfiChildMixin, ThredfiSyncMixin
+from ..models import SyncOperation
+from .changes import mark_dirty, mark_parent_dirty
+from .wake import request_drain
 
 
 def _untracked(instance, update_fields) -> bool:
@@ -26,16 +27,16 @@ def _untracked(instance, update_fields) -> bool:
 
 def record_save(sender, instance, raw=False, update_fields=None, using=None, **kwargs):
     if not raw and not _untracked(instance, update_fields):
-        kick.request_drain(using=using)
+        request_drain(using=using)
 
 
 def record_delete(sender, instance, **kwargs):
-    outbox.mark_dirty(instance, SyncOperation.DELETE)
+    mark_dirty(instance, SyncOperation.DELETE)
 
 
 def record_child_change(sender, instance, raw=False, **kwargs):
     if not raw:
-        outbox.mark_parent_dirty(instance)
+        mark_parent_dirty(instance)
 
 
 def connect_all() -> None:

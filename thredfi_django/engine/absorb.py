@@ -1,13 +1,12 @@
-"""The inbox: move the change markers that saves leave on their own rows into the outbox.
+"""Taking saves in: the change markers saves leave on their own rows become sync-state rows.
 
 A synced object's ``save()`` writes a random token into the row's ``thredfi_dirty`` column, in
 the same statement as the save (see ``ThredfiSyncMixin.save``): it costs the host nothing
 extra, and it commits or rolls back with the row by construction. :func:`absorb` (called by
-every drain, by the sweep and by ``thredfi_sync``) turns marked rows into pending sync-state
-rows, in bulk: per model, one transaction that records them (``outbox.record_many``: one
-multi-row upsert) and clears their markers by compare-and-set on the token, so a save that
-arrived meanwhile keeps its marker and is absorbed again (at worst one extra push of the same
-data, never a lost change).
+every drain, by the sweep and by the commands) turns marked rows into pending sync-state rows,
+in bulk: per model, one transaction that records them (``recording.changes.record_many``) and
+clears their markers by compare-and-set on the token, so a save that arrived meanwhile keeps
+its marker and is taken in again (at worst one extra push of the same data, never a lost one).
 """
 
 from __future__ import annotations
@@ -20,9 +19,10 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connections, router, transaction
 from django.db.models import Model
 
-from . import outbox
-from .bulk_sql import update_rows
-from .mixins.base import ThredfiSyncMixin
+from ..mixins.base import ThredfiSyncMixin
+from ..models import SyncState, state_db_for
+from ..recording.changes import record_many
+from ..sql import features, update_rows
 
 
 def synced_models() -> list[type[ThredfiSyncMixin]]:
@@ -106,9 +106,9 @@ def _absorb_model(
     """Absorb up to ``limit`` marked rows of ``model`` (of ``pks`` only, when given). Callers
     without ``pks`` have checked with :func:`marked_models` that there are some."""
     host_db = router.db_for_write(model) or "default"
-    state_db = outbox._db_for(model)
+    state_db = state_db_for(model)
     with ExitStack() as stack:
-        # One transaction (one on each database if the outbox lives elsewhere).
+        # One transaction (one on each database if the sync-state table lives elsewhere).
         stack.enter_context(transaction.atomic(using=host_db))
         if state_db != host_db:
             stack.enter_context(transaction.atomic(using=state_db))
@@ -116,7 +116,7 @@ def _absorb_model(
         if not marked:
             return []
         objects, hidden = _load(model, host_db, list(marked))
-        recorded = outbox.record_many(objects + hidden)
+        recorded = record_many(objects + hidden)
         _clear_markers(model, host_db, [(obj.pk, marked[obj.pk]) for obj in objects + hidden])
     if loaded is not None and objects:
         content_type_id = ContentType.objects.get_for_model(model).pk
@@ -131,7 +131,7 @@ def _take_marked(model, using: str, limit: int, pks: list | None) -> dict[Any, i
     qs = model._base_manager.using(using).filter(thredfi_dirty__isnull=False)
     if pks is not None:
         qs = qs.filter(pk__in=pks)
-    if connections[using].features.has_select_for_update_skip_locked:
+    if features(connections[using]).skip_locked:
         qs = qs.select_for_update(skip_locked=True)
     return dict(qs.values_list("pk", "thredfi_dirty")[:limit])
 
@@ -139,8 +139,7 @@ def _take_marked(model, using: str, limit: int, pks: list | None) -> dict[Any, i
 def _load(model, using: str, pks: list) -> tuple[list[Model], list[Model]]:
     """The objects as the engine loads them (related rows their label and business key read
     in one query each); lines are not needed for that. Rows the host's queryset hides are
-    loaded plainly, second in the pair: they are recorded all the same, as the old per-save
-    path did."""
+    loaded plainly, second in the pair: their changes are recorded all the same."""
     qs = model.get_thredfi_queryset().using(using).prefetch_related(None)
     objects = list(qs.filter(pk__in=pks))
     missing = set(pks) - {obj.pk for obj in objects}
@@ -150,7 +149,7 @@ def _load(model, using: str, pks: list) -> tuple[list[Model], list[Model]]:
 
 def _clear_markers(model, using: str, rows: list[tuple[Any, int]]) -> None:
     """``UPDATE … SET thredfi_dirty = NULL WHERE pk = p AND thredfi_dirty = t`` for each
-    (p, t), in one statement (bulk_sql.update_rows): compare-and-set, so a marker a newer
+    (p, t), in one statement (sql.update_rows): compare-and-set, so a marker a newer
     save wrote is kept."""
     if not rows:
         return
@@ -165,3 +164,19 @@ def _clear_markers(model, using: str, rows: list[tuple[Any, int]]) -> None:
         match=[(pk_field.column, "pk"), (marker.column, "token")],
         rows=rows,
     )
+
+
+def state_for(instance: Model) -> SyncState | None:
+    """The sync-state row of a host object with its latest save counted (taken in first, with
+    its business's, so the row links to it), or None if it was never recorded. Writes: for
+    the engine and the commands; pages read ``SyncState.objects.for_object``."""
+    if instance.pk is None:
+        return None
+    if hasattr(type(instance), "thredfi_dirty"):
+        getter = getattr(instance, "get_thredfi_business_key", None)
+        business_key = getter() if getter else None
+        if business_key is not None:
+            business = ContentType.objects.get_for_id(business_key[0]).model_class()
+            absorb_object(business, business_key[1])
+        absorb_object(type(instance), instance.pk)
+    return SyncState.objects.for_object(instance)

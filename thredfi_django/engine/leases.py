@@ -1,0 +1,169 @@
+"""Who may push a sync-state row right now: a time-limited lease, taken by compare-and-set and
+renewed while its holder works.
+
+A claim is one ``UPDATE … RETURNING`` that only matches rows nobody holds (no lease, or an
+expired one) and that are due; each claim gets its own owner token, so two threads of one worker
+never mistake each other's lease for their own. A dead worker's leases simply run out, and any
+drain (or the sweep) hands the rows out again.
+
+A live worker never lets a lease run out under a request: :class:`LeaseKeeper` renews every
+lease it holds each ``LEASE_SECONDS / 3`` while it pushes, and a request is sent only while its
+row's lease has at least that long to go. So ``LEASE_SECONDS`` is only how long a dead worker's
+rows wait, not a bound on how slow Thredfi may be.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+
+from django.db import connections, router
+from django.db.models import Case, Count, F, OuterRef, Q, Subquery, Value, When
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from ..conf import thredfi_settings
+from ..models import SyncAttempt, SyncState, SyncStatus
+from ..sql import features, subquery_sql, update_returning
+
+CLAIMABLE = (SyncStatus.PENDING, SyncStatus.IN_PROGRESS)
+
+#: What a row whose lease expired under a push records: the retry looks the record up first.
+LEASE_EXPIRED = "lease_expired"
+
+
+def claimable(now: dt.datetime) -> Q:
+    """Rows a worker may take now: pending (or in progress with an expired lease) and due."""
+    return (
+        Q(status__in=CLAIMABLE)
+        & (Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+    )
+
+
+def expired_mark() -> Case:
+    """``last_error_kind`` for a row being taken over: a row still in progress had a push
+    that never ended (its worker died), which may have created the record already."""
+    return Case(
+        When(status=SyncStatus.IN_PROGRESS, then=Value(LEASE_EXPIRED)),
+        default=F("last_error_kind"),
+        output_field=SyncState._meta.get_field("last_error_kind"),
+    )
+
+
+def claim(
+    worker: str,
+    limit: int,
+    *,
+    state_id: int | None = None,
+    exclude_content_types: list[int] | tuple[int, ...] = (),
+    now: dt.datetime | None = None,
+) -> list[tuple[str, SyncState]]:
+    """Claim up to ``limit`` due rows (or the one row ``state_id``), oldest first, under one
+    new owner token. Returns (token, row) pairs, each row with ``attempts_recorded`` (how many
+    attempt rows it has)."""
+    now = now or timezone.now()
+    token = f"{worker or 'local'}/{uuid.uuid4().hex[:8]}"[-100:]
+    rows = SyncState.objects.filter(claimable(now))
+    if state_id is not None:
+        rows = rows.filter(pk=state_id)
+    rows = rows.exclude(content_type_id__in=exclude_content_types)
+    values = {
+        "status": SyncStatus.IN_PROGRESS,
+        "lease_until": now + dt.timedelta(seconds=float(thredfi_settings.LEASE_SECONDS)),
+        "lease_owner": token,
+        "updated_at": now,
+        "last_error_kind": expired_mark(),
+    }
+    if not features(_connection()).returning:
+        ids = list(rows.order_by("pk").values_list("pk", flat=True)[:limit])
+        mine = [pk for pk in ids if SyncState.objects.filter(claimable(now), pk=pk).update(**values)]
+        states = SyncState.objects.annotate(attempts_recorded=attempt_count()).filter(pk__in=mine)
+        return [(token, state) for state in states.order_by("pk")]
+    among = subquery_sql(rows.order_by("pk").values("pk")[:limit], skip_locked=True)
+    states = update_returning(
+        SyncState.objects.filter(claimable(now)),
+        values,
+        among=among,
+        extra_returning=[_attempt_count_sql()],
+    )
+    for state in states:
+        state.attempts_recorded = state.extra[0]
+    return [(token, state) for state in sorted(states, key=lambda s: s.pk)]
+
+
+def attempt_count() -> Coalesce:
+    """How many attempt rows the row has (an annotation for a SyncState queryset)."""
+    recorded = (
+        SyncAttempt.objects.filter(state=OuterRef("pk"))
+        .order_by()
+        .values("state")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(recorded), 0)
+
+
+def _attempt_count_sql() -> str:
+    qn = _connection().ops.quote_name
+    attempts = qn(SyncAttempt._meta.db_table)
+    state_column = qn(SyncAttempt._meta.get_field("state").column)
+    table = qn(SyncState._meta.db_table)
+    return f"(SELECT COUNT(*) FROM {attempts} a WHERE a.{state_column} = {table}.{qn('id')})"  # noqa: S608
+
+
+def _connection():
+    return connections[router.db_for_write(SyncState)]
+
+
+class LeaseKeeper:
+    """The leases one worker holds while it pushes, renewed before they run short.
+
+    Only the worker's own thread calls :meth:`hold`, :meth:`drop` and :meth:`renew_if_due`
+    (it alone touches the database); the sending threads only ask :meth:`allows_sending`.
+    """
+
+    def __init__(self) -> None:
+        self.length = float(thredfi_settings.LEASE_SECONDS)
+        self._held: dict[str, set[int]] = {}
+        self._until: dict[str, float] = {}  # token -> monotonic time its lease ends
+
+    @property
+    def margin(self) -> float:
+        """How long a lease must still have to go for a request to be sent under it."""
+        return self.length / 3
+
+    def hold(self, token: str, ids: list[int]) -> None:
+        """Keep the leases of ``ids`` (just claimed under ``token``)."""
+        self._held.setdefault(token, set()).update(ids)
+        self._until.setdefault(token, time.monotonic() + self.length)
+
+    def drop(self, token: str, ids: list[int]) -> None:
+        """Stop renewing ``ids`` (released)."""
+        held = self._held.get(token)
+        if held is None:
+            return
+        held.difference_update(ids)
+        if not held:
+            del self._held[token]
+            self._until.pop(token, None)
+
+    def allows_sending(self, token: str) -> bool:
+        until = self._until.get(token)
+        return until is not None and until - time.monotonic() >= self.margin
+
+    def renew_if_due(self) -> None:
+        """Renew every lease held, if any would have less than twice the margin to go."""
+        now = time.monotonic()
+        if not self._held or min(self._until.values()) - now > 2 * self.margin:
+            return
+        until = timezone.now() + dt.timedelta(seconds=self.length)
+        for token, ids in list(self._held.items()):
+            renewed = SyncState.objects.filter(
+                pk__in=ids, lease_owner=token, status=SyncStatus.IN_PROGRESS
+            ).update(lease_until=until)
+            if renewed == len(ids):
+                self._until[token] = now + self.length
+            else:  # another worker has some of them: send nothing more under this token
+                self._until[token] = now

@@ -1,0 +1,509 @@
+"""Recording what happened to pushed rows: one function, :func:`record`, for every outcome.
+
+A push ends synced (or skipped: nothing to send), retried later (transient error), failed
+(transient errors exhausted), needing attention (permanent error), blocked on a dependency, or
+not sent (its lease ran short). Whatever the mix, a wave's outcomes are one transaction: host
+``thredfi_id`` where it changed, the rows' release in one statement, their attempt rows in one
+more. The release is a compare-and-set on the lease and the version, so:
+
+- a row whose lease another worker holds now is left alone (its remote id kept at least);
+- a save that arrived during the push keeps the row pending, whatever the outcome but a
+  backoff or a block: that save may be the fix, and it was never pushed.
+
+Signals, logs and wake-ups follow the commit, so nobody hears of an outcome that rolled back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connections, models, router, transaction
+from django.db.models import Subquery
+from django.utils import timezone
+
+from ..conf import thredfi_settings
+from ..exceptions import ThredfiError, ThredfiLocalValidationError
+from ..models import SyncAttempt, SyncState, SyncStatus, host_model
+from ..recording import wake
+from ..redaction import redact
+from ..signals import sync_failed, sync_succeeded
+from ..sql import insert_rows, update_rows
+from . import backoff
+from .plan import Blocked, RemoteCall
+from .send import Answer
+
+logger = logging.getLogger("thredfi_django.sync")
+
+
+@dataclass
+class SyncResult:
+    """What one row's push did. ``outcome``: synced, skipped, dry_run, paused, not_claimed,
+    missing, blocked, retry, failed, needs_attention, deferred."""
+
+    state_id: int
+    outcome: str
+    status: str | None = None
+    remote_id: str | None = None
+    message: str = ""
+    requests: int = 0
+    request: dict[str, Any] | None = None
+    field_errors: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome in ("synced", "skipped", "dry_run")
+
+
+@dataclass
+class Push:
+    """One claimed row on its way: what was planned, and what came of it (exactly one of
+    ``answer``, ``error``, ``blocked``, ``not_sent``, or a ``call`` that needs no request)."""
+
+    token: str
+    state: SyncState
+    instance: Any = None
+    call: RemoteCall | None = None
+    started: dt.datetime = field(default_factory=timezone.now)
+    answer: Answer | None = None
+    error: BaseException | None = None
+    blocked: Blocked | None = None
+    not_sent: bool = False
+    #: The business's sync-state id, for a row recorded before its business was.
+    business_id: int | None = None
+    #: Requests made inline for its dependencies.
+    requests: int = 0
+
+
+@dataclass
+class _Release:
+    """The row's new values (if its version is unchanged) and its attempt row."""
+
+    status: str
+    outcome: str | None  # SyncAttempt.Outcome, or None: no attempt row
+    reopen: bool = True  # a newer save makes it pending and due instead
+    synced: bool = False
+    remote_id: str | None = None
+    attempts: int = 0
+    next_attempt_at: dt.datetime | None = None
+    countdown: float | None = None
+    blocked_on_id: int | None = None
+    error: ThredfiError | None = None
+    message: str = ""
+    result: str = "synced"
+
+
+def record(pushes: list[Push], worker: str) -> list[SyncResult]:
+    """Record the outcome of each push (see the module docstring). Returns their results."""
+    if not pushes:
+        return []
+    now = timezone.now()
+    releases = [_release_for(push, now) for push in pushes]
+    with transaction.atomic(using=router.db_for_write(SyncState), savepoint=False):
+        _store_remote_ids(pushes, releases)
+        final = _release(pushes, releases, now)
+        _insert_attempts(pushes, releases, now, worker)
+        _trim_history([p.state for p, r in zip(pushes, releases, strict=True) if r.outcome])
+        transaction.on_commit(lambda: _after_commit(pushes, releases, final))
+    return [_result(p, r, final) for p, r in zip(pushes, releases, strict=True)]
+
+
+def _release_for(push: Push, now: dt.datetime) -> _Release:
+    state = push.state
+    if push.not_sent:
+        # The lease ran short before the request went out: nothing happened; try again soon.
+        return _Release(
+            SyncStatus.PENDING, None, reopen=False, attempts=state.attempts, result="deferred"
+        )
+    if push.blocked is not None:
+        dependency = push.blocked.dependency
+        return _Release(
+            SyncStatus.BLOCKED,
+            SyncAttempt.Outcome.BLOCKED,
+            reopen=False,
+            attempts=state.attempts,
+            blocked_on_id=dependency.pk if dependency is not None else None,
+            error=_blocked_error(push.blocked),
+            message=str(push.blocked),
+            result="blocked",
+        )
+    if push.error is not None:
+        return _failure(push, _as_thredfi_error(push), now)
+    if push.call is not None and push.call.action == "cannot":
+        err = ThredfiLocalValidationError(push.call.message, {})
+        err.kind = "unsupported"
+        return _failure(push, err, now)
+    if push.answer is None:  # a skip: nothing to send, and nothing wrong
+        return _Release(
+            SyncStatus.SYNCED,
+            SyncAttempt.Outcome.SKIPPED,
+            synced=True,
+            remote_id=str(state.remote_id) if state.remote_id else None,
+            message=push.call.message if push.call else "",
+            result="skipped",
+        )
+    remote_id = push.answer.remote.get("id") or (str(state.remote_id) if state.remote_id else None)
+    return _Release(SyncStatus.SYNCED, SyncAttempt.Outcome.SUCCESS, synced=True, remote_id=remote_id)
+
+
+def _failure(push: Push, err: ThredfiError, now: dt.datetime) -> _Release:
+    attempts = push.state.attempts + 1
+    release = _Release(
+        SyncStatus.NEEDS_ATTENTION,
+        SyncAttempt.Outcome.PERMANENT_ERROR,
+        attempts=attempts,
+        remote_id=getattr(err, "adopted_remote_id", None),
+        error=err,
+        message=redact(str(err) or type(err).__name__),
+        result="needs_attention",
+    )
+    if err.transient:
+        release.outcome = SyncAttempt.Outcome.TRANSIENT_ERROR
+        if attempts < thredfi_settings.MAX_ATTEMPTS:
+            delay = backoff.next_delay(attempts, getattr(err, "retry_after", None))
+            release.status, release.result, release.reopen = SyncStatus.PENDING, "retry", False
+            release.next_attempt_at = now + dt.timedelta(seconds=delay)
+            if delay <= float(thredfi_settings.COUNTDOWN_LIMIT):
+                release.countdown = delay
+        else:
+            release.status, release.result = SyncStatus.FAILED, "failed"
+    return release
+
+
+def _as_thredfi_error(push: Push) -> ThredfiError:
+    err = push.error
+    if isinstance(err, ThredfiError):
+        return err
+    # A bug in a host hook: logged with its traceback, recorded as an error to look at.
+    state = push.state
+    logger.error("Unexpected error syncing %s %s", state.resource, state.object_id, exc_info=err)
+    wrapped = ThredfiError(f"{type(err).__name__}: {err}")
+    wrapped.__cause__ = err
+    return wrapped
+
+
+def _blocked_error(blocked: Blocked) -> ThredfiError:
+    err = ThredfiError(str(blocked))
+    err.kind = "blocked"
+    return err
+
+
+# --------------------------------------------------------------------------------------------
+# The writes
+# --------------------------------------------------------------------------------------------
+
+
+def _store_remote_ids(pushes: list[Push], releases: list[_Release]) -> None:
+    """Host ``thredfi_id`` where it is missing or different, one statement per model. Not
+    save(): no signal, no new change recorded."""
+    by_model: dict[type, list[tuple[Any, uuid.UUID]]] = defaultdict(list)
+    for push, release in zip(pushes, releases, strict=True):
+        instance = push.instance
+        if instance is not None and release.remote_id:
+            if str(instance.thredfi_id) != str(release.remote_id):
+                by_model[type(instance)].append((instance, uuid.UUID(str(release.remote_id))))
+    for model, rows in by_model.items():
+        connection = connections[router.db_for_write(model) or "default"]
+        column = model._meta.get_field("thredfi_id")
+        pk = model._meta.pk
+        update_rows(
+            connection,
+            model._meta.db_table,
+            set_sql=f"{connection.ops.quote_name(column.column)} = v.remote_id",
+            columns=[("pk", pk), ("remote_id", column)],
+            match=[(pk.column, "pk")],
+            rows=[(instance.pk, remote_id) for instance, remote_id in rows],
+        )
+        for instance, remote_id in rows:
+            instance.thredfi_id = remote_id
+
+
+_BOOL = models.BooleanField()
+_FIELD = SyncState._meta.get_field
+
+
+def _release(pushes: list[Push], releases: list[_Release], now: dt.datetime) -> dict[int, str]:
+    """Release every row we still hold, in one statement. Returns {id: status} of the rows
+    released; a row missing from it lost its lease to another worker."""
+    connection = connections[router.db_for_write(SyncState)]
+    col = {f.name: connection.ops.quote_name(f.column) for f in SyncState._meta.concrete_fields}
+    newer = f"t.{col['version']} <> v.version AND v.reopen"
+    set_sql = (
+        f"{col['status']} = CASE WHEN {newer} THEN 'pending' ELSE v.status END, "
+        f"{col['synced_version']} = CASE WHEN v.synced THEN v.version "
+        f"ELSE t.{col['synced_version']} END, "
+        f"{col['attempts']} = CASE WHEN {newer} THEN 0 ELSE v.attempts END, "
+        f"{col['next_attempt_at']} = CASE WHEN {newer} THEN NULL ELSE v.next_at END, "
+        f"{col['remote_id']} = COALESCE(v.remote_id, t.{col['remote_id']}), "
+        f"{col['business']} = COALESCE(t.{col['business']}, v.business_id), "
+        f"{col['blocked_on']} = v.blocked_on_id, "
+        f"{col['last_synced_at']} = CASE WHEN v.synced THEN v.stamp "
+        f"ELSE t.{col['last_synced_at']} END, "
+        f"{col['last_error_kind']} = v.error_kind, {col['last_error_status']} = v.error_status, "
+        f"{col['last_error_code']} = v.error_code, "
+        f"{col['last_error_message']} = v.error_message, "
+        f"{col['last_error_fields']} = v.error_fields, {col['last_error_at']} = v.error_at, "
+        f"{col['lease_until']} = NULL, {col['lease_owner']} = '', {col['updated_at']} = v.stamp"
+    )
+    rows = []
+    for push, release in zip(pushes, releases, strict=True):
+        state, err = push.state, release.error
+        if push.not_sent:  # keep the last error as it was
+            error = (
+                state.last_error_kind,
+                state.last_error_status,
+                state.last_error_code,
+                state.last_error_message,
+                state.last_error_fields,
+                state.last_error_at,
+            )
+        elif err is None:
+            error = ("", None, "", "", {}, None)
+        else:
+            error = (
+                (getattr(err, "kind", "") or "error")[:32],
+                getattr(err, "status_code", None),
+                (getattr(err, "error_code", None) or "")[:100],
+                release.message[:2000],
+                getattr(err, "field_errors", None) or {},
+                now,
+            )
+        rows.append(
+            (
+                state.pk,
+                push.token,
+                state.version,
+                release.status,
+                release.reopen,
+                release.synced,
+                release.attempts,
+                release.next_attempt_at,
+                uuid.UUID(str(release.remote_id)) if release.remote_id else None,
+                push.business_id,
+                release.blocked_on_id,
+                *error,
+                now,
+            )
+        )
+    columns = [
+        ("id", _FIELD("id")),
+        ("token", _FIELD("lease_owner")),
+        ("version", _FIELD("version")),
+        ("status", _FIELD("status")),
+        ("reopen", _BOOL),
+        ("synced", _BOOL),
+        ("attempts", _FIELD("attempts")),
+        ("next_at", _FIELD("next_attempt_at")),
+        ("remote_id", _FIELD("remote_id")),
+        ("business_id", _FIELD("id")),
+        ("blocked_on_id", _FIELD("id")),
+        ("error_kind", _FIELD("last_error_kind")),
+        ("error_status", _FIELD("last_error_status")),
+        ("error_code", _FIELD("last_error_code")),
+        ("error_message", _FIELD("last_error_message")),
+        ("error_fields", _FIELD("last_error_fields")),
+        ("error_at", _FIELD("last_error_at")),
+        ("stamp", _FIELD("updated_at")),
+    ]
+    returned = update_rows(
+        connection,
+        SyncState._meta.db_table,
+        set_sql=set_sql,
+        columns=columns,
+        match=[("id", "id"), ("lease_owner", "token")],
+        rows=rows,
+        returning=f"t.{col['id']}, t.{col['status']}",
+    )
+    if returned is None:  # no RETURNING here: the rows that carry our stamp are ours
+        ids = [push.state.pk for push in pushes]
+        returned = SyncState.objects.filter(pk__in=ids, lease_owner="", updated_at=now)
+        returned = list(returned.values_list("pk", "status"))
+    final = dict(returned)
+    for push, release in zip(pushes, releases, strict=True):
+        if push.state.pk not in final:
+            logger.warning("Lost the lease on %s while pushing it.", push.state)
+            if release.remote_id:  # another worker has it now; it must not create it again
+                SyncState.objects.filter(pk=push.state.pk, remote_id__isnull=True).update(
+                    remote_id=release.remote_id
+                )
+    return final
+
+
+def _insert_attempts(
+    pushes: list[Push], releases: list[_Release], now: dt.datetime, worker: str
+) -> None:
+    template = SyncAttempt(finished_at=now, worker=worker[:100])
+    rows = []
+    for push, release in zip(pushes, releases, strict=True):
+        if release.outcome is None:
+            continue
+        err = release.error if release.outcome != SyncAttempt.Outcome.BLOCKED else None
+        action = push.call.action if push.call is not None else "validate"
+        rows.append(
+            (
+                push.state.pk,
+                push.started,
+                release.outcome,
+                ("dependency" if push.blocked else action)[:20],
+                push.state.version,
+                getattr(err, "status_code", None),
+                (getattr(err, "kind", "") or "")[:32] if err else "",
+                (getattr(err, "error_code", None) or "")[:100] if err else "",
+                release.message[:2000],
+                (getattr(err, "field_errors", None) or {}) if err else {},
+            )
+        )
+    attnames = ["state_id", "started_at", "outcome", "operation", "version", "http_status"]
+    attnames += ["error_kind", "error_code", "message", "field_errors"]
+    insert_rows(template, attnames, rows, using=router.db_for_write(SyncAttempt) or "default")
+
+
+def _trim_history(states: list[SyncState]) -> None:
+    """Keep the newest ATTEMPT_HISTORY attempt rows of each row whose new attempt takes it over
+    the cap (``attempts_recorded``: the count its claim loaded; unknown: trim)."""
+    cap = int(thredfi_settings.ATTEMPT_HISTORY)
+    for state in states:
+        recorded = getattr(state, "attempts_recorded", None)
+        if recorded is not None and recorded + 1 <= cap:
+            continue
+        history = SyncAttempt.objects.filter(state_id=state.pk)
+        keep = history.order_by("-started_at", "-id").values("pk")[:cap]
+        history.exclude(pk__in=Subquery(keep)).delete()
+
+
+# --------------------------------------------------------------------------------------------
+# After the commit
+# --------------------------------------------------------------------------------------------
+
+
+def _after_commit(pushes: list[Push], releases: list[_Release], final: dict[int, str]) -> None:
+    synced, due_now = [], []
+    later: dict[float, list[int]] = defaultdict(list)
+    for push, release in zip(pushes, releases, strict=True):
+        pk = push.state.pk
+        if pk not in final:
+            continue
+        if release.synced:
+            synced.append(pk)
+        if final[pk] == SyncStatus.PENDING:
+            if release.countdown is not None and release.status == SyncStatus.PENDING:
+                later[release.countdown].append(pk)
+            elif release.next_attempt_at is None or release.reopen:
+                due_now.append(pk)
+        _announce(push, release, final[pk])
+    # Rows that blocked on these wake now; rows that blocked while these were pushed look for
+    # the remote id only after their BLOCKED commit, so one of the two always sees the other.
+    due_now += wake_blocked(synced)
+    due_now += _unblock_if_ready([p for p in pushes if p.blocked and p.state.pk in final])
+    wake.enqueue(due_now)
+    for countdown, ids in sorted(later.items()):
+        wake.enqueue(ids, countdown=countdown)
+
+
+def wake_blocked(state_ids: list[int]) -> list[int]:
+    """Rows blocked on any of ``state_ids`` (just synced) go back to pending; returns them. The
+    status guard leaves a row another worker has claimed since as it is."""
+    if not state_ids:
+        return []
+    waiting = list(
+        SyncState.objects.filter(
+            blocked_on_id__in=state_ids, status=SyncStatus.BLOCKED
+        ).values_list("pk", flat=True)
+    )
+    if waiting:
+        SyncState.objects.filter(pk__in=waiting, status=SyncStatus.BLOCKED).update(
+            status=SyncStatus.PENDING, blocked_on=None, next_attempt_at=None
+        )
+    return waiting
+
+
+def _unblock_if_ready(blocked: list[Push]) -> list[int]:
+    """Blocked rows whose dependency got its remote id between our look and our commit."""
+    woken = []
+    for push in blocked:
+        dependency = push.blocked.dependency
+        if dependency is None or dependency.pk is None:
+            continue
+        if SyncState.objects.filter(pk=dependency.pk, remote_id__isnull=False).exists():
+            if SyncState.objects.filter(
+                pk=push.state.pk, status=SyncStatus.BLOCKED, blocked_on=dependency.pk
+            ).update(status=SyncStatus.PENDING, blocked_on=None, next_attempt_at=None):
+                woken.append(push.state.pk)
+    return woken
+
+
+def _announce(push: Push, release: _Release, status: str) -> None:
+    state = push.state
+    sender = host_model(state.content_type_id)
+    if release.outcome in (SyncAttempt.Outcome.SUCCESS, SyncAttempt.Outcome.SKIPPED):
+        if release.outcome == SyncAttempt.Outcome.SKIPPED:
+            logger.info("Thredfi %s %s skipped: %s", state.resource, state.object_id, release.message)
+            return
+        logger.info(
+            "Thredfi %s %s %s (%s)",
+            push.call.action,
+            state.resource,
+            release.remote_id,
+            state.external_id,
+        )
+        sync_succeeded.send(
+            sender=sender,
+            instance=push.instance,
+            state=state,
+            remote=push.answer.remote,
+            created=push.answer.created,
+        )
+    elif release.outcome == SyncAttempt.Outcome.BLOCKED:
+        logger.info("Thredfi %s %s blocked: %s", state.resource, state.object_id, release.message)
+    elif release.error is not None:
+        will_retry = status == SyncStatus.PENDING
+        action = push.call.action if push.call is not None else "validate"
+        log = logger.warning if will_retry else logger.error
+        log(
+            "Thredfi %s of %s %s -> %s: %s",
+            action,
+            state.resource,
+            state.object_id,
+            status,
+            release.message,
+        )
+        sync_failed.send(
+            sender=sender,
+            instance=push.instance,
+            state=state,
+            error=release.error,
+            will_retry=will_retry,
+        )
+
+
+def _result(push: Push, release: _Release, final: dict[int, str]) -> SyncResult:
+    state = push.state
+    status = final.get(state.pk)
+    outcome = release.result
+    if status is None:
+        outcome = "lost_lease"
+    elif status == SyncStatus.PENDING and release.result in ("failed", "needs_attention"):
+        outcome = "retry"  # a save arrived during the push: it is tried next
+    requests = push.requests
+    if push.answer is not None:
+        requests += push.answer.requests
+    elif push.error is not None and (
+        getattr(push.error, "status_code", None) or getattr(push.error, "transient", False)
+    ):
+        requests += 1
+    remote_id = release.remote_id or (str(state.remote_id) if state.remote_id else None)
+    fields = getattr(release.error, "field_errors", None) or {}
+    return SyncResult(
+        state.pk,
+        outcome,
+        status,
+        remote_id if release.result != "blocked" else None,
+        release.message,
+        requests=requests,
+        field_errors=fields if release.error is not None and not push.blocked else {},
+    )
+

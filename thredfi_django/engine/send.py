@@ -1,0 +1,113 @@
+"""Sending a planned request through the client, idempotently across lost answers.
+
+A create whose answer was lost may or may not have happened. Every create carries the row's
+stable ``external_id`` (payments also an ``Idempotency-Key``), and a create that follows a
+failed attempt first looks the record up by ``external_id`` and adopts it: the docs promise
+"200, already exists" only for some resources, so we never count on it. A create answered
+"already exists" (200, or 409 and a look-up) adopts the record too. An adopted record is
+updated only where it differs from what we would send.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..exceptions import ThredfiConflictError, ThredfiError
+from ..payloads import NOT_UPDATABLE
+from .plan import CLIENT_ATTR, UPDATES, RemoteCall
+
+
+@dataclass
+class Answer:
+    """What Thredfi answered: the record, whether we created it, whether we adopted an existing
+    one, and how many requests it took."""
+
+    remote: dict[str, Any]
+    created: bool
+    adopted: bool = False
+    requests: int = 0
+
+
+def unwrap(response: Any) -> dict[str, Any]:
+    """The record in a response (payment create wraps it: ``{"payment": {...}}``)."""
+    if isinstance(response, dict) and "id" not in response and len(response) == 1:
+        (inner,) = response.values()
+        if isinstance(inner, dict):
+            return inner
+    return response if isinstance(response, dict) else {}
+
+
+def execute(client: Any, call: RemoteCall) -> Answer:
+    """Send ``call``; raises the client's typed errors."""
+    endpoint = _endpoint(client, call)
+    if call.action == "create":
+        answer = _create(endpoint, call)
+        if answer.adopted and call.resource in UPDATES and answer.remote.get("id"):
+            _update_adopted(endpoint, call, answer)
+        return answer
+    if call.action == "update":
+        response = getattr(endpoint, UPDATES[call.resource][1])(call.remote_id, call.payload)
+        return Answer(unwrap(response) or {"id": call.remote_id}, created=False, requests=1)
+    if call.action in ("void", "archive"):
+        response = getattr(endpoint, call.action)(call.remote_id)
+        return Answer(unwrap(response) or {"id": call.remote_id}, created=False, requests=1)
+    raise ValueError(f"Nothing to send for action {call.action!r}")
+
+
+def _create(endpoint: Any, call: RemoteCall) -> Answer:
+    looked = 0
+    if call.look_up_first:
+        looked = 1
+        existing = endpoint.find_by_external_id(call.external_id)
+        if existing:
+            return Answer(unwrap(existing), created=False, adopted=True, requests=1)
+    kwargs = {"idempotency_key": call.idempotency_key} if call.idempotency_key else {}
+    try:
+        response = endpoint.create(call.payload, **kwargs)
+    except ThredfiConflictError:
+        existing = endpoint.find_by_external_id(call.external_id)
+        if not existing:
+            raise
+        return Answer(unwrap(existing), created=False, adopted=True, requests=looked + 2)
+    adopted = getattr(response, "http_status", 201) == 200
+    return Answer(unwrap(response), created=not adopted, adopted=adopted, requests=looked + 1)
+
+
+def _update_adopted(endpoint: Any, call: RemoteCall, answer: Answer) -> None:
+    """Bring an adopted record up to date, if what we would send differs from it (the host
+    object may have changed since the attempt whose answer was lost)."""
+    refused = NOT_UPDATABLE.get(call.resource, ())
+    payload = {k: v for k, v in (call.payload or {}).items() if k not in refused}
+    if not differs(payload, answer.remote):
+        return
+    try:
+        getattr(endpoint, UPDATES[call.resource][1])(answer.remote["id"], payload)
+    except ThredfiError as err:
+        # The record exists: whatever happens next, the retry must be an update of it.
+        err.adopted_remote_id = answer.remote["id"]
+        raise
+    answer.requests += 1
+
+
+def differs(sent: Any, remote: Any) -> bool:
+    """Would sending ``sent`` change ``remote``? Every key we send must be there with the same
+    value (lists item by item); keys only the remote has do not count."""
+    if isinstance(sent, dict):
+        if not isinstance(remote, dict):
+            return True
+        return any(key not in remote or differs(value, remote[key]) for key, value in sent.items())
+    if isinstance(sent, list):
+        if not isinstance(remote, list) or len(sent) != len(remote):
+            return True
+        return any(differs(a, b) for a, b in zip(sent, remote, strict=True))
+    return sent != remote
+
+
+def _endpoint(client: Any, call: RemoteCall) -> Any:
+    if call.resource == "business":
+        return client.businesses
+    scoped = client.business(call.business_id)
+    if call.resource == "refund_payment":
+        return scoped.refund_payments(call.parent_id)
+    return getattr(scoped, CLIENT_ATTR[call.resource])
