@@ -26,6 +26,9 @@ echo "==> ruff"
 python -m ruff check .
 python -m ruff format --check .
 
+echo "==> lint-imports (setup.cfg: imports go one way)"
+lint-imports
+
 if [ "${CI:-}" = "true" ]; then
     # Browser tests (tests/browser/ and the demo's, marker `browser`, in pass 1 and pass 2):
     # Debian's headless Chromium + chromedriver; nothing downloads a browser build of its own.

@@ -10,6 +10,6 @@ class ThredfiDjangoConfig(AppConfig):
     def ready(self) -> None:
         # Imported here, not at the top: they import models, which need the app registry.
         from . import checks  # noqa: F401  (registers the system checks)
-        from .recording import receivers
+        from .recording import receivers  # models: needs the app registry
 
         receivers.connect_all()

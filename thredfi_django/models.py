@@ -62,8 +62,6 @@ class SyncOperation(models.TextChoices):
 class SyncState(models.Model):
     """One per synced host object: status, version, lease, remote id and last error."""
 
-    objects = SyncStateQuerySet.as_manager()
-
     content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, related_name="+")
     object_id = models.CharField(max_length=64)
     content_object = GenericForeignKey("content_type", "object_id")
@@ -107,6 +105,8 @@ class SyncState(models.Model):
     last_synced_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    objects = SyncStateQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("Thredfi sync state")

@@ -15,9 +15,10 @@ each other we follow the reference schema, not the guides (§10):
 from __future__ import annotations
 
 import datetime as dt
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
+from . import money
 from .exceptions import ThredfiLocalValidationError
 
 #: Scalar remote fields per resource (relations and lines are added by build_payload).
@@ -99,25 +100,12 @@ REQUIRED = {
 
 def to_cents(value: Any, field: str) -> int:
     """Decimal major units -> integer cents; more than 2 decimals is an error, not rounding."""
-    try:
-        from .money import to_cents as money_to_cents  # the client helper's, when present
-    except ImportError:
-        money_to_cents = None
     if isinstance(value, int) and not isinstance(value, bool):
         value = Decimal(value)
-    if money_to_cents is not None:
-        try:
-            return money_to_cents(value, strict=True)
-        except (ValueError, ArithmeticError, TypeError) as err:
-            raise _field_error(field, str(err)) from None
     try:
-        amount = Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        raise _field_error(field, f"{value!r} is not an amount.") from None
-    cents = amount * 100
-    if cents != cents.to_integral_value():
-        raise _field_error(field, f"{value} has more than 2 decimal places.")
-    return int(cents.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+        return money.to_cents(value, strict=True)
+    except (ValueError, ArithmeticError, TypeError) as err:
+        raise _field_error(field, str(err)) from None
 
 
 def _field_error(field: str, message: str) -> ThredfiLocalValidationError:

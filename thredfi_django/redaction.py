@@ -43,6 +43,8 @@ _SECRET_PATTERNS: list[tuple[re.Pattern[str], str]] = [
 
 
 def _configured_secrets() -> list[str]:
+    # Imported here: conf reads Django settings, and the fake server uses this module without
+    # Django configured.
     from .conf import thredfi_settings
 
     return [thredfi_settings.API_KEY]

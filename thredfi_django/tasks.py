@@ -19,9 +19,9 @@ from celery import shared_task
 from celery.signals import worker_process_init
 
 from .client import get_client
-from .exceptions import ThredfiConfigurationError
 from .engine.drain import drain, sync_state
 from .engine.sweep import sweep
+from .exceptions import ThredfiConfigurationError
 
 
 def worker_name() -> str:

@@ -48,6 +48,7 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.module_loading import import_string
 from django.views import View
 
+from .client import get_client
 from .conf import thredfi_settings
 from .exceptions import ThredfiConfigurationError, ThredfiError
 
@@ -111,8 +112,6 @@ class BusinessTokenView(View):
                 "This business has not been set up in Thredfi yet; it will be once its sync "
                 "completes. Try again in a moment.",
             )
-
-        from .client import get_client
 
         try:
             token = get_client().business_token(str(remote_id))

@@ -9,7 +9,7 @@
 
 The changelist gains a status badge column and a "Thredfi sync" filter, read from one correlated
 subquery per column (no query per row). The change form gains a read-only "Thredfi" fieldset.
-The actions "Sync now" and "Retry failed" only *queue* work (``recording.resync.request_sync``): no HTTP
+The actions "Sync now" and "Retry failed" only *queue* work (``recording.resync``): no HTTP
 happens in the web request. They need the ``thredfi_django.sync_objects`` permission and are
 hidden without it.
 """
@@ -242,7 +242,8 @@ class ThredfiSyncAdminMixin:
             # Loaded once here, read by every field of the fieldset.
             obj._thredfi_state_cache = self._thredfi_state(obj)
             obj._thredfi_state_url = None
-            if getattr(obj._thredfi_state_cache, "pk", None) and request.user.has_perm("thredfi_django.view_syncstate"):
+            recorded = getattr(obj._thredfi_state_cache, "pk", None)
+            if recorded and request.user.has_perm("thredfi_django.view_syncstate"):
                 try:
                     obj._thredfi_state_url = reverse(
                         f"{self.admin_site.name}:thredfi_django_syncstate_change",

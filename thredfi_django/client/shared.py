@@ -12,8 +12,10 @@ import os
 import threading
 from typing import Any
 
+from django.core.cache import InvalidCacheBackendError, caches
 from django.core.signals import setting_changed
 
+from ..conf import thredfi_settings
 from ..exceptions import ThredfiConfigurationError
 from .api import ThredfiClient
 
@@ -30,8 +32,6 @@ class DjangoCache:
 
     @property
     def backend(self) -> Any:
-        from django.core.cache import caches
-
         return caches[self.alias]
 
     def get(self, key: str, default: Any = None) -> Any:
@@ -49,10 +49,7 @@ class DjangoCache:
 
 def build_client() -> ThredfiClient:
     """A new client from the current settings (most code wants :func:`get_client`)."""
-    from django.core.cache import InvalidCacheBackendError, caches
-
-    from ..conf import thredfi_settings as s
-
+    s = thredfi_settings
     alias = s.CACHE_ALIAS
     try:
         caches[alias]

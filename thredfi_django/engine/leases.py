@@ -78,7 +78,8 @@ def claim(
     }
     if not features(_connection()).returning:
         ids = list(rows.order_by("pk").values_list("pk", flat=True)[:limit])
-        mine = [pk for pk in ids if SyncState.objects.filter(claimable(now), pk=pk).update(**values)]
+        due = SyncState.objects.filter(claimable(now))
+        mine = [pk for pk in ids if due.filter(pk=pk).update(**values)]
         states = SyncState.objects.annotate(attempts_recorded=attempt_count()).filter(pk__in=mine)
         return [(token, state) for state in states.order_by("pk")]
     among = subquery_sql(rows.order_by("pk").values("pk")[:limit], skip_locked=True)

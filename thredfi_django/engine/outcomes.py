@@ -147,7 +147,9 @@ def _release_for(push: Push, now: dt.datetime) -> _Release:
             result="skipped",
         )
     remote_id = push.answer.remote.get("id") or (str(state.remote_id) if state.remote_id else None)
-    return _Release(SyncStatus.SYNCED, SyncAttempt.Outcome.SUCCESS, synced=True, remote_id=remote_id)
+    return _Release(
+        SyncStatus.SYNCED, SyncAttempt.Outcome.SUCCESS, synced=True, remote_id=remote_id
+    )
 
 
 def _failure(push: Push, err: ThredfiError, now: dt.datetime) -> _Release:
@@ -441,7 +443,9 @@ def _announce(push: Push, release: _Release, status: str) -> None:
     sender = host_model(state.content_type_id)
     if release.outcome in (SyncAttempt.Outcome.SUCCESS, SyncAttempt.Outcome.SKIPPED):
         if release.outcome == SyncAttempt.Outcome.SKIPPED:
-            logger.info("Thredfi %s %s skipped: %s", state.resource, state.object_id, release.message)
+            logger.info(
+                "Thredfi %s %s skipped: %s", state.resource, state.object_id, release.message
+            )
             return
         logger.info(
             "Thredfi %s %s %s (%s)",
@@ -506,4 +510,3 @@ def _result(push: Push, release: _Release, final: dict[int, str]) -> SyncResult:
         requests=requests,
         field_errors=fields if release.error is not None and not push.blocked else {},
     )
-

@@ -182,7 +182,8 @@ class Pipeline:
             result = push_one(dependency.pk, self.worker, keeper=self.keeper, depth=self.depth + 1)
             push.requests += result.requests
             if not result.remote_id:
-                raise Blocked(dependency, f"Waiting for {label}: {result.message or result.outcome}")
+                why = result.message or result.outcome
+                raise Blocked(dependency, f"Waiting for {label}: {why}")
             dependency.remote_id = result.remote_id
         obj.thredfi_id = uuid.UUID(str(dependency.remote_id))
         return str(dependency.remote_id)

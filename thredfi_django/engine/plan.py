@@ -168,7 +168,6 @@ def plan_delete(
     return call
 
 
-
 # --------------------------------------------------------------------------------------------
 # Planning a claimed row
 # --------------------------------------------------------------------------------------------
@@ -213,8 +212,10 @@ def plan_push(state: SyncState, instance: Any, ensure: Callable[[Any], str]) -> 
     # object (thredfi_id None in memory) has wiped its column; the outcome writes it back.
     remote_id = str(state.remote_id) if state.remote_id else remote_id_of(instance)
     call = plan_upsert(instance, remote_id, business_id, remote_id_of(parent_of(instance)))
-    call.look_up_first = call.action == "create" and bool(state.last_error_kind) and (
-        state.last_error_kind not in ("local_validation", "unsupported", "blocked")
+    call.look_up_first = (
+        call.action == "create"
+        and bool(state.last_error_kind)
+        and (state.last_error_kind not in ("local_validation", "unsupported", "blocked"))
     )
     return call
 

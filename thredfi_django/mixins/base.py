@@ -12,6 +12,7 @@ from django.db import models, router, transaction
 from django.utils.translation import gettext_lazy as _
 
 from .. import payloads
+from ..conf import thredfi_settings
 
 if TYPE_CHECKING:
     from .resources import ThredfiBusinessMixin
@@ -246,8 +247,6 @@ class ThredfiSyncMixin(ThredfiFieldsBase):
         Default ``"{EXTERNAL_ID_PREFIX}:{EXTERNAL_ID_NAMESPACE}:{app_label}.{model}:{pk}"``, so
         two platforms or environments sharing one partner account never collide. Never change
         it for an object that was already pushed."""
-        from ..conf import thredfi_settings
-
         return (
             f"{thredfi_settings.EXTERNAL_ID_PREFIX}:{thredfi_settings.EXTERNAL_ID_NAMESPACE}:"
             f"{self._meta.label_lower}:{self.pk}"

@@ -104,8 +104,8 @@ def record_many(objects: list[Model]) -> list[tuple[int, bool]]:
     """Record that ``objects`` (of one model) changed, as ``mark_dirty(obj, schedule=False)``
     would for each, but in one ``INSERT … VALUES (…), (…) … ON CONFLICT … RETURNING`` statement
     (per RECORD_CHUNK rows, ≤ 11 parameters each) where the database has it: the engine's
-    path, once for every saved object. Returns (state id, whether it just became pending) per object, in
-    order. Runs in the caller's transaction; schedules nothing."""
+    path, once for every saved object. Returns (state id, whether it just became pending) per
+    object, in order. Runs in the caller's transaction; schedules nothing."""
     if not objects:
         return []
     using = state_db_for(type(objects[0]))

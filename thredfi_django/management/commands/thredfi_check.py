@@ -9,6 +9,7 @@ from django.core import checks
 from django.core.management.base import BaseCommand, CommandError
 
 from thredfi_django.checks import check_settings
+from thredfi_django.client import get_client
 from thredfi_django.conf import thredfi_settings
 from thredfi_django.exceptions import (
     ThredfiAPIError,
@@ -92,8 +93,6 @@ class Command(BaseCommand):
                     "use https:// for Thredfi itself."
                 )
             )
-
-        from thredfi_django.client import get_client
 
         try:
             client = get_client()

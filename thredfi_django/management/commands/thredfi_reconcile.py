@@ -27,12 +27,13 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.db.models import Q
 
-from thredfi_django.engine.absorb import absorb_all
+from thredfi_django.client import get_client
 from thredfi_django.conf import thredfi_settings
+from thredfi_django.engine.absorb import absorb_all
 from thredfi_django.exceptions import ThredfiError
 from thredfi_django.models import SyncState
-from thredfi_django.recording.resync import request_sync
 from thredfi_django.money import to_cents
+from thredfi_django.recording.resync import request_sync
 
 #: Host objects loaded per query when comparing amounts.
 CHUNK = 2000
@@ -106,8 +107,6 @@ class Command(BaseCommand):
         )  # fmt: skip
 
     def handle(self, *args, business: str | None, fix: bool, **options):
-        from thredfi_django.client import get_client
-
         absorb_all()  # saves the drain has not taken in yet are "not pushed yet"
 
         self.fix = fix

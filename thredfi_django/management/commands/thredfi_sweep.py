@@ -10,8 +10,8 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand
 
 from thredfi_django.conf import thredfi_settings
-from thredfi_django.models import SyncState, SyncStatus
 from thredfi_django.engine.sweep import sweep
+from thredfi_django.models import SyncState, SyncStatus
 
 
 class Command(BaseCommand):

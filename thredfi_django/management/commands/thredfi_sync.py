@@ -15,10 +15,10 @@ from django.db.models import CharField, Exists, Max, OuterRef, Q, QuerySet
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from thredfi_django.conf import thredfi_settings
 from thredfi_django.engine.absorb import absorb_all
 from thredfi_django.engine.drain import sync_state
 from thredfi_django.engine.plan import preview
-from thredfi_django.conf import thredfi_settings
 from thredfi_django.mixins import ThredfiSyncMixin
 from thredfi_django.models import SyncState, SyncStatus
 from thredfi_django.recording.changes import label_of
