@@ -16,7 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from tests.testapp.factories import make_account, make_customer, make_invoice
 from tests.testapp.models import Customer, Invoice, InvoiceLine
 from thredfi_django import sql
-from thredfi_django.engine import absorb, leases, outcomes
+from thredfi_django.engine import absorb, leases, outcomes, results
 from thredfi_django.engine.plan import RemoteCall
 from thredfi_django.engine.send import Answer
 from thredfi_django.engine.sweep import sweep
@@ -113,7 +113,7 @@ def test_a_save_during_a_push_makes_the_push_end_pending():
     absorb.absorb()
     state.refresh_from_db()
     assert (state.status, state.version) == (SyncStatus.IN_PROGRESS, claimed.version + 1)
-    pushed = outcomes.Push(
+    pushed = results.Push(
         token,
         claimed,
         customer,

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from tests.testapp.factories import make_account
-from thredfi_django.engine import absorb, leases, outcomes
+from thredfi_django.engine import absorb, leases, outcomes, results
 from thredfi_django.engine.plan import RemoteCall
 from thredfi_django.engine.send import Answer
 from thredfi_django.engine.sweep import sweep
@@ -38,7 +38,7 @@ def release(state_id, token, version=1):
     """Record a successful push under ``token``; returns the row's status, None if not ours."""
     state = SyncState.objects.get(pk=state_id)
     state.version = version
-    pushed = outcomes.Push(
+    pushed = results.Push(
         token,
         state,
         call=RemoteCall("business", "create"),

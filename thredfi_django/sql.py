@@ -118,10 +118,13 @@ def update_rows(
             cursor.execute(sql, prepared)
             return cursor.fetchall() if returning else None
     order: list[int] = []
+    # PostgreSQL types a NULL parameter inside a CASE as text: say what each value is.
+    typed = connection.vendor == "postgresql"
 
     def placeholder(found: re.Match) -> str:
-        order.append(names.index(found.group(1)))
-        return "%s"
+        position = names.index(found.group(1))
+        order.append(position)
+        return f"%s::{columns[position][1].rel_db_type(connection)}" if typed else "%s"
 
     # Without an alias (not every database takes one in UPDATE): t.<col> is the column itself.
     row_sql = re.sub(r"\bt\.", "", re.sub(r"\bv\.(\w+)\b", placeholder, set_sql))

@@ -19,9 +19,9 @@ from ..conf import thredfi_settings
 from ..models import SyncOperation, SyncState, host_model
 from ..recording import wake
 from . import absorb, leases
-from .outcomes import SyncResult
 from .pipeline import Pipeline, push_one
 from .plan import plan_delete, preview
+from .results import SyncResult
 
 logger = logging.getLogger("thredfi_django.sync")
 

@@ -10,7 +10,7 @@ more. The release is a compare-and-set on the lease and the version, so:
 - a save that arrived during the push keeps the row pending, whatever the outcome but a
   backoff or a block: that save may be the fix, and it was never pushed.
 
-Signals, logs and wake-ups follow the commit, so nobody hears of an outcome that rolled back.
+Signals, logs and wake-ups follow the commit (``follow_up``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import datetime as dt
 import logging
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connections, models, router, transaction
@@ -28,73 +27,15 @@ from django.utils import timezone
 
 from ..conf import thredfi_settings
 from ..exceptions import ThredfiError, ThredfiLocalValidationError
-from ..models import SyncAttempt, SyncState, SyncStatus, host_model
-from ..recording import wake
+from ..models import SyncAttempt, SyncState, SyncStatus
 from ..redaction import redact
-from ..signals import sync_failed, sync_succeeded
 from ..sql import insert_rows, update_rows
 from . import backoff
-from .plan import Blocked, RemoteCall
-from .send import Answer
+from .follow_up import follow_up
+from .plan import Blocked
+from .results import Push, Release, SyncResult
 
 logger = logging.getLogger("thredfi_django.sync")
-
-
-@dataclass
-class SyncResult:
-    """What one row's push did. ``outcome``: synced, skipped, dry_run, paused, not_claimed,
-    missing, blocked, retry, failed, needs_attention, deferred."""
-
-    state_id: int
-    outcome: str
-    status: str | None = None
-    remote_id: str | None = None
-    message: str = ""
-    requests: int = 0
-    request: dict[str, Any] | None = None
-    field_errors: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome in ("synced", "skipped", "dry_run")
-
-
-@dataclass
-class Push:
-    """One claimed row on its way: what was planned, and what came of it (exactly one of
-    ``answer``, ``error``, ``blocked``, ``not_sent``, or a ``call`` that needs no request)."""
-
-    token: str
-    state: SyncState
-    instance: Any = None
-    call: RemoteCall | None = None
-    started: dt.datetime = field(default_factory=timezone.now)
-    answer: Answer | None = None
-    error: BaseException | None = None
-    blocked: Blocked | None = None
-    not_sent: bool = False
-    #: The business's sync-state id, for a row recorded before its business was.
-    business_id: int | None = None
-    #: Requests made inline for its dependencies.
-    requests: int = 0
-
-
-@dataclass
-class _Release:
-    """The row's new values (if its version is unchanged) and its attempt row."""
-
-    status: str
-    outcome: str | None  # SyncAttempt.Outcome, or None: no attempt row
-    reopen: bool = True  # a newer save makes it pending and due instead
-    synced: bool = False
-    remote_id: str | None = None
-    attempts: int = 0
-    next_attempt_at: dt.datetime | None = None
-    countdown: float | None = None
-    blocked_on_id: int | None = None
-    error: ThredfiError | None = None
-    message: str = ""
-    result: str = "synced"
 
 
 def record(pushes: list[Push], worker: str) -> list[SyncResult]:
@@ -108,20 +49,20 @@ def record(pushes: list[Push], worker: str) -> list[SyncResult]:
         final = _release(pushes, releases, now)
         _insert_attempts(pushes, releases, now, worker)
         _trim_history([p.state for p, r in zip(pushes, releases, strict=True) if r.outcome])
-        transaction.on_commit(lambda: _after_commit(pushes, releases, final))
+        transaction.on_commit(lambda: follow_up(pushes, releases, final))
     return [_result(p, r, final) for p, r in zip(pushes, releases, strict=True)]
 
 
-def _release_for(push: Push, now: dt.datetime) -> _Release:
+def _release_for(push: Push, now: dt.datetime) -> Release:
     state = push.state
     if push.not_sent:
         # The lease ran short before the request went out: nothing happened; try again soon.
-        return _Release(
+        return Release(
             SyncStatus.PENDING, None, reopen=False, attempts=state.attempts, result="deferred"
         )
     if push.blocked is not None:
         dependency = push.blocked.dependency
-        return _Release(
+        return Release(
             SyncStatus.BLOCKED,
             SyncAttempt.Outcome.BLOCKED,
             reopen=False,
@@ -138,7 +79,7 @@ def _release_for(push: Push, now: dt.datetime) -> _Release:
         err.kind = "unsupported"
         return _failure(push, err, now)
     if push.answer is None:  # a skip: nothing to send, and nothing wrong
-        return _Release(
+        return Release(
             SyncStatus.SYNCED,
             SyncAttempt.Outcome.SKIPPED,
             synced=True,
@@ -147,14 +88,12 @@ def _release_for(push: Push, now: dt.datetime) -> _Release:
             result="skipped",
         )
     remote_id = push.answer.remote.get("id") or (str(state.remote_id) if state.remote_id else None)
-    return _Release(
-        SyncStatus.SYNCED, SyncAttempt.Outcome.SUCCESS, synced=True, remote_id=remote_id
-    )
+    return Release(SyncStatus.SYNCED, SyncAttempt.Outcome.SUCCESS, synced=True, remote_id=remote_id)
 
 
-def _failure(push: Push, err: ThredfiError, now: dt.datetime) -> _Release:
+def _failure(push: Push, err: ThredfiError, now: dt.datetime) -> Release:
     attempts = push.state.attempts + 1
-    release = _Release(
+    release = Release(
         SyncStatus.NEEDS_ATTENTION,
         SyncAttempt.Outcome.PERMANENT_ERROR,
         attempts=attempts,
@@ -199,7 +138,7 @@ def _blocked_error(blocked: Blocked) -> ThredfiError:
 # --------------------------------------------------------------------------------------------
 
 
-def _store_remote_ids(pushes: list[Push], releases: list[_Release]) -> None:
+def _store_remote_ids(pushes: list[Push], releases: list[Release]) -> None:
     """Host ``thredfi_id`` where it is missing or different, one statement per model. Not
     save(): no signal, no new change recorded."""
     by_model: dict[type, list[tuple[Any, uuid.UUID]]] = defaultdict(list)
@@ -228,7 +167,7 @@ _BOOL = models.BooleanField()
 _FIELD = SyncState._meta.get_field
 
 
-def _release(pushes: list[Push], releases: list[_Release], now: dt.datetime) -> dict[int, str]:
+def _release(pushes: list[Push], releases: list[Release], now: dt.datetime) -> dict[int, str]:
     """Release every row we still hold, in one statement. Returns {id: status} of the rows
     released; a row missing from it lost its lease to another worker."""
     connection = connections[router.db_for_write(SyncState)]
@@ -336,7 +275,7 @@ def _release(pushes: list[Push], releases: list[_Release], now: dt.datetime) -> 
 
 
 def _insert_attempts(
-    pushes: list[Push], releases: list[_Release], now: dt.datetime, worker: str
+    pushes: list[Push], releases: list[Release], now: dt.datetime, worker: str
 ) -> None:
     template = SyncAttempt(finished_at=now, worker=worker[:100])
     rows = []
@@ -377,114 +316,7 @@ def _trim_history(states: list[SyncState]) -> None:
         history.exclude(pk__in=Subquery(keep)).delete()
 
 
-# --------------------------------------------------------------------------------------------
-# After the commit
-# --------------------------------------------------------------------------------------------
-
-
-def _after_commit(pushes: list[Push], releases: list[_Release], final: dict[int, str]) -> None:
-    synced, due_now = [], []
-    later: dict[float, list[int]] = defaultdict(list)
-    for push, release in zip(pushes, releases, strict=True):
-        pk = push.state.pk
-        if pk not in final:
-            continue
-        if release.synced:
-            synced.append(pk)
-        if final[pk] == SyncStatus.PENDING:
-            if release.countdown is not None and release.status == SyncStatus.PENDING:
-                later[release.countdown].append(pk)
-            elif release.next_attempt_at is None or release.reopen:
-                due_now.append(pk)
-        _announce(push, release, final[pk])
-    # Rows that blocked on these wake now; rows that blocked while these were pushed look for
-    # the remote id only after their BLOCKED commit, so one of the two always sees the other.
-    due_now += wake_blocked(synced)
-    due_now += _unblock_if_ready([p for p in pushes if p.blocked and p.state.pk in final])
-    wake.enqueue(due_now)
-    for countdown, ids in sorted(later.items()):
-        wake.enqueue(ids, countdown=countdown)
-
-
-def wake_blocked(state_ids: list[int]) -> list[int]:
-    """Rows blocked on any of ``state_ids`` (just synced) go back to pending; returns them. The
-    status guard leaves a row another worker has claimed since as it is."""
-    if not state_ids:
-        return []
-    waiting = list(
-        SyncState.objects.filter(
-            blocked_on_id__in=state_ids, status=SyncStatus.BLOCKED
-        ).values_list("pk", flat=True)
-    )
-    if waiting:
-        SyncState.objects.filter(pk__in=waiting, status=SyncStatus.BLOCKED).update(
-            status=SyncStatus.PENDING, blocked_on=None, next_attempt_at=None
-        )
-    return waiting
-
-
-def _unblock_if_ready(blocked: list[Push]) -> list[int]:
-    """Blocked rows whose dependency got its remote id between our look and our commit."""
-    woken = []
-    for push in blocked:
-        dependency = push.blocked.dependency
-        if dependency is None or dependency.pk is None:
-            continue
-        if SyncState.objects.filter(pk=dependency.pk, remote_id__isnull=False).exists():
-            if SyncState.objects.filter(
-                pk=push.state.pk, status=SyncStatus.BLOCKED, blocked_on=dependency.pk
-            ).update(status=SyncStatus.PENDING, blocked_on=None, next_attempt_at=None):
-                woken.append(push.state.pk)
-    return woken
-
-
-def _announce(push: Push, release: _Release, status: str) -> None:
-    state = push.state
-    sender = host_model(state.content_type_id)
-    if release.outcome in (SyncAttempt.Outcome.SUCCESS, SyncAttempt.Outcome.SKIPPED):
-        if release.outcome == SyncAttempt.Outcome.SKIPPED:
-            logger.info(
-                "Thredfi %s %s skipped: %s", state.resource, state.object_id, release.message
-            )
-            return
-        logger.info(
-            "Thredfi %s %s %s (%s)",
-            push.call.action,
-            state.resource,
-            release.remote_id,
-            state.external_id,
-        )
-        sync_succeeded.send(
-            sender=sender,
-            instance=push.instance,
-            state=state,
-            remote=push.answer.remote,
-            created=push.answer.created,
-        )
-    elif release.outcome == SyncAttempt.Outcome.BLOCKED:
-        logger.info("Thredfi %s %s blocked: %s", state.resource, state.object_id, release.message)
-    elif release.error is not None:
-        will_retry = status == SyncStatus.PENDING
-        action = push.call.action if push.call is not None else "validate"
-        log = logger.warning if will_retry else logger.error
-        log(
-            "Thredfi %s of %s %s -> %s: %s",
-            action,
-            state.resource,
-            state.object_id,
-            status,
-            release.message,
-        )
-        sync_failed.send(
-            sender=sender,
-            instance=push.instance,
-            state=state,
-            error=release.error,
-            will_retry=will_retry,
-        )
-
-
-def _result(push: Push, release: _Release, final: dict[int, str]) -> SyncResult:
+def _result(push: Push, release: Release, final: dict[int, str]) -> SyncResult:
     state = push.state
     status = final.get(state.pk)
     outcome = release.result

@@ -31,8 +31,8 @@ from ..models import SyncOperation, SyncState, host_model
 from ..recording.changes import mark_dirty
 from . import leases, outcomes, send
 from .absorb import state_for
-from .outcomes import Push, SyncResult
 from .plan import Blocked, plan_push
+from .results import Push, SyncResult
 
 logger = logging.getLogger("thredfi_django.sync")
 
