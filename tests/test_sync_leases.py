@@ -158,3 +158,75 @@ def test_a_claimed_rows_business_is_loaded_when_asked_for(queue):
     _token, claimed = claim_and_load(state.pk, "worker-a")
     assert claimed.business_id == absorb.state_for(customer.account).pk
     assert claimed.business == absorb.state_for(customer.account)
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_a_slower_api_than_the_lease_never_has_one_row_pushed_twice_at_once(
+    thredfi_fake, monkeypatch, settings
+):
+    """Every answer takes longer than a lease lasts, and a second worker keeps trying to claim:
+    the first worker's leases are renewed while its requests are in flight, so the second one
+    never gets a row the first is still pushing."""
+    import threading
+    import time
+
+    from django.db import connection
+
+    from tests.testapp.factories import make_customer
+    from thredfi_django.engine import send
+    from thredfi_django.engine.drain import drain
+
+    settings.THREDFI = {**settings.THREDFI, "LEASE_SECONDS": 1.0, "DRAIN_HTTP_CONCURRENCY": 1}
+    customers = [make_customer(make_account()) for _ in range(2)]
+    absorb.absorb_all()
+    thredfi_fake.set_faults(slow_rate=1.0, slow_seconds=1.5)
+
+    in_flight: dict[str, int] = {}
+    overlaps: list[str] = []
+    lock = threading.Lock()
+    real_execute = send.execute
+
+    def watched(client, call):
+        with lock:
+            in_flight[call.external_id] = in_flight.get(call.external_id, 0) + 1
+            if in_flight[call.external_id] > 1:
+                overlaps.append(call.external_id)
+        try:
+            return real_execute(client, call)
+        finally:
+            with lock:
+                in_flight[call.external_id] -= 1
+
+    monkeypatch.setattr(send, "execute", watched)
+    done = threading.Event()
+
+    def worker(name: str, keep_trying: bool) -> None:
+        try:
+            while True:
+                drain(worker=name, time_limit=0 if keep_trying else 60)
+                if not keep_trying or done.is_set():
+                    return
+                time.sleep(0.1)
+        finally:
+            if keep_trying:
+                connection.close()  # this thread's own connection
+
+    second = threading.Thread(target=worker, args=("B", True))
+    second.start()
+    try:
+        worker("A", False)
+        for _ in range(20):  # rows B took (or that wait out a backoff) are pushed too
+            if not SyncState.objects.exclude(status=SyncStatus.SYNCED).exists():
+                break
+            SyncState.objects.update(next_attempt_at=None)
+            drain(worker="A")
+    finally:
+        done.set()
+        second.join(timeout=30)
+
+    assert overlaps == []
+    for customer in customers:
+        assert thredfi_fake.count_by_external_id("customers")[
+            customer.get_thredfi_external_id()
+        ] == 1

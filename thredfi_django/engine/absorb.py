@@ -130,8 +130,10 @@ def _take_marked(model, using: str, limit: int, pks: list | None) -> dict[Any, i
     same row at once, and a host transaction still writing a row never stalls a drain."""
     qs = model._base_manager.using(using).filter(thredfi_dirty__isnull=False)
     if pks is not None:
-        qs = qs.filter(pk__in=pks)
-    if features(connections[using]).skip_locked:
+        # Asked for these objects: wait for a drain taking them in right now, so that what
+        # we return next counts their save (skipping them would report "never recorded").
+        qs = qs.filter(pk__in=pks).select_for_update()
+    elif features(connections[using]).skip_locked:
         qs = qs.select_for_update(skip_locked=True)
     return dict(qs.values_list("pk", "thredfi_dirty")[:limit])
 
