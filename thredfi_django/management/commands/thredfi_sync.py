@@ -11,8 +11,7 @@ from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
 from django.core.management.base import BaseCommand, CommandError
 from django.db import router, transaction
-from django.db.models import CharField, Exists, Max, OuterRef, Q, QuerySet
-from django.db.models.functions import Cast
+from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 
 from thredfi_django import inbox, outbox, sync
@@ -21,6 +20,7 @@ from thredfi_django.conf import thredfi_settings
 from thredfi_django.mixins import ThredfiSyncMixin
 from thredfi_django.models import SyncState, SyncStatus
 
+from ..untracked import synced_models, untracked_objects
 from ._progress import Progress
 
 #: Rows per UPDATE / task batch: keeps memory flat and stays far below every database's limit
@@ -41,10 +41,6 @@ DEFAULT_STATUSES = [
 DIRECT_LIMIT = 10_000
 #: --now outcomes that mean "this object is not in Thredfi as it is now".
 FAILED_OUTCOMES = {"blocked", "retry", "failed", "needs_attention", "missing"}
-
-
-def synced_models() -> list[type[ThredfiSyncMixin]]:
-    return [m for m in apps.get_models() if issubclass(m, ThredfiSyncMixin) and not m._meta.proxy]
 
 
 class Command(BaseCommand):
@@ -145,11 +141,7 @@ class Command(BaseCommand):
         untracked = {}
         if not options["status"] and not options["business"]:
             for model in models:
-                # object_id is text; compare as text so PostgreSQL accepts int and uuid pks.
-                tracked = SyncState.objects.filter(
-                    content_type=cts[model], object_id=Cast(OuterRef("pk"), CharField())
-                )
-                pks = model._default_manager.filter(~Exists(tracked))
+                pks = untracked_objects(model)
                 if ids:
                     pks = pks.filter(pk__in=ids)
                 untracked[model] = pks
