@@ -58,7 +58,7 @@ def held_back_message(held: HeldBack) -> str:
     """What the operator must change before a retry can succeed, naming the first few."""
     named = []
     for state, errors in held[:NAMED_IN_MESSAGE]:
-        fields = "; ".join(
+        fields = " ".join(
             f"{field}: {' '.join(map(str, messages))}" if field else " ".join(map(str, messages))
             for field, messages in errors.items()
         )
