@@ -155,7 +155,7 @@ def test_retry_now_holds_back_an_object_that_still_fails_and_says_what_to_change
 
     assert messages_of(response) == [
         "Not queued: 1 object still fails Thredfi's checks, so a retry would fail the same way. "
-        f"Change it first (then saving it queues it). Invoice {invoice.number}: "
+        f"Fix it and save it (the save queues it): Invoice {invoice.number}: "
         "line_items: Add at least one line item."
     ]
     assert next(iter(response.context["messages"])).level_tag == "warning"

@@ -66,9 +66,9 @@ def held_back_message(held: HeldBack) -> str:
     more = len(held) - len(named)
     text = ngettext(
         "Not queued: %(count)d object still fails Thredfi's checks, so a retry would fail the "
-        "same way. Change it first (then saving it queues it). %(list)s",
+        "same way. Fix it and save it (the save queues it): %(list)s",
         "Not queued: %(count)d objects still fail Thredfi's checks, so a retry would fail the "
-        "same way. Change them first (then saving queues them). %(list)s",
+        "same way. Fix them and save them (the save queues them): %(list)s",
         len(held),
     ) % {"count": len(held), "list": " | ".join(named)}
     if more:
