@@ -33,6 +33,7 @@ from ..models import SyncState, SyncStatus
 #: Names of the annotations added here (prefixed to avoid host fields).
 STATUS_ANNOTATION = "_thredfi_status"
 ERROR_CODE_ANNOTATION = "_thredfi_error_code"
+AMOUNT_ANNOTATION = "_thredfi_amount"
 
 
 def sync_states_of(queryset: QuerySet) -> QuerySet[SyncState]:
@@ -82,10 +83,8 @@ def annotate_sync_state(queryset: QuerySet) -> QuerySet:
 
 
 def has_change_marker(model: type[Model]) -> bool:
+    """Does ``model`` carry the ``thredfi_dirty`` change marker (a synced host model)?"""
     return any(f.name == "thredfi_dirty" for f in model._meta.concrete_fields)
-
-
-AMOUNT_ANNOTATION = "_thredfi_amount"
 
 
 def lines_total_expression(model: type[Model]) -> Subquery | None:
