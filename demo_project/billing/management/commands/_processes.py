@@ -44,8 +44,9 @@ def lock_var_dir(var_dir: Path, port: int) -> IO[str]:
         handle.close()
         raise VarDirBusy(
             f"Another demo ({holder}) is using {var_dir}: it owns that database and broker. "
-            f"Stop it first, or run this one on its own directory, e.g. "
-            f"DEMO_VAR_DIR={var_dir.parent / f'var-{port}'} bash scripts/demo.sh --port {port}"
+            f"Stop it first, or run this one on its own directory and ports, e.g. "
+            f"DEMO_VAR_DIR={var_dir.parent / f'var-{port}'} DEMO_FAKE_PORT=<a free port> "
+            f"bash scripts/demo.sh --port {port}"
         ) from None
     handle.seek(0)
     handle.truncate()
