@@ -8,6 +8,8 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from tests.testapp.factories import make_invoice
+from tests.testapp.models import Account, Invoice
+from thredfi_django.engine import absorb
 from thredfi_django.engine.absorb import state_for
 from thredfi_django.models import SyncState, SyncStatus
 
@@ -29,12 +31,39 @@ def test_counts_per_model_and_status():
     make_invoice()
     output = status()
     lines = {line.split()[0]: line.split()[1:] for line in output.splitlines() if line.strip()}
-    # columns: pending in_progress synced blocked failed needs_attention resolved total
-    assert lines["testapp.Invoice"] == ["2", "0", "0", "0", "0", "0", "0", "2"]
+    # columns: pending in_progress synced blocked failed needs_attention resolved
+    # never_recorded total
+    assert lines["testapp.Invoice"] == ["2", "0", "0", "0", "0", "0", "0", "0", "2"]
     assert lines["testapp.Account"][0] == "2"
     assert lines["all"][-1] == "6"  # 2 accounts, 2 customers, 2 invoices
     assert "Oldest pending: testapp." in output
     assert "No failures." in output
+
+
+def test_objects_never_recorded_are_counted_and_the_way_to_push_them_is_named():
+    invoice = make_invoice()
+    absorb.absorb_all()
+    # bulk_create saves nothing through the model, so no sync state is ever recorded.
+    Invoice.objects.bulk_create(
+        [Invoice(account=invoice.account, customer=invoice.customer, number=f"BULK-{i}")
+         for i in range(5)]
+    )  # fmt: skip
+
+    output = status()
+
+    lines = {line.split()[0]: line.split()[1:] for line in output.splitlines() if line.strip()}
+    assert lines["testapp.Invoice"][0] == "1"  # the saved one, pending
+    assert lines["testapp.Invoice"][-2:] == ["5", "6"]  # never recorded, total
+    assert lines["all"][-1] == "8"  # the account, the customer and six invoices
+    assert "5 object(s) were never recorded for sync" in output
+    assert "Run `manage.py thredfi_sync` to record and push them." in output
+
+
+def test_a_project_with_only_unrecorded_objects_is_not_called_empty():
+    Account.objects.bulk_create([Account(legal_name="Old Ltd", email="a@old.example")])
+    output = status()
+    assert "No objects are tracked" not in output
+    assert "1 object(s) were never recorded" in output
 
 
 def test_oldest_pending_shows_how_long_it_waited():

@@ -1,6 +1,7 @@
 """`manage.py thredfi_sync`: choose objects, queue them (default), push inline (--now) or show
 the requests (--dry-run)."""
 
+import logging
 from io import StringIO
 
 import pytest
@@ -219,3 +220,62 @@ def test_objects_named_by_id_are_taken_whatever_their_status(run, thredfi_fake):
     output = run("--dry-run", "--model", "testapp.Invoice", "--ids", str(invoice.pk))
     assert f"PUT /v1/platform/businesses/{invoice.account.thredfi_id}/invoices/" in output
     assert thredfi_fake.stats.total_requests == requests_before
+
+
+def test_a_large_dry_run_shows_a_few_requests_and_a_summary(run, thredfi_fake):
+    invoice = make_invoice()
+    Invoice.objects.bulk_create(
+        [Invoice(account=invoice.account, customer=invoice.customer, number=f"BULK-{i:03}")
+         for i in range(30)]
+    )  # fmt: skip
+
+    output = run("--dry-run")
+
+    assert output.count("# invoice") + output.count("(not tracked yet)") == 3  # the sample
+    assert "By model, operation and business:" in output
+    summary = {
+        tuple(line.split()[:2]): line.split()[-1]
+        for line in output.splitlines()
+        if line.startswith("  testapp.")
+    }
+    assert summary[("testapp.Invoice", "create")] == "31"
+    assert summary[("testapp.Account", "create")] == "1"
+    assert "30 of them would not be sent (local validation errors)" in output  # no lines
+    assert "Dry run: 33 request(s) planned, the first 3 shown in full" in output
+    assert len(output.splitlines()) < 120  # proportional: not a page per invoice
+    assert thredfi_fake.stats.total_requests == 0
+
+    assert run("--dry-run", "--limit", "1").count("POST /v1/") == 1
+    full = run("--dry-run", "--full")
+    assert full.count("POST /v1/") == 33
+    assert "Dry run: 33 request(s) shown, nothing sent or changed." in full
+
+
+def test_now_says_what_was_skipped_and_why_and_keeps_the_engine_quiet(run, thredfi_fake, caplog):
+    invoice = make_invoice()
+    run("--now")
+    invoice.customer.name = "Renamed Ltd"
+    invoice.customer.save()  # Thredfi has no update for customers: this save is skipped
+
+    with caplog.at_level(logging.INFO, logger="thredfi_django"):
+        output = run("--now")
+
+    skipped = next(line for line in output.splitlines() if ": skipped: " in line)
+    assert f"customer #{invoice.customer.pk} 'Renamed Ltd': skipped: " in skipped
+    assert len(skipped.split(": skipped: ", 1)[1]) > 10  # the reason, in words
+    assert "Done: 1 skipped." in output
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("thredfi_django")] == []
+
+
+def test_now_lists_at_most_limit_failures_and_counts_the_rest(committed, thredfi_fake):
+    for _ in range(4):
+        make_invoice(lines=())  # Thredfi needs at least one line
+    out = StringIO()
+    with pytest.raises(CommandError, match="4 object.* could not be synced"):
+        with committed():
+            call_command("thredfi_sync", "--now", "--limit", "1", stdout=out)
+    output = out.getvalue()
+    assert output.count("✗ invoice #") == 1
+    assert "… and 3 more not synced or skipped" in output
+    assert "By model, outcome and business:" in output
+    assert "Done: 4 needs_attention, 8 synced." in output

@@ -49,8 +49,8 @@ def wait_for(condition, timeout: float, what: str, output):
 class Demo:
     """`manage.py rundemo` in a subprocess, its output collected line by line."""
 
-    def __init__(self, tmp_path: Path, **extra_env: str):
-        self.port, self.fake_port = free_port(), free_port()
+    def __init__(self, tmp_path: Path, port: int | None = None, **extra_env: str):
+        self.port, self.fake_port = port or free_port(), free_port()
         self.password = "demo-test-password"
         env = {
             k: v
@@ -236,3 +236,70 @@ def test_demo_against_an_unreachable_thredfi_stops_at_once_and_says_why(tmp_path
     finally:
         if demo.proc.poll() is None:
             demo.kill_everything()
+
+
+@pytest.mark.skipif(not Path("/proc").exists(), reason="checks child processes via /proc")
+def test_kill_9_of_the_supervisor_takes_every_child_with_it(tmp_path):
+    demo = Demo(tmp_path)
+    try:
+        wait_for(
+            lambda: any("Ctrl-C stops everything" in line for line in demo.lines),
+            STARTUP_TIMEOUT,
+            "the demo banner",
+            demo.output,
+        )
+        children = demo.child_pids()
+        assert set(children) == {"thredfi", "worker", "beat", "web"}
+
+        os.kill(demo.proc.pid, signal.SIGKILL)  # no chance to clean up
+        demo.proc.wait(timeout=10)
+
+        wait_for(
+            lambda: not any(alive(pid) for pid in children.values()),
+            STOP_TIMEOUT,
+            "the children to die with the supervisor",
+            lambda: f"still alive: {[n for n, p in children.items() if alive(p)]}",
+        )
+        assert processes_mentioning(f"127.0.0.1:{demo.port}") == []
+    finally:
+        if demo.proc.poll() is None or any(alive(p) for p in demo.child_pids().values()):
+            demo.kill_everything()
+
+
+def run_demo_expecting_refusal(demo: Demo) -> str:
+    """The demo's output once it has exited with status 1 (refused before starting anything)."""
+    try:
+        assert demo.proc.wait(timeout=STARTUP_TIMEOUT) == 1, demo.output()
+        wait_for(lambda: "CommandError" in demo.output(), 10, "the error", demo.output)
+        assert demo.child_pids() == {}
+        return demo.output()
+    finally:
+        if demo.proc.poll() is None:
+            demo.kill_everything()
+
+
+def test_a_second_demo_on_the_same_var_dir_is_refused_and_told_what_to_do(tmp_path):
+    import fcntl
+
+    # A first demo holds the var directory (the lock file records who it is).
+    with open(tmp_path / "demo.lock", "w") as first:
+        fcntl.flock(first, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        first.write("pid 4242, port 8000\n")
+        first.flush()
+
+        output = run_demo_expecting_refusal(Demo(tmp_path))
+
+    assert f"Another demo (pid 4242, port 8000) is using {tmp_path}" in output
+    assert "DEMO_VAR_DIR=" in output
+
+
+@pytest.mark.skipif(not Path("/proc").exists(), reason="finds the port's owner via /proc")
+def test_a_busy_web_port_names_the_process_holding_it(tmp_path):
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        output = run_demo_expecting_refusal(Demo(tmp_path, port=port))
+
+    assert f"Port {port} (web server) is already in use by pid {os.getpid()}" in output
+    assert f"kill {os.getpid()}" in output

@@ -227,6 +227,6 @@ def test_a_slower_api_than_the_lease_never_has_one_row_pushed_twice_at_once(
 
     assert overlaps == []
     for customer in customers:
-        assert thredfi_fake.count_by_external_id("customers")[
-            customer.get_thredfi_external_id()
-        ] == 1
+        assert (
+            thredfi_fake.count_by_external_id("customers")[customer.get_thredfi_external_id()] == 1
+        )

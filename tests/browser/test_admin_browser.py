@@ -11,16 +11,20 @@ Screenshots land in artifacts/screenshots/.
 from __future__ import annotations
 
 import time
+from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.db import transaction
+from django.utils import timezone
 
 from tests.admin_fixtures import *  # noqa: F403  (fixtures: account, make_invoice)
 from tests.browser.conftest import screenshot
 from tests.testapp import factories
 from tests.testapp.models import Invoice
-from thredfi_django.models import SyncStatus
+from thredfi_django.engine import absorb
+from thredfi_django.engine.absorb import state_for
+from thredfi_django.models import SyncAttempt, SyncState, SyncStatus
 
 pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -187,3 +191,171 @@ def test_an_operator_retries_rejected_invoices_and_watches_them_sync(
     assert outcomes == ["Success", "Permanent error"]
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", history)
     screenshot(browser, "7-outbox-row-history")
+
+
+# -- the operators' first-day fixes (issue 13) -----------------------------------------------
+
+
+def state_of(obj) -> SyncState:
+    """The object's sync state (its save is taken in first, as the drain would)."""
+    return state_for(obj)
+
+
+def make_clerk(username: str = "clerk") -> User:
+    """An operator who may also edit invoice lines (saving the invoice form needs that)."""
+    user = make_operator(username)
+    user.user_permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="testapp",
+            codename__in=["view_invoiceline", "change_invoiceline", "add_invoiceline"],
+        )
+    )
+    return user
+
+
+def messages_shown(browser) -> list[tuple[str, str]]:
+    """(level, text) of each message the page shows."""
+    from selenium.webdriver.common.by import By
+
+    return [
+        (item.get_attribute("class"), item.text)
+        for item in browser.find_elements(By.CSS_SELECTOR, "ul.messagelist li")
+    ]
+
+
+def test_the_invoice_list_shows_amounts_and_the_dashboard_its_grand_total(browser, live_server):
+    from selenium.webdriver.common.by import By
+
+    make_operator()
+    with transaction.atomic():
+        customer = factories.make_customer(factories.make_account(legal_name="Acme Ltd"))
+        factories.make_invoice(customer, number="INV-A", lines=((Decimal("2"), Decimal("35.50")),))
+        factories.make_invoice(customer, number="INV-B", currency="EUR")
+    absorb.absorb_all()  # the saves become sync-state rows, as the drain would make them
+    log_in(browser, live_server)
+
+    browser.get(f"{live_server.url}/admin/testapp/invoice/")
+    amounts = {
+        row.find_element(By.CSS_SELECTOR, ".field-number").text: row.find_element(
+            By.CSS_SELECTOR, ".field-thredfi_amount"
+        ).text
+        for row in browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
+    }
+    assert amounts == {"INV-A": "GBP 71.00", "INV-B": "EUR 100.00"}
+    header = browser.find_element(By.CSS_SELECTOR, "#result_list th.column-thredfi_amount")
+    assert header.text == "AMOUNT"
+    screenshot(browser, "10-invoices-with-amounts")
+
+    browser.get(f"{live_server.url}/admin/thredfi_django/syncdashboard/")
+    assert browser.find_element(By.ID, "thredfi-total").text == "4"  # account, customer, 2
+    screenshot(browser, "11-dashboard-grand-total")
+
+
+def test_sync_now_on_the_invoice_form_and_attempts_that_mean_something(browser, live_server):
+    from selenium.webdriver.common.by import By
+
+    make_operator()
+    with transaction.atomic():
+        invoice = factories.make_invoice(number="INV-7")
+    state = state_of(invoice)
+    SyncState.objects.filter(pk=state.pk).update(status=SyncStatus.SYNCED, attempts=0)
+    SyncAttempt.objects.create(
+        state=state, started_at=timezone.now(), outcome=SyncAttempt.Outcome.SUCCESS
+    )
+    log_in(browser, live_server)
+
+    browser.get(f"{live_server.url}/admin/testapp/invoice/{invoice.pk}/change/")
+    attempts = find(browser, ".field-thredfi_attempts .readonly", "the Attempts line").text
+    assert attempts == "no failure since the last success; 1 in the history"
+    browser.execute_script(
+        "arguments[0].scrollIntoView({block: 'center'});",
+        browser.find_element(By.CSS_SELECTOR, "fieldset.thredfi"),
+    )
+    screenshot(browser, "12-invoice-form-thredfi-fieldset")
+    browser.execute_script("window.scrollTo(0, 0);")
+    icon = browser.find_element(By.CSS_SELECTOR, "link[rel=icon]").get_attribute("href")
+    assert icon.endswith("/static/thredfi_django/favicon.svg")
+    screenshot(browser, "12-invoice-form-sync-now")
+
+    browser.find_element(By.ID, "thredfi-sync-now").click()
+    find(browser, "ul.messagelist li", "the Sync now message")
+    assert messages_shown(browser) == [("success", "1 invoice queued for sync with Thredfi.")]
+    assert browser.current_url.endswith(f"/admin/testapp/invoice/{invoice.pk}/change/")
+    assert state_of(invoice).status in (SyncStatus.PENDING, SyncStatus.IN_PROGRESS)
+    screenshot(browser, "13-invoice-sync-now-queued")
+
+
+def test_saving_an_invoice_with_a_negative_quantity_warns_at_once(browser, live_server):
+    from selenium.webdriver.common.by import By
+
+    make_clerk()
+    with transaction.atomic():
+        invoice = factories.make_invoice(number="INV-NEG")
+    log_in(browser, live_server, "clerk")
+
+    browser.get(f"{live_server.url}/admin/testapp/invoice/{invoice.pk}/change/")
+    quantity = browser.find_element(By.ID, "id_lines-0-quantity")
+    quantity.clear()
+    quantity.send_keys("-1")
+    browser.find_element(By.NAME, "_continue").click()
+
+    find(browser, "ul.messagelist li.warning", "the warning")
+    shown = dict(messages_shown(browser))
+    assert shown["warning"] == (
+        "Saved, but Thredfi will not accept this invoice as it is: "
+        "line_items[0].quantity: Line 1: quantity must be greater than 0."
+    )
+    assert "was changed successfully" in shown["success"]
+    screenshot(browser, "14-invoice-saved-with-warning")
+
+
+def test_retry_now_on_a_still_invalid_invoice_says_what_to_change(browser, live_server):
+    from selenium.webdriver.common.by import By
+
+    make_operator()
+    with transaction.atomic():
+        invoice = factories.make_invoice(number="INV-EMPTY", lines=())
+    state = state_of(invoice)
+    long_message = "This invoice cannot be sent to Thredfi as it is. " * 6
+    SyncState.objects.filter(pk=state.pk).update(
+        status=SyncStatus.NEEDS_ATTENTION,
+        last_error_kind="local_validation",
+        last_error_fields={"line_items": ["Add at least one line item."]},
+    )
+    for _ in range(3):  # the same failure, stored before the fix
+        SyncAttempt.objects.create(
+            state=state,
+            started_at=timezone.now(),
+            outcome=SyncAttempt.Outcome.PERMANENT_ERROR,
+            error_kind="local_validation",
+            error_code="local_validation",
+            message=long_message,
+            field_errors={
+                "line_items": ["Add at least one line item."],
+                "customer_reference_with_a_long_name": ["x" * 80],
+            },
+            worker="celery@a-rather-long-worker-hostname.example.internal",
+        )
+    log_in(browser, live_server)
+
+    browser.get(f"{live_server.url}/admin/thredfi_django/syncstate/{state.pk}/change/")
+    # The history fits the page at 1,400 px: the field errors column is not cut off.
+    cell = find(browser, "td.field-field_errors_display", "the attempt history")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", cell)
+    # Every column of the history ends inside the page (nothing cut off, no sideways scrolling).
+    page_width = browser.execute_script("return document.documentElement.clientWidth")
+    rights = browser.execute_script(
+        "return [...document.querySelectorAll('.thredfi-history tbody tr:first-child td')]"
+        ".map(td => [td.className, td.getBoundingClientRect().right])"
+    )
+    assert [c for c, right in rights if right > page_width] == [], (page_width, rights)
+    screenshot(browser, "15-history-fits")
+
+    browser.find_element(By.ID, "thredfi-retry").click()
+    find(browser, "ul.messagelist li", "the retry's message")
+    ((level, text),) = messages_shown(browser)
+    assert level == "warning"
+    assert text.startswith("Not queued: 1 object still fails Thredfi's checks")
+    assert "line_items: Add at least one line item." in text
+    assert state_of(invoice).status == SyncStatus.NEEDS_ATTENTION
+    screenshot(browser, "16-retry-held-back")

@@ -7,14 +7,11 @@ For the host's own models, mix :class:`ThredfiSyncAdminMixin` into their ModelAd
 from django.contrib import admin
 
 from ..models import SyncDashboard, SyncState
+from .annotations import annotate_sync_state
 from .dashboard import SyncDashboardAdmin, dashboard_data
 from .display import redact, status_badge
-from .mixins import (
-    SYNC_PERMISSION,
-    ThredfiSyncAdminMixin,
-    ThredfiSyncStatusFilter,
-    annotate_sync_state,
-)
+from .filters import ThredfiSyncStatusFilter
+from .mixins import SYNC_PERMISSION, ThredfiSyncAdminMixin
 from .sync_state import SyncAttemptInline, SyncStateAdmin
 
 __all__ = [

@@ -70,6 +70,10 @@ class DashboardData:
         return self.now - self.oldest_pending if self.oldest_pending else None
 
     @property
+    def total(self) -> int:
+        return sum(self.totals.values())
+
+    @property
     def problems(self) -> int:
         return self.totals.get(SyncStatus.FAILED, 0) + self.totals.get(
             SyncStatus.NEEDS_ATTENTION, 0

@@ -1,4 +1,5 @@
-"""List filters of the outbox admin: host model, business, and age of the last change."""
+"""List filters: the host changelists' sync status, and the outbox's host model, business and age
+of the last change."""
 
 from __future__ import annotations
 
@@ -12,7 +13,15 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from ..models import SyncState
+from ..models import SyncState, SyncStatus
+from .annotations import STATUS_ANNOTATION, annotate_sync_state
+from .display import NEVER_SYNCED, NEVER_SYNCED_LABEL
+
+#: Statuses "Retry failed" picks up: the ones a person is expected to look at.
+FAILED_STATUSES = (SyncStatus.FAILED, SyncStatus.NEEDS_ATTENTION)
+
+#: Filter value for "failed or needs attention".
+PROBLEMS = "problems"
 
 
 class AgeListFilter(admin.SimpleListFilter):
@@ -77,4 +86,31 @@ class BusinessListFilter(admin.SimpleListFilter):
         if value and value.isdigit():
             # The business's own row belongs to it too (whether or not it points at itself).
             return queryset.filter(Q(business_id=int(value)) | Q(pk=int(value)))
+        return queryset
+
+
+class ThredfiSyncStatusFilter(admin.SimpleListFilter):
+    """Filter a host changelist by sync status; "Never synced" means no sync-state row."""
+
+    title = _("Thredfi sync")
+    parameter_name = "thredfi_status"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [
+            (PROBLEMS, _("Failed or needs attention")),
+            *SyncStatus.choices,
+            (NEVER_SYNCED, NEVER_SYNCED_LABEL),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        if value is None:
+            return queryset
+        queryset = annotate_sync_state(queryset)
+        if value == NEVER_SYNCED:
+            return queryset.filter(**{f"{STATUS_ANNOTATION}__isnull": True})
+        if value == PROBLEMS:
+            return queryset.filter(**{f"{STATUS_ANNOTATION}__in": FAILED_STATUSES})
+        if value in SyncStatus.values:
+            return queryset.filter(**{STATUS_ANNOTATION: value})
         return queryset

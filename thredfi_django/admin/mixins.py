@@ -7,11 +7,12 @@
     class InvoiceAdmin(ThredfiSyncAdminMixin, admin.ModelAdmin):
         list_display = ["number", "customer", "total"]
 
-The changelist gains a status badge column and a "Thredfi sync" filter, read from one correlated
-subquery per column (no query per row). The change form gains a read-only "Thredfi" fieldset.
-The actions "Sync now" and "Retry failed" only *queue* work (``recording.resync``): no HTTP
-happens in the web request. They need the ``thredfi_django.sync_objects`` permission and are
-hidden without it.
+The changelist gains a status badge column, an amount column for models with line items and a
+"Thredfi sync" filter, read from correlated subqueries (no query per row). The change form
+gains a read-only "Thredfi" fieldset and a "Sync now" button, and saving it warns at once when
+the object cannot be sent to Thredfi as it is. "Sync now" and "Retry failed" only *queue* work
+(``recording.resync``): no HTTP happens in the web request. They need the
+``thredfi_django.sync_objects`` permission and are hidden without it.
 """
 
 from __future__ import annotations
@@ -20,128 +21,38 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.contenttypes.models import ContentType
-from django.db import connections
-from django.db.models import (
-    Case,
-    CharField,
-    Model,
-    OuterRef,
-    QuerySet,
-    Subquery,
-    UUIDField,
-    Value,
-    When,
-)
-from django.db.models.functions import Cast, Replace
-from django.http import HttpRequest
-from django.urls import NoReverseMatch, reverse
+from django.core.exceptions import PermissionDenied
+from django.db.models import Model, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import redirect
+from django.template.loader import select_template
+from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from ..engine.absorb import absorb_queryset
-from ..models import SyncState, SyncStatus
-from ..recording.changes import mark_dirty
-from ..recording.resync import request_sync
-from .display import (
-    ADMIN_CSS,
-    NEVER_SYNCED,
-    NEVER_SYNCED_LABEL,
-    error_summary_html,
-    status_badge,
-    when,
+from ..engine import absorb
+from ..exceptions import ThredfiLocalValidationError
+from ..models import SyncAttempt, SyncState, SyncStatus
+from ..recording import changes, resync
+from .annotations import (
+    AMOUNT_ANNOTATION,
+    ERROR_CODE_ANNOTATION,
+    STATUS_ANNOTATION,
+    amount_text,
+    annotate_amount,
+    annotate_sync_state,
+    has_change_marker,
+    lines_total_expression,
 )
+from .display import ADMIN_CSS, error_summary_html, status_badge, when
+from .filters import FAILED_STATUSES, ThredfiSyncStatusFilter
+from .retry import held_back_message, hold_back_still_invalid
 
 #: The permission that allows "Sync now", "Retry" and "Mark resolved".
 SYNC_PERMISSION = "thredfi_django.sync_objects"
-
-#: Statuses "Retry failed" picks up: the ones a person is expected to look at.
-FAILED_STATUSES = (SyncStatus.FAILED, SyncStatus.NEEDS_ATTENTION)
-
-#: Filter value for "failed or needs attention".
-PROBLEMS = "problems"
-
-#: Names of the annotations :func:`annotate_sync_state` adds (prefixed to avoid host fields).
-STATUS_ANNOTATION = "_thredfi_status"
-ERROR_CODE_ANNOTATION = "_thredfi_error_code"
-
-
-def sync_states_of(queryset: QuerySet) -> QuerySet[SyncState]:
-    """SyncState rows of ``queryset``'s model, correlated to the outer row's pk (for Subquery).
-
-    ``object_id`` is a varchar holding ``str(pk)``; the pk is cast to text because PostgreSQL
-    refuses varchar = integer. A UUID pk is compared without hyphens where the database stores
-    UUIDs as 32 hex characters (SQLite, MySQL), so ``str(uuid)`` still matches there.
-    """
-    model = queryset.model
-    content_type = ContentType.objects.db_manager(queryset.db).get_for_model(model)
-    states = SyncState.objects.filter(content_type=content_type)
-    outer_pk = Cast(OuterRef("pk"), output_field=CharField())
-    pk_field = model._meta.pk
-    target = getattr(pk_field, "target_field", pk_field)  # a OneToOne pk: the field it points to
-    native_uuid = connections[queryset.db].features.has_native_uuid_field
-    if isinstance(target, UUIDField) and not native_uuid:
-        return states.annotate(_thredfi_hex_id=Replace("object_id", Value("-"), Value(""))).filter(
-            _thredfi_hex_id=outer_pk
-        )
-    return states.filter(object_id=outer_pk)
-
-
-def annotate_sync_state(queryset: QuerySet) -> QuerySet:
-    """``queryset`` with its sync status and last error code as annotations, in the same query.
-
-    Adds ``_thredfi_status`` (None when the object was never recorded) and
-    ``_thredfi_error_code``.
-    """
-    if STATUS_ANNOTATION in queryset.query.annotations:
-        return queryset
-    states = sync_states_of(queryset)
-    status: Any = Subquery(states.values("status")[:1])
-    if _has_marker(queryset.model):
-        # Saved but not taken in by the engine yet (the row's own change marker): pending.
-        status = Case(
-            When(thredfi_dirty__isnull=False, then=Value(SyncStatus.PENDING.value)),
-            default=status,
-            output_field=CharField(),
-        )
-    return queryset.annotate(
-        **{
-            STATUS_ANNOTATION: status,
-            ERROR_CODE_ANNOTATION: Subquery(states.values("last_error_code")[:1]),
-        }
-    )
-
-
-def _has_marker(model: type[Model]) -> bool:
-    return any(f.name == "thredfi_dirty" for f in model._meta.concrete_fields)
-
-
-class ThredfiSyncStatusFilter(admin.SimpleListFilter):
-    """Filter a host changelist by sync status; "Never synced" means no sync-state row."""
-
-    title = _("Thredfi sync")
-    parameter_name = "thredfi_status"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
-        return [
-            (PROBLEMS, _("Failed or needs attention")),
-            *SyncStatus.choices,
-            (NEVER_SYNCED, NEVER_SYNCED_LABEL),
-        ]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        value = self.value()
-        if value is None:
-            return queryset
-        queryset = annotate_sync_state(queryset)
-        if value == NEVER_SYNCED:
-            return queryset.filter(**{f"{STATUS_ANNOTATION}__isnull": True})
-        if value == PROBLEMS:
-            return queryset.filter(**{f"{STATUS_ANNOTATION}__in": FAILED_STATUSES})
-        if value in SyncStatus.values:
-            return queryset.filter(**{STATUS_ANNOTATION: value})
-        return queryset
 
 
 class ThredfiSyncAdminMixin:
@@ -164,6 +75,10 @@ class ThredfiSyncAdminMixin:
         "thredfi_attempts",
         "thredfi_last_error",
     )
+    #: The change form with the "Sync now" button. A ModelAdmin with its own
+    #: ``change_form_template`` can include "thredfi_django/admin/sync_now_tool.html" in its
+    #: ``object-tools-items`` block instead.
+    change_form_template = "thredfi_django/admin/host_change_form.html"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -181,13 +96,22 @@ class ThredfiSyncAdminMixin:
     # -- changelist ----------------------------------------------------------------------------
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return annotate_sync_state(super().get_queryset(request))
+        return annotate_amount(annotate_sync_state(super().get_queryset(request)))
 
     def get_list_display(self, request: HttpRequest) -> list[Any]:
         columns = list(super().get_list_display(request))
+        if "thredfi_amount" not in columns and lines_total_expression(self.model) is not None:
+            columns.append("thredfi_amount")
         if "thredfi_status_badge" not in columns:
             columns.append("thredfi_status_badge")
         return columns
+
+    @admin.display(description=_("Amount"), ordering=AMOUNT_ANNOTATION)
+    def thredfi_amount(self, obj: Model) -> str:
+        """The line items' total in the object's currency (``—`` without lines)."""
+        if not hasattr(obj, AMOUNT_ANNOTATION):  # an object not loaded through get_queryset()
+            obj = annotate_amount(type(obj)._default_manager.filter(pk=obj.pk)).first() or obj
+        return amount_text(obj)
 
     def get_list_filter(self, request: HttpRequest) -> list[Any]:
         filters = list(super().get_list_filter(request))
@@ -289,9 +213,21 @@ class ThredfiSyncAdminMixin:
         state = self._thredfi_state(obj)
         if state is None:
             return ""
+        # ``attempts`` restarts at 0 on each success: alone, "0" next to "synced" reads as
+        # "never tried". Say what it counts, and how many pushes the history holds.
+        total = SyncAttempt.objects.filter(state=state).count()
+        history = ngettext("%(n)d in the history", "%(n)d in the history", total) % {"n": total}
+        if not state.attempts:
+            if not total:
+                return _("none yet")
+            return format_html("{}; {}", _("no failure since the last success"), history)
+        failing = ngettext(
+            "%(n)d failed since the last success", "%(n)d failed since the last success",
+            state.attempts,
+        ) % {"n": state.attempts}  # fmt: skip
         if state.next_attempt_at and state.status == SyncStatus.PENDING:
-            return format_html("{} (next attempt {})", state.attempts, when(state.next_attempt_at))
-        return str(state.attempts)
+            failing += format_html(" (next attempt {})", when(state.next_attempt_at))
+        return format_html("{}; {}", failing, history)
 
     @admin.display(description=_("Last error"))
     def thredfi_last_error(self, obj: Model) -> str:
@@ -310,33 +246,41 @@ class ThredfiSyncAdminMixin:
     # -- actions -------------------------------------------------------------------------------
 
     def _thredfi_states(self, queryset: QuerySet) -> QuerySet[SyncState]:
-        if _has_marker(queryset.model):
-            absorb_queryset(queryset)  # saved but only marked so far: give them rows
+        if has_change_marker(queryset.model):
+            absorb.absorb_queryset(queryset)  # saved but only marked so far: give them rows
         content_type = ContentType.objects.get_for_model(queryset.model)
         ids = [str(pk) for pk in queryset.values_list("pk", flat=True)]
         return SyncState.objects.filter(content_type=content_type, object_id__in=ids)
 
     @admin.action(description=_("Sync now with Thredfi"), permissions=["sync"])
     def thredfi_sync_now(self, request: HttpRequest, queryset: QuerySet) -> None:
-        states = self._thredfi_states(queryset)
-        queued = request_sync(states)
+
+        states, held = hold_back_still_invalid(self._thredfi_states(queryset))
+        queued = resync.request_sync(states)
         # Objects never recorded (e.g. created before the app was installed) get their row now;
         # mark_dirty enqueues them after this request's transaction commits.
         never = annotate_sync_state(queryset).filter(**{f"{STATUS_ANNOTATION}__isnull": True})
         if not hasattr(queryset.model, "get_thredfi_external_id"):
             never = []  # not a synced model (no Thredfi model mixin): nothing to record
         for obj in never:
-            mark_dirty(obj)
+            changes.mark_dirty(obj)
             queued += 1
-        self._thredfi_report(request, queued, len(queryset))
+        self._thredfi_report(request, queued, len(queryset), held)
 
     @admin.action(description=_("Retry failed Thredfi syncs"), permissions=["sync"])
     def thredfi_retry_failed(self, request: HttpRequest, queryset: QuerySet) -> None:
-        states = self._thredfi_states(queryset).filter(status__in=FAILED_STATUSES)
-        queued = request_sync(states)
-        self._thredfi_report(request, queued, len(queryset))
 
-    def _thredfi_report(self, request: HttpRequest, queued: int, selected: int) -> None:
+        failed = self._thredfi_states(queryset).filter(status__in=FAILED_STATUSES)
+        states, held = hold_back_still_invalid(failed)
+        queued = resync.request_sync(states)
+        self._thredfi_report(request, queued, len(queryset), held)
+
+    def _thredfi_report(self, request: HttpRequest, queued: int, selected: int, held) -> None:
+        if held:
+            self.message_user(request, held_back_message(held), messages.WARNING)
+            selected -= len(held)
+            if not queued and not selected:
+                return
         opts = self.model._meta
         name = opts.verbose_name if queued == 1 else opts.verbose_name_plural
         message = ngettext(
@@ -353,3 +297,74 @@ class ThredfiSyncAdminMixin:
             ) % {"count": skipped}
         level = messages.SUCCESS if queued else messages.WARNING
         self.message_user(request, message, level)
+
+    # -- "Sync now" on the change form, and a warning when the saved object is not valid -----------
+
+    def get_urls(self) -> list[Any]:
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "<path:object_id>/thredfi-sync/",
+                self.admin_site.admin_view(self.thredfi_sync_view),
+                name="{}_{}_thredfi_sync".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict, add: bool = False, change: bool = False,
+        form_url: str = "", obj: Model | None = None,
+    ) -> HttpResponse:  # fmt: skip
+        opts = self.opts
+        # What the change form would extend without us: the host's per-model overrides stay.
+        context["thredfi_base_change_form"] = select_template(
+            [
+                f"admin/{opts.app_label}/{opts.model_name}/change_form.html",
+                f"admin/{opts.app_label}/change_form.html",
+                "admin/change_form.html",
+            ]
+        ).template
+        if obj is not None and obj.pk is not None and self.has_sync_permission(request, obj):
+            context["thredfi_sync_url"] = reverse(
+                f"{self.admin_site.name}:{opts.app_label}_{opts.model_name}_thredfi_sync",
+                args=[obj.pk],
+            )
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def thredfi_sync_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """POST: queue this one object ("Sync now" on its change form), then back to the form."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            raise Http404(f"No {self.opts.verbose_name} with id {object_id!r}.")
+        if not (self.has_view_permission(request, obj) and self.has_sync_permission(request, obj)):
+            raise PermissionDenied
+        self.thredfi_sync_now(request, self.model._default_manager.filter(pk=obj.pk))
+        info = self.admin_site.name, self.opts.app_label, self.opts.model_name
+        return redirect(reverse("{}:{}_{}_change".format(*info), args=[obj.pk]))
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        """After the inlines are saved (an invoice's lines are part of what Thredfi checks),
+        tell the person at once if Thredfi will refuse the object. The save stands."""
+        super().save_related(request, form, formsets, change)
+        obj = form.instance
+        if not hasattr(obj, "validate_for_thredfi"):
+            return
+        obj._prefetched_objects_cache = {}  # read the lines just saved, not a stale cache
+        try:
+            obj.validate_for_thredfi()
+        except ThredfiLocalValidationError as err:
+            problems = (
+                "; ".join(
+                    f"{field}: {' '.join(map(str, messages_))}"
+                    for field, messages_ in err.field_errors.items()
+                )
+                or err.message
+            )
+            self.message_user(
+                request,
+                _("Saved, but Thredfi will not accept this %(name)s as it is: %(problems)s")
+                % {"name": self.opts.verbose_name, "problems": problems},
+                messages.WARNING,
+            )

@@ -41,6 +41,7 @@ from .display import (
 )
 from .filters import AgeListFilter, BusinessListFilter, ModelListFilter
 from .mixins import SYNC_PERMISSION
+from .retry import held_back_message, hold_back_still_invalid
 
 #: "Mark resolved" leaves these alone: nothing to resolve, or a worker owns the row right now.
 NOT_RESOLVABLE = (SyncStatus.SYNCED, SyncStatus.RESOLVED, SyncStatus.IN_PROGRESS)
@@ -330,7 +331,13 @@ class SyncStateAdmin(admin.ModelAdmin):
     @admin.action(description=_("Retry (queue a sync now)"), permissions=["sync"])
     def retry(self, request: HttpRequest, queryset: QuerySet) -> None:
         selected = queryset.count()
-        queued = request_sync(queryset)
+        worth, held = hold_back_still_invalid(queryset)
+        if held:
+            self.message_user(request, held_back_message(held), messages.WARNING)
+            selected -= len(held)
+            if not selected:
+                return
+        queued = request_sync(worth)
         message = ngettext(
             "%(count)d sync state queued for sync.",
             "%(count)d sync states queued for sync.",

@@ -1,4 +1,4 @@
-"""What follows a recorded outcome, once it has committed: signals, log lines and wake-ups.
+"""What follows a recorded outcome: a log line at once; signals and wake-ups once it commits.
 
 Nobody hears of an outcome that rolled back. Rows that were blocked on a row just synced wake
 here; a row that blocked while its dependency was being pushed looks for the remote id only
@@ -72,35 +72,23 @@ def _unblock_if_ready(blocked: list[Push]) -> list[int]:
     return woken
 
 
-def _announce(push: Push, release: Release, status: str) -> None:
+def log_outcome(push: Push, release: Release, status: str | None) -> None:
+    """One log line per push, as it is recorded (``status`` None: the lease was lost)."""
     state = push.state
-    sender = host_model(state.content_type_id)
-    if release.outcome in (SyncAttempt.Outcome.SUCCESS, SyncAttempt.Outcome.SKIPPED):
-        if release.outcome == SyncAttempt.Outcome.SKIPPED:
-            logger.info(
-                "Thredfi %s %s skipped: %s", state.resource, state.object_id, release.message
-            )
-            return
+    if status is None or release.outcome is None:
+        return
+    if release.outcome == SyncAttempt.Outcome.SKIPPED:
+        logger.info("Thredfi %s %s skipped: %s", state.resource, state.object_id, release.message)
+    elif release.outcome == SyncAttempt.Outcome.SUCCESS:
+        action = push.call.action
         logger.info(
-            "Thredfi %s %s %s (%s)",
-            push.call.action,
-            state.resource,
-            release.remote_id,
-            state.external_id,
-        )
-        sync_succeeded.send(
-            sender=sender,
-            instance=push.instance,
-            state=state,
-            remote=push.answer.remote,
-            created=push.answer.created,
+            "Thredfi %s %s %s (%s)", action, state.resource, release.remote_id, state.external_id
         )
     elif release.outcome == SyncAttempt.Outcome.BLOCKED:
         logger.info("Thredfi %s %s blocked: %s", state.resource, state.object_id, release.message)
-    elif release.error is not None:
-        will_retry = status == SyncStatus.PENDING
+    else:
         action = push.call.action if push.call is not None else "validate"
-        log = logger.warning if will_retry else logger.error
+        log = logger.warning if status == SyncStatus.PENDING else logger.error
         log(
             "Thredfi %s of %s %s -> %s: %s",
             action,
@@ -109,10 +97,24 @@ def _announce(push: Push, release: Release, status: str) -> None:
             status,
             release.message,
         )
+
+
+def _announce(push: Push, release: Release, status: str) -> None:
+    state = push.state
+    sender = host_model(state.content_type_id)
+    if release.outcome == SyncAttempt.Outcome.SUCCESS:
+        sync_succeeded.send(
+            sender=sender,
+            instance=push.instance,
+            state=state,
+            remote=push.answer.remote,
+            created=push.answer.created,
+        )
+    elif release.error is not None and release.outcome != SyncAttempt.Outcome.BLOCKED:
         sync_failed.send(
             sender=sender,
             instance=push.instance,
             state=state,
             error=release.error,
-            will_retry=will_retry,
+            will_retry=status == SyncStatus.PENDING,
         )

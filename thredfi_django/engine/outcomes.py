@@ -10,7 +10,7 @@ more. The release is a compare-and-set on the lease and the version, so:
 - a save that arrived during the push keeps the row pending, whatever the outcome but a
   backoff or a block: that save may be the fix, and it was never pushed.
 
-Signals, logs and wake-ups follow the commit (``follow_up``).
+Each push gets a log line; signals and wake-ups follow the commit (``follow_up``).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from ..models import SyncAttempt, SyncState, SyncStatus
 from ..redaction import redact
 from ..sql import insert_rows, update_rows
 from . import backoff
-from .follow_up import follow_up
+from .follow_up import follow_up, log_outcome
 from .plan import Blocked
 from .results import Push, Release, SyncResult
 
@@ -50,6 +50,8 @@ def record(pushes: list[Push], worker: str) -> list[SyncResult]:
         _insert_attempts(pushes, releases, now, worker)
         _trim_history([p.state for p, r in zip(pushes, releases, strict=True) if r.outcome])
         transaction.on_commit(lambda: follow_up(pushes, releases, final))
+    for push, release in zip(pushes, releases, strict=True):
+        log_outcome(push, release, final.get(push.state.pk))
     return [_result(p, r, final) for p, r in zip(pushes, releases, strict=True)]
 
 

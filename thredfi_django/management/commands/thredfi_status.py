@@ -12,8 +12,12 @@ from django.utils import timezone
 from thredfi_django.engine.absorb import absorb_all
 from thredfi_django.models import SyncState, SyncStatus
 
+from ..untracked import untracked_counts
+
 #: States a person should look at; ``--check`` exits non-zero while any exist.
 PROBLEM_STATUSES = (SyncStatus.FAILED, SyncStatus.NEEDS_ATTENTION)
+#: The table's column of host objects without a sync-state row.
+NEVER_RECORDED = "never_recorded"
 
 
 def model_label(content_type_id: int) -> str:
@@ -40,8 +44,9 @@ def humanize_age(delta: timedelta) -> str:
 
 class Command(BaseCommand):
     help = (
-        "Show Thredfi sync status: object counts per model and status, the oldest pending "
-        "object, and the most recent failures with their error code and message."
+        "Show Thredfi sync status: object counts per model and status (including objects of "
+        "synced models never recorded, e.g. by bulk_create), the oldest pending object, and the "
+        "most recent failures with their error code and message."
     )
 
     def add_arguments(self, parser):
@@ -68,11 +73,22 @@ class Command(BaseCommand):
         for row in rows:
             counts = table.setdefault(model_label(row["content_type_id"]), {})
             counts[row["status"]] = counts.get(row["status"], 0) + row["n"]
+        never = untracked_counts()
+        for label, n in never.items():
+            table.setdefault(label, {})[NEVER_RECORDED] = n
 
         if not table:
             self.stdout.write("No objects are tracked for Thredfi sync yet.")
             return
         self._write_table(table)
+        if never:
+            self.stdout.write(
+                self.style.WARNING(
+                    f"\n{sum(never.values()):,} object(s) were never recorded for sync (created "
+                    "by bulk_create, a raw query or before thredfi_django was installed), so "
+                    "nothing will push them. Run `manage.py thredfi_sync` to record and push them."
+                )
+            )
         self._write_oldest_pending()
         if failures > 0:
             self._write_failures(failures)
@@ -82,7 +98,7 @@ class Command(BaseCommand):
             raise CommandError(f"{problems} object(s) failed or need attention.", returncode=1)
 
     def _write_table(self, table: dict[str, dict[str, int]]) -> None:
-        statuses = [value for value, _ in SyncStatus.choices]
+        statuses = [value for value, _ in SyncStatus.choices] + [NEVER_RECORDED]
         width = max(len("model"), *(len(label) for label in table))
         header = f"{'model':<{width}}  " + "  ".join(f"{s:>{len(s)}}" for s in statuses)
         self.stdout.write(self.style.MIGRATE_HEADING(header + "    total"))

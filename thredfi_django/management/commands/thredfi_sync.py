@@ -2,30 +2,29 @@
 
 from __future__ import annotations
 
-import json
+import logging
 import uuid
-from collections import Counter
 from collections.abc import Iterator
 
 from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
 from django.core.management.base import BaseCommand, CommandError
 from django.db import router, transaction
-from django.db.models import CharField, Exists, Max, OuterRef, Q, QuerySet
-from django.db.models.functions import Cast
+from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 
 from thredfi_django.conf import thredfi_settings
-from thredfi_django.engine.absorb import absorb_all
+from thredfi_django.engine import absorb
 from thredfi_django.engine.drain import sync_state
 from thredfi_django.engine.plan import preview
 from thredfi_django.mixins import ThredfiSyncMixin
 from thredfi_django.models import SyncState, SyncStatus
-from thredfi_django.recording.changes import label_of
-from thredfi_django.recording.resync import request_sync
+from thredfi_django.recording import changes, resync
 from thredfi_django.sql import insert_rows
 from thredfi_django.tasks import sweep_pending
 
+from ..sync_report import SAMPLE, SHOW_ALL_UP_TO, SyncReport, shown_in_full
+from ..untracked import synced_models, untracked_objects
 from ._progress import Progress
 
 #: Rows per UPDATE / task batch: keeps memory flat and stays far below every database's limit
@@ -46,10 +45,6 @@ DEFAULT_STATUSES = [
 DIRECT_LIMIT = 10_000
 #: --now outcomes that mean "this object is not in Thredfi as it is now".
 FAILED_OUTCOMES = {"blocked", "retry", "failed", "needs_attention", "missing"}
-
-
-def synced_models() -> list[type[ThredfiSyncMixin]]:
-    return [m for m in apps.get_models() if issubclass(m, ThredfiSyncMixin) and not m._meta.proxy]
 
 
 class Command(BaseCommand):
@@ -88,7 +83,18 @@ class Command(BaseCommand):
         )  # fmt: skip
         mode.add_argument(
             "--dry-run", action="store_true",
-            help="Show method, path and payload of each request; send and change nothing.",
+            help="Show method, path and payload of the requests; send and change nothing. "
+            f"More than {SHOW_ALL_UP_TO} objects: the first {SAMPLE} and a summary by model, "
+            "operation and business (see --full and --limit).",
+        )  # fmt: skip
+        parser.add_argument(
+            "--full", action="store_true",
+            help="Write every request (--dry-run) or every object not synced (--now) in full.",
+        )  # fmt: skip
+        parser.add_argument(
+            "--limit", type=int, metavar="N",
+            help="Write at most N requests (--dry-run) or objects not synced (--now) in full; "
+            "the rest are counted in the summary.",
         )  # fmt: skip
 
     # -- selection -------------------------------------------------------------------------
@@ -150,11 +156,7 @@ class Command(BaseCommand):
         untracked = {}
         if not options["status"] and not options["business"]:
             for model in models:
-                # object_id is text; compare as text so PostgreSQL accepts int and uuid pks.
-                tracked = SyncState.objects.filter(
-                    content_type=cts[model], object_id=Cast(OuterRef("pk"), CharField())
-                )
-                pks = model._default_manager.filter(~Exists(tracked))
+                pks = untracked_objects(model)
                 if ids:
                     pks = pks.filter(pk__in=ids)
                 untracked[model] = pks
@@ -165,7 +167,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if not options["dry_run"]:
             # Saves only marked on their rows so far become pending rows, selected below.
-            absorb_all(CHUNK)
+            absorb.absorb_all(CHUNK)
         selected, untracked = self._selection(options)
         # Rows recorded below are handled as "recorded", never a second time as "selected".
         boundary = SyncState.objects.aggregate(last=Max("pk"))["last"] or 0
@@ -176,7 +178,7 @@ class Command(BaseCommand):
             self.stdout.write("Nothing to sync: no object matches.")
             return
         if options["dry_run"]:
-            return self._dry_run(selected, total, untracked)
+            return self._dry_run(selected, total + sum(new.values()), untracked, options)
         if not thredfi_settings.SYNC_ENABLED:
             self.stdout.write(
                 self.style.WARNING(
@@ -187,7 +189,7 @@ class Command(BaseCommand):
         now = timezone.now()
         recorded = self._record_untracked(untracked, new, due_at=now if bulk else None)
         if options["now"]:
-            failed = self._now(selected, total + len(recorded), recorded)
+            failed = self._now(selected, total + len(recorded), recorded, options)
             if failed:
                 raise CommandError(f"{failed} object(s) could not be synced (see above).")
         else:
@@ -247,7 +249,7 @@ class Command(BaseCommand):
                 str(obj.pk),
                 obj.get_thredfi_external_id(),
                 obj.thredfi_id,
-                label_of(obj),
+                changes.label_of(obj),
                 business_rows.get((key[0], str(key[1]))) if key else None,
             )
             for obj, key in zip(objects, keys, strict=True)
@@ -285,10 +287,10 @@ class Command(BaseCommand):
         if recorded:
             # New rows are pending already; in bulk mode also due (next_attempt_at = now).
             if not bulk:
-                request_sync(recorded)
+                resync.request_sync(recorded)
             progress.advance(len(recorded))
         for ids in self._chunks(selected):
-            queued += request_sync(ids, enqueue_tasks=not bulk)
+            queued += resync.request_sync(ids, enqueue_tasks=not bulk)
             progress.advance(len(ids))
         progress.finish()
         skipped = total - queued
@@ -314,56 +316,69 @@ class Command(BaseCommand):
             "workers in batches."
         )
 
-    def _now(self, selected: QuerySet, total: int, recorded: list[int]) -> int:
-        outcomes: Counter[str] = Counter()
+    def _now(self, selected: QuerySet, total: int, recorded: list[int], options) -> int:
+        report = SyncReport(
+            self, shown_in_full(total, full=options["full"], limit=options["limit"])
+        )
         progress = Progress(self.stdout, total, "synced")
         recorded_chunks = [recorded[i : i + CHUNK] for i in range(0, len(recorded), CHUNK)]
-        for ids in [*recorded_chunks, *self._chunks(selected)]:
-            # Due now (failed ones reset), without a task: we push them ourselves.
-            request_sync(ids, enqueue_tasks=False)
-            for state_id in ids:
-                result = sync_state(state_id, worker="thredfi_sync")
-                outcomes[result.outcome] += 1
-                if result.outcome in FAILED_OUTCOMES:
-                    self._write_failure(state_id, result)
-                progress.advance()
+        # This command reports every outcome itself: the engine's line per object is only
+        # wanted with -v 2.
+        quiet = options["verbosity"] < 2
+        engine_log = logging.getLogger("thredfi_django")
+        level = engine_log.level
+        if quiet:
+            engine_log.setLevel(logging.CRITICAL)
+        try:
+            for ids in [*recorded_chunks, *self._chunks(selected)]:
+                # Due now (failed ones reset), without a task: we push them ourselves.
+                resync.request_sync(ids, enqueue_tasks=False)
+                states = SyncState.objects.select_related("business").in_bulk(ids)
+                for state_id in ids:
+                    result = sync_state(state_id, worker="thredfi_sync")
+                    report.outcome(*self._describe(states.get(state_id), state_id), result)
+                    progress.advance()
+        finally:
+            engine_log.setLevel(level)
         progress.finish()
-        summary = ", ".join(f"{n:,} {outcome}" for outcome, n in sorted(outcomes.items()))
-        self.stdout.write(f"Done: {summary}.")
-        return sum(n for outcome, n in outcomes.items() if outcome in FAILED_OUTCOMES)
+        report.finish_now()
+        return sum(n for key, n in report.counts.items() if key[1] in FAILED_OUTCOMES)
 
-    def _write_failure(self, state_id: int, result) -> None:
-        state = SyncState.objects.filter(pk=state_id).first()
-        what = f"{state.resource} #{state.object_id} {state.label!r}" if state else state_id
-        self.stdout.write(self.style.ERROR(f"✗ {what}: {result.outcome}: {result.message}"))
-        for field, messages in (result.field_errors or {}).items():
-            self.stdout.write(f"    {field}: {' '.join(map(str, messages))}")
+    def _limits(self, options) -> dict:
+        if options["limit"] is not None and options["limit"] < 0:
+            raise CommandError("--limit must be 0 or more.")
+        return {"full": options["full"], "limit": options["limit"]}
 
-    def _dry_run(self, selected: QuerySet, total: int, untracked: dict) -> None:
-        shown = 0
+    def _describe(self, state: SyncState | None, state_id: int) -> tuple[str, str, str]:
+        """(what, model, business) of a row, for the report."""
+        if state is None:
+            return f"sync state {state_id} (deleted meanwhile)", "?", "?"
+        model = state.content_type.model_class()
+        label = model._meta.label if model else state.resource
+        if state.business_id is None or state.business_id == state.pk:
+            business = state.label if state.resource == "business" else "(none)"
+        else:
+            business = state.business.label or state.business.external_id
+        return f"{state.resource} #{state.object_id} {state.label!r}", label, business
+
+    def _dry_run(self, selected: QuerySet, total: int, untracked: dict, options) -> None:
+        report = SyncReport(self, shown_in_full(total, **self._limits(options)))
         for ids in self._chunks(selected):
+            states = SyncState.objects.select_related("business").in_bulk(ids)
             for state_id in ids:
                 result = sync_state(state_id, dry_run=True)
-                state = SyncState.objects.filter(pk=state_id).only("resource", "label").first()
-                self._write_request(f"{state.resource} {state.label!r}", result.request or {})
-                shown += 1
+                state = states[state_id]
+                _what, model, business = self._describe(state, state_id)
+                report.request(
+                    f"{state.resource} {state.label!r}", model, business, result.request or {}
+                )
         for model, qs in untracked.items():
             for obj in model.get_thredfi_queryset().filter(pk__in=qs.values("pk")).iterator(CHUNK):
-                what = f"{model._meta.label} {obj} (not tracked yet)"
-                self._write_request(what, preview(obj))
-                shown += 1
-        self.stdout.write(f"Dry run: {shown:,} request(s) shown, nothing sent or changed.")
-
-    def _write_request(self, what: str, request: dict) -> None:
-        if not request.get("method"):
-            reason = request.get("message") or request.get("action") or "nothing to send"
-            self.stdout.write(f"(no request)  # {what}: {reason}")
-            return
-        self.stdout.write(
-            self.style.MIGRATE_HEADING(f"{request['method']} {request.get('path')}  # {what}")
-        )
-        payload = request.get("payload")
-        if payload is not None:
-            self.stdout.write(json.dumps(payload, indent=2, sort_keys=True, default=str))
-        for field, messages in (request.get("errors") or {}).items():
-            self.stdout.write(self.style.WARNING(f"  would not be sent: {field}: {messages}"))
+                business = obj.get_thredfi_business() if obj.thredfi_resource != "business" else obj
+                report.request(
+                    f"{model._meta.label} {obj} (not tracked yet)",
+                    model._meta.label,
+                    str(business) if business is not None else "(none)",
+                    preview(obj),
+                )
+        report.finish_dry_run()

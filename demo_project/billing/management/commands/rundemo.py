@@ -1,10 +1,11 @@
 """``manage.py rundemo``: the whole demo in one terminal; Ctrl-C stops all of it.
 
-Starts, each in its own process group so nothing outlives the supervisor:
+Starts, each in its own process group, killed by the kernel if the supervisor dies:
 - the fake Thredfi server on 127.0.0.1 (unless THREDFI_BASE_URL points elsewhere),
 - a Celery worker and Celery beat (which runs the periodic sweep),
 - the web server (``runserver``),
-then seeds sample data, creates an admin login and prints the URLs.
+then seeds sample data, creates an admin login and prints the URLs. One demo per var/
+directory: a second one is refused (it would share the database and the broker queue).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from django.core.management.base import BaseCommand, CommandError
 from demo_project.billing.models import Account, Customer, Invoice, Payment
 from thredfi_django.models import SyncState, SyncStatus
 from thredfi_django.recording.resync import request_sync
+
+from ._processes import VarDirBusy, die_with_parent, lock_var_dir, port_in_use_message
 
 #: Seconds a child gets to exit after SIGTERM before it is killed.
 STOP_TIMEOUT = 10.0
@@ -60,6 +63,7 @@ class Child:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # own process group: we signal the group, never a name
+            preexec_fn=die_with_parent(),  # dies with the supervisor, even after kill -9
             text=True,
             bufsize=1,
         )
@@ -102,6 +106,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, port: int, username: str, password: str | None, no_seed: bool, **o):
         self.children: list[Child] = []
+        try:
+            lock = lock_var_dir(settings.VAR_DIR, port)
+        except VarDirBusy as err:
+            raise CommandError(str(err)) from None
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
             self._run(port, username, password or secrets.token_urlsafe(9), no_seed)
@@ -111,6 +119,7 @@ class Command(BaseCommand):
             self._stop_children()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            lock.close()
 
     def _on_signal(self, signum, frame) -> None:
         raise Stop()
@@ -119,16 +128,14 @@ class Command(BaseCommand):
 
     def _run(self, port: int, username: str, password: str, no_seed: bool) -> None:
         if port_open("127.0.0.1", port):
-            raise CommandError(f"Port {port} is already in use; pass --port or set DEMO_PORT.")
+            raise CommandError(port_in_use_message(port, "web server", "--port or DEMO_PORT"))
         call_command("migrate", interactive=False, verbosity=0)
         py = sys.executable
         thredfi = settings.THREDFI
         if settings.DEMO_USE_FAKE_THREDFI:
             host, fake_port = settings.DEMO_FAKE_HOST, settings.DEMO_FAKE_PORT
             if port_open(host, fake_port):
-                raise CommandError(
-                    f"Port {fake_port} (fake Thredfi) is already in use; set DEMO_FAKE_PORT."
-                )
+                raise CommandError(port_in_use_message(fake_port, "fake Thredfi", "DEMO_FAKE_PORT"))
             self._start("thredfi", [
                 py, "-m", "thredfi_django.testing.server", "--host", host,
                 "--port", str(fake_port), "--partner-uuid", thredfi["PARTNER_UUID"],
