@@ -235,8 +235,8 @@ def test_get_client_names_missing_settings():
     with override_settings(THREDFI={"API_KEY": "k"}):
         with pytest.raises(ThredfiConfigurationError, match=r"THREDFI\['PARTNER_UUID'\]"):
             get_client()
-    with override_settings(THREDFI={"PARTNER_UUID": "p", "API_KEY": "k", "CACHE_ALIAS": "nope"}):
-        with pytest.raises(ThredfiConfigurationError, match="CACHE_ALIAS"):
+    with override_settings(THREDFI={"PARTNER_UUID": "p", "API_KEY": "k", "TOKEN_CACHE": "nope"}):
+        with pytest.raises(ThredfiConfigurationError, match="TOKEN_CACHE"):
             get_client()
 
 

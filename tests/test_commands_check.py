@@ -40,7 +40,7 @@ def test_missing_credentials_name_the_setting_and_send_nothing(thredfi_fake):
         output, error = check()
     assert error is not None and error.returncode == 1
     assert "THREDFI['API_KEY'] is not set" in output
-    assert "THREDFI_API_KEY" in output  # the hint names the environment variable
+    assert "your project's settings" in output
     assert thredfi_fake.stats.total_requests == 0
 
 

@@ -3,7 +3,7 @@
 Memoised so every caller shares one ``requests.Session`` (keep-alive), rebuilt when the THREDFI
 or CACHES setting changes (``override_settings`` in tests) and after a fork (a Celery prefork
 child must not share its parent's sockets). Tokens live in Django's cache
-(``THREDFI['CACHE_ALIAS']``), so all worker processes share them.
+(``THREDFI['TOKEN_CACHE']``), so all worker processes share them.
 """
 
 from __future__ import annotations
@@ -53,12 +53,12 @@ def build_client() -> ThredfiClient:
 
     from ..conf import thredfi_settings as s
 
-    alias = s.CACHE_ALIAS
+    alias = s.TOKEN_CACHE
     try:
         caches[alias]
     except InvalidCacheBackendError:
         raise ThredfiConfigurationError(
-            f"settings.THREDFI['CACHE_ALIAS'] is {alias!r}, which is not in settings.CACHES; "
+            f"settings.THREDFI['TOKEN_CACHE'] is {alias!r}, which is not in settings.CACHES; "
             "name one of your caches (tokens are shared through it)."
         ) from None
     return ThredfiClient(
