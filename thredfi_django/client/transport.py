@@ -1,0 +1,165 @@
+"""Reading one answer within bounds, and keeping only credential-free copies of an exchange.
+
+A broken or hostile server must not hold a worker or its memory: the body is read in pieces, at
+most ``max_bytes`` of it, and reading stops at the request's deadline (``requests``' own read
+timeout applies to each read, so an answer that trickles in would otherwise never end).
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import time
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+import requests
+import urllib3
+from requests.structures import CaseInsensitiveDict
+
+from ..redaction import REDACTED, redact
+
+#: Bytes asked for per read; a read returns what has arrived, up to this.
+CHUNK = 64 * 1024
+#: Headers that carry credentials, whichever direction they travel.
+SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
+#: Most of a body kept on an exception (redact() caps the text further).
+KEPT_BYTES = 64 * 1024
+
+
+class BodyTooLarge(Exception):
+    """The answer is longer than the cap."""
+
+
+class DeadlineExceeded(Exception):
+    """The answer did not arrive in full before the request's deadline."""
+
+
+def read_body(response: requests.Response, *, deadline_at: float, max_bytes: int) -> None:
+    """Read ``response``'s body (sent with ``stream=True``) into ``response.content``.
+
+    Raises :class:`BodyTooLarge`, :class:`DeadlineExceeded`, or the urllib3/socket error that
+    ended the read; the connection is then closed rather than handed back half-read.
+    """
+    raw = response.raw
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while True:
+            if time.monotonic() > deadline_at:
+                raise DeadlineExceeded
+            chunk = raw.read1(CHUNK, decode_content=True)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > max_bytes:
+                raise BodyTooLarge
+            chunks.append(chunk)
+    except BaseException:
+        response.close()
+        raise
+    response._content = b"".join(chunks)
+    response._content_consumed = True
+    raw.release_conn()
+
+
+def network_failure(err: BaseException, url: str) -> str:
+    """One line: what failed, and where (host and port), from however deep a chain."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    where = f"{parts.hostname}:{port}"
+    root = _root_cause(err)
+    if isinstance(root, socket.gaierror):
+        return f"cannot resolve host name {parts.hostname!r} (port {port})"
+    if isinstance(root, ConnectionRefusedError):
+        return f"connection refused by {where}"
+    if isinstance(err, requests.ConnectTimeout) or isinstance(
+        root, urllib3.exceptions.ConnectTimeoutError
+    ):
+        return f"timed out connecting to {where}"
+    if isinstance(err, requests.Timeout) or isinstance(root, (TimeoutError, socket.timeout)):
+        return f"timed out waiting for {where} to answer"
+    if isinstance(root, (ssl.SSLError, requests.exceptions.SSLError)):
+        return f"TLS with {where} failed: {_first_line(root)}"
+    if isinstance(root, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)):
+        return f"{where} closed the connection"
+    if type(root).__name__ in ("RemoteDisconnected", "IncompleteRead", "ProtocolError"):
+        return f"{where} closed the connection mid-answer"
+    return f"{type(root).__name__} talking to {where}: {_first_line(root)}"
+
+
+def _root_cause(err: BaseException) -> BaseException:
+    seen: set[int] = set()
+    while id(err) not in seen:
+        seen.add(id(err))
+        inner = getattr(err, "reason", None)
+        if not isinstance(inner, BaseException):
+            inner = next(
+                (a for a in getattr(err, "args", ()) if isinstance(a, BaseException)), None
+            )
+        if inner is None:
+            inner = err.__cause__ or err.__context__
+        if inner is None:
+            break
+        err = inner
+    return err
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return (text[0] if text else type(err).__name__)[:160]
+
+
+def scrubbed_request(
+    request: requests.PreparedRequest | None, secrets: Iterable[str | None]
+) -> requests.PreparedRequest | None:
+    """A copy of ``request`` without credentials: auth headers masked, body redacted."""
+    if request is None:
+        return None
+    secrets = list(secrets)
+    copy = requests.PreparedRequest()
+    copy.method = request.method
+    copy.url = redact(request.url, secrets)
+    copy.headers = CaseInsensitiveDict(
+        {k: REDACTED if k.lower() in SECRET_HEADERS else v for k, v in request.headers.items()}
+    )
+    body = request.body
+    if isinstance(body, bytes):
+        body = body[:KEPT_BYTES].decode("utf-8", "replace")
+    copy.body = redact(body, secrets) if isinstance(body, str) else None
+    return copy
+
+
+def detached(response: requests.Response, secrets: Iterable[str | None]) -> requests.Response:
+    """A copy of ``response`` safe to keep on an exception: no credentials, no socket, and its
+    body redacted (tokens, keys, secrets) and cut to what a person reads."""
+    secrets = list(secrets)
+    copy = requests.Response()
+    copy.status_code = response.status_code
+    copy.reason = response.reason
+    copy.url = redact(response.url, secrets)
+    copy.encoding = response.encoding or "utf-8"
+    copy.headers = CaseInsensitiveDict(
+        {k: v for k, v in response.headers.items() if k.lower() not in SECRET_HEADERS}
+    )
+    copy._content = redact(body_text(response), secrets).encode("utf-8")
+    copy.request = scrubbed_request(response.request, secrets)
+    copy.elapsed = response.elapsed
+    return copy
+
+
+def body_text(response: requests.Response, limit: int = KEPT_BYTES) -> str:
+    """The first ``limit`` bytes of the body as text (no charset guessing over megabytes)."""
+    content = (response.content or b"")[:limit]
+    try:
+        return content.decode(response.encoding or "utf-8", "replace")
+    except LookupError:  # a charset Python does not know
+        return content.decode("utf-8", "replace")
+
+
+def scrub_network_error(err: requests.RequestException, secrets: Iterable[str | None]) -> None:
+    """Drop the live request and response a ``requests`` error carries (the request has the
+    Authorization header), keeping scrubbed copies."""
+    secrets = list(secrets)
+    err.request = scrubbed_request(err.request, secrets)
+    err.response = None
