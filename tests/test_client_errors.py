@@ -278,7 +278,7 @@ def test_network_error_messages_carry_no_secrets(api, customers):
 
 
 def test_debug_log_names_method_path_and_status_but_no_credentials(api, customers, caplog):
-    api.get(CUSTOMERS + "c-1/", json={"id": "c-1"})
+    api.get(CUSTOMERS + "c-1/", json={"id": "4f1c2d7e-0000-4000-8000-000000000001"})
     with caplog.at_level(logging.DEBUG, logger="thredfi_django.client"):
         customers.get("c-1")
     lines = [r.getMessage() for r in caplog.records if r.name == "thredfi_django.client"]
