@@ -370,7 +370,9 @@ def test_get_client_keeps_tokens_in_the_django_cache(api):
         key = get_client().tokens.key("partner")
         caches["default"].delete(key)
         get_client().partner_token()
-        assert caches["default"].get(key)["access_token"] == "partner-tok"
+        sealed = caches["default"].get(key)
+        assert "partner-tok" not in sealed, "tokens are encrypted at rest"
+        assert get_client().tokens.seal.open(sealed).access_token == "partner-tok"
         caches["default"].delete(key)
 
 

@@ -261,13 +261,28 @@ def test_a_403_is_not_mistaken_for_an_expired_token(server):
     assert token.startswith(f"tok-{OTHER_BUSINESS}")
 
 
-def test_the_cache_key_names_partner_and_business_but_never_the_api_key(shared_cache):
+def test_the_cache_key_depends_on_the_credentials_and_host_and_shows_neither(shared_cache):
     client = new_client(shared_cache)
     key = client.tokens.key(BUSINESS)
-    assert PARTNER in key and BUSINESS in key
-    assert API_KEY not in key
+    assert BUSINESS in key
+    assert API_KEY not in key and PARTNER not in key
     sandbox = ThredfiClient(PARTNER, API_KEY, "https://sandbox.example").tokens.key(BUSINESS)
     assert sandbox != key  # another host never reuses this host's tokens
+    rotated = ThredfiClient(PARTNER, API_KEY + "-rotated", BASE).tokens.key(BUSINESS)
+    assert rotated != key  # a new (or wrong) key never finds the old key's tokens
+
+
+def test_cached_tokens_are_sealed_and_useless_under_another_key(shared_cache):
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        TokenServer(rsps)
+        new_client(shared_cache).partner_token()
+    client = new_client(shared_cache)
+    stored = shared_cache.get(client.tokens.key("partner"))
+    assert "tok-partner-1" not in stored, "the cache holds ciphertext only"
+    assert client.tokens.read("partner").access_token == "tok-partner-1"
+    other = ThredfiClient(PARTNER, API_KEY, BASE, cache=shared_cache, cache_secret="other")
+    assert other.tokens.seal.open(stored) is None
+    assert other.tokens.read("partner") is None
 
 
 def test_concurrent_refreshes_make_one_fetch(shared_cache):

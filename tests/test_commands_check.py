@@ -86,3 +86,12 @@ def test_timeouts_say_which_url_and_setting(thredfi_fake, monkeypatch):
     assert error is not None
     assert f"did not answer in time at {thredfi_settings.base_url}" in output
     assert "THREDFI['TIMEOUT']" in output
+
+
+def test_a_revoked_key_is_reported_rejected_even_with_a_token_still_cached(thredfi_fake):
+    get_client().partner_token()  # a valid token now sits in the cache
+    thredfi_fake.add_partner(thredfi_settings.PARTNER_UUID, "the-rotated-key")  # key revoked
+    output, error = check()
+    assert error is not None
+    assert "rejected the credentials" in output
+    assert "credentials accepted" not in output

@@ -79,6 +79,7 @@ class ThredfiClient:
         cache: TokenCache | None = None,
         token_refresh_margin: float = 300,
         session: requests.Session | None = None,
+        cache_secret: str = "",
     ):
         if not partner_uuid or not api_key:
             missing = "PARTNER_UUID" if not partner_uuid else "API_KEY"
@@ -114,8 +115,10 @@ class ThredfiClient:
         self.tokens = TokenStore(
             cache if cache is not None else LocalCache(),
             partner_uuid=self.partner_uuid,
+            api_key=self._api_key,
             base_url=self.base_url,
             margin=token_refresh_margin,
+            secret=cache_secret,
         )
 
     def close(self) -> None:
@@ -142,6 +145,11 @@ class ThredfiClient:
     def partner_token(self) -> str:
         """A valid partner (unscoped) access token. Never hand it to a browser."""
         return self.tokens.get(PARTNER_SCOPE, self._fetch_partner_token).access_token
+
+    def verify_credentials(self) -> None:
+        """Ask for a new partner token, whatever the cache holds (and cache it): raises
+        :class:`ThredfiAuthenticationError` if Thredfi rejects the partner UUID and API key."""
+        self.tokens.renew(PARTNER_SCOPE, self._fetch_partner_token)
 
     def business_token(self, business_id: str) -> dict[str, Any]:
         """``{"access_token", "expires_in"}`` for one business, ``expires_in`` being what is left.

@@ -49,6 +49,7 @@ class DjangoCache:
 
 def build_client() -> ThredfiClient:
     """A new client from the current settings (most code wants :func:`get_client`)."""
+    from django.conf import settings
     from django.core.cache import InvalidCacheBackendError, caches
 
     from ..conf import thredfi_settings as s
@@ -66,8 +67,11 @@ def build_client() -> ThredfiClient:
         s.require("API_KEY"),
         s.base_url,
         timeout=s.TIMEOUT,
+        deadline=s.REQUEST_DEADLINE,
+        max_response_bytes=s.MAX_RESPONSE_BYTES,
         cache=DjangoCache(alias),
         token_refresh_margin=s.TOKEN_REFRESH_MARGIN,
+        cache_secret=str(getattr(settings, "SECRET_KEY", "") or ""),
     )
 
 
