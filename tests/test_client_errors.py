@@ -139,7 +139,7 @@ def test_an_html_502_from_a_proxy_is_a_transient_server_error_with_a_readable_me
 
 def test_a_2xx_that_is_not_json_is_not_mistaken_for_data(api, customers):
     api.get(CUSTOMERS + "c-1/", status=200, body="<html>maintenance</html>")
-    with pytest.raises(ThredfiMalformedResponseError, match="expected a JSON body") as caught:
+    with pytest.raises(ThredfiMalformedResponseError, match="not valid JSON") as caught:
         customers.get("c-1")
     assert caught.value.transient
 

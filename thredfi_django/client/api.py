@@ -302,8 +302,12 @@ class ThredfiClient:
                     stream=True,
                     allow_redirects=False,
                 )
+            # An error's status says what happened; the start of its body is enough to quote.
             read_body(
-                response, deadline_at=started + self.deadline, max_bytes=self.max_response_bytes
+                response,
+                deadline_at=started + self.deadline,
+                max_bytes=self.max_response_bytes,
+                truncate=response.status_code >= 400,
             )
         except DeadlineExceeded:
             exc = ThredfiTimeoutError(
@@ -371,10 +375,12 @@ class ThredfiClient:
             body = response.json()
         except (ValueError, RecursionError):
             content_type = response.headers.get("Content-Type", "no content type")
-            what = "an empty body" if not response.content else f"not JSON ({content_type})"
+            if response.content:
+                problem = f"the body is not valid JSON ({content_type}): {snippet(response)}"
+            else:
+                problem = "the body is empty"
             raise ThredfiMalformedResponseError(
-                f"expected a JSON body, got {what}"
-                + (f": {snippet(response)}" if response.content else ""),
+                problem,
                 status_code=response.status_code,
                 response=detached(response, secrets),
                 method=method,

@@ -74,7 +74,7 @@ def checked_record(
         return ThredfiMalformedResponseError(problem, status_code=status, method=method, path=path)
 
     if not isinstance(body, dict):
-        shown = "no body" if body is None else f"a JSON {type(body).__name__}"
+        shown = "null or no body" if body is None else f"a JSON {type(body).__name__}"
         raise malformed(f"expected a record (a JSON object), got {shown}")
     record_id = body.get("id")
     if record_id in (None, ""):

@@ -35,32 +35,38 @@ class DeadlineExceeded(Exception):
     """The answer did not arrive in full before the request's deadline."""
 
 
-def read_body(response: requests.Response, *, deadline_at: float, max_bytes: int) -> None:
+def read_body(
+    response: requests.Response, *, deadline_at: float, max_bytes: int, truncate: bool = False
+) -> None:
     """Read ``response``'s body (sent with ``stream=True``) into ``response.content``.
 
-    Raises :class:`BodyTooLarge`, :class:`DeadlineExceeded`, or the urllib3/socket error that
-    ended the read; the connection is then closed rather than handed back half-read.
+    Raises :class:`BodyTooLarge` (unless ``truncate``: then the first ``max_bytes`` are kept),
+    :class:`DeadlineExceeded`, or the urllib3/socket error that ended the read; the connection
+    is then closed rather than handed back half-read.
     """
     raw = response.raw
     chunks: list[bytes] = []
     size = 0
     try:
-        while True:
-            if time.monotonic() > deadline_at:
-                raise DeadlineExceeded
-            chunk = raw.read1(CHUNK, decode_content=True)
-            if not chunk:
-                break
+        while chunk := raw.read1(CHUNK, decode_content=True):
             size += len(chunk)
             if size > max_bytes:
-                raise BodyTooLarge
+                if not truncate:
+                    raise BodyTooLarge
+                chunks.append(chunk[: max_bytes - size])
+                break
             chunks.append(chunk)
+            if time.monotonic() > deadline_at:
+                raise DeadlineExceeded
     except BaseException:
         response.close()
         raise
+    if size > max_bytes:
+        response.close()  # the rest is unread: the connection cannot be reused
+    else:
+        raw.release_conn()
     response._content = b"".join(chunks)
     response._content_consumed = True
-    raw.release_conn()
 
 
 def network_failure(err: BaseException, url: str) -> str:
