@@ -369,23 +369,22 @@ class ThredfiClient:
             raise error_from_response(response, method, path, secrets=secrets)
         if response.status_code == 204:
             return None
-        try:
-            if not response.content:
-                raise ValueError("an empty body")
-            body = response.json()
-        except (ValueError, RecursionError):
-            content_type = response.headers.get("Content-Type", "no content type")
-            if response.content:
+        problem = "the body is empty" if not response.content else None
+        if problem is None:
+            try:
+                body = response.json()
+            except (ValueError, RecursionError):
+                content_type = response.headers.get("Content-Type", "no content type")
                 problem = f"the body is not valid JSON ({content_type}): {snippet(response)}"
-            else:
-                problem = "the body is empty"
+        if problem is not None:
+            # Raised outside the except block: the decoder's error holds the whole body.
             raise ThredfiMalformedResponseError(
-                problem,
+                redact(problem, secrets),
                 status_code=response.status_code,
                 response=detached(response, secrets),
                 method=method,
                 path=path,
-            ) from None
+            )
         if isinstance(body, dict):
             return Record(body, http_status=response.status_code)
         return body

@@ -94,21 +94,21 @@ def network_failure(err: BaseException, url: str) -> str:
     return f"{type(root).__name__} talking to {where}: {_first_line(root)}"
 
 
-def _root_cause(err: BaseException) -> BaseException:
-    seen: set[int] = set()
-    while id(err) not in seen:
-        seen.add(id(err))
+def _chain(err: BaseException) -> list[BaseException]:
+    """``err`` and the errors it wraps, outermost first (urllib3 nests them in reason/args)."""
+    chain: list[BaseException] = []
+    while err is not None and all(err is not seen for seen in chain):
+        chain.append(err)
         inner = getattr(err, "reason", None)
         if not isinstance(inner, BaseException):
-            inner = next(
-                (a for a in getattr(err, "args", ()) if isinstance(a, BaseException)), None
-            )
-        if inner is None:
-            inner = err.__cause__ or err.__context__
-        if inner is None:
-            break
-        err = inner
-    return err
+            wrapped = (a for a in getattr(err, "args", ()) if isinstance(a, BaseException))
+            inner = next(wrapped, None)
+        err = inner or err.__cause__ or err.__context__
+    return chain
+
+
+def _root_cause(err: BaseException) -> BaseException:
+    return _chain(err)[-1]
 
 
 def _first_line(err: BaseException) -> str:
@@ -146,7 +146,11 @@ def detached(response: requests.Response, secrets: Iterable[str | None]) -> requ
     copy.url = redact(response.url, secrets)
     copy.encoding = response.encoding or "utf-8"
     copy.headers = CaseInsensitiveDict(
-        {k: v for k, v in response.headers.items() if k.lower() not in SECRET_HEADERS}
+        {
+            k: redact(v, secrets)
+            for k, v in response.headers.items()
+            if k.lower() not in SECRET_HEADERS
+        }
     )
     copy._content = redact(body_text(response), secrets).encode("utf-8")
     copy.request = scrubbed_request(response.request, secrets)
@@ -165,7 +169,9 @@ def body_text(response: requests.Response, limit: int = KEPT_BYTES) -> str:
 
 def scrub_network_error(err: requests.RequestException, secrets: Iterable[str | None]) -> None:
     """Drop the live request and response a ``requests`` error carries (the request has the
-    Authorization header), keeping scrubbed copies."""
+    Authorization header), keeping a scrubbed copy, and redact the messages of the whole chain."""
     secrets = list(secrets)
     err.request = scrubbed_request(err.request, secrets)
     err.response = None
+    for inner in _chain(err):
+        inner.args = tuple(redact(a, secrets) if isinstance(a, str) else a for a in inner.args)
