@@ -1,8 +1,6 @@
 """No secret leaves the client: not in a message, not in a log line, and not anywhere inside an
 exception it raises (its response, its request, their headers and bodies, its cause and context,
 recursively), so logging or storing an exception (Sentry, a sync_failed receiver) is safe.
-
-Tracebacks are not walked: their frames hold local variables, of every Python program.
 """
 
 from __future__ import annotations
@@ -12,14 +10,13 @@ import logging
 import socket
 import threading
 import time
-import types
-from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
 import responses
 
+from tests.fixtures.secret_walk import find_secrets
 from thredfi_django.client import ThredfiClient
 from thredfi_django.exceptions import ThredfiError
 
@@ -30,53 +27,10 @@ BUSINESS_TOKEN = "business-token-that-must-never-leak"
 BUSINESS = "4f1c2d7e-0000-4000-8000-000000000001"
 BASIC = base64.b64encode(f"{PARTNER}:{API_KEY}".encode()).decode()
 SECRETS = (API_KEY, PARTNER_TOKEN, BUSINESS_TOKEN, BASIC)
-LEAF_TYPES = (int, float, bool, type(None), complex)
-SKIPPED = (
-    types.TracebackType,
-    types.FrameType,
-    types.FunctionType,
-    types.BuiltinFunctionType,
-    types.MethodType,
-    types.ModuleType,
-    type,
-)
 
 
-def leaks(root, limit=200_000):
-    """Paths inside ``root`` whose str or bytes contains a secret (breadth-first, cycle-safe)."""
-    found, seen, todo = [], set(), deque([("exc", root)])
-    while todo and len(seen) < limit:
-        path, obj = todo.popleft()
-        if id(obj) in seen or isinstance(obj, LEAF_TYPES + SKIPPED):
-            continue
-        seen.add(id(obj))
-        if isinstance(obj, (str, bytes, bytearray)):
-            text = obj if isinstance(obj, str) else bytes(obj).decode("latin-1")
-            found += [f"{path} holds {secret[:6]}…" for secret in SECRETS if secret in text]
-            continue
-        if isinstance(obj, dict):
-            items = [(f"{path}[{k!r}]", v) for k, v in obj.items()] + [
-                (path + ".key", k) for k in obj
-            ]
-        elif isinstance(obj, (list, tuple, set, frozenset, deque)):
-            items = [(f"{path}[{i}]", v) for i, v in enumerate(obj)]
-        else:
-            items = []
-            if isinstance(obj, BaseException):
-                items += [(path + ".args", obj.args), (path + ".__cause__", obj.__cause__),
-                          (path + ".__context__", obj.__context__)]  # fmt: skip
-            if hasattr(obj, "__dict__"):
-                items += [(f"{path}.{k}", v) for k, v in vars(obj).items()]
-            for name in getattr(type(obj), "__slots__", ()):
-                if hasattr(obj, name):
-                    items.append((f"{path}.{name}", getattr(obj, name)))
-            if hasattr(obj, "items") and callable(obj.items):  # CaseInsensitiveDict and friends
-                try:
-                    items += [(f"{path}[{k!r}]", v) for k, v in obj.items()]
-                except Exception:  # noqa: BLE001 - not a mapping after all
-                    pass
-        todo.extend(items)
-    return found
+def leaks(root):
+    return find_secrets(root, SECRETS)
 
 
 def raised(call):
