@@ -256,6 +256,14 @@ def test_gets_and_actions_check_the_record_too(server, customers, call):
         call(customers)
 
 
+def test_a_lookup_by_external_id_that_finds_a_record_without_a_usable_id_is_an_error(
+    server, customers
+):
+    server.answer = as_json(200, {"count": 1, "results": [{"external_id": SENT["external_id"]}]})
+    with pytest.raises(ThredfiMalformedResponseError, match="has no id"):
+        customers.find_by_external_id(SENT["external_id"])
+
+
 def test_a_well_formed_answer_is_returned(server, customers):
     server.answer = as_json(201, {"id": RECORD_ID, **SENT})
     record = customers.create(dict(SENT))

@@ -277,8 +277,9 @@ def test_find_by_external_id_scans_every_page_when_the_filter_is_ignored(api, cl
         json={**page, "results": [{"id": f"i-{n}", "external_id": f"e{n}"} for n in range(100)]},
     )
     page2 = {"page_info": {"current_page": 2, "total_pages": 2, "page_size": 100}}
-    api.get(f"{B}/invoices/", json={**page2, "results": [{"id": "i-x", "external_id": "wanted"}]})
-    assert client.business(BIZ).invoices.find_by_external_id("wanted")["id"] == "i-x"
+    wanted = {"id": "00000000-0000-4000-8000-0000000000aa", "external_id": "wanted"}
+    api.get(f"{B}/invoices/", json={**page2, "results": [wanted]})
+    assert client.business(BIZ).invoices.find_by_external_id("wanted") == wanted
 
 
 def test_find_by_external_id_answers_none_when_nothing_matches(api, client):
@@ -288,8 +289,9 @@ def test_find_by_external_id_answers_none_when_nothing_matches(api, client):
 
 def test_find_by_external_id_falls_back_when_the_server_rejects_the_filter(api, client):
     api.get(f"{B}/bills/", status=400, json={"error_code": "validation_error", "detail": "bad"})
-    api.get(f"{B}/bills/", json={"next": None, "results": [{"id": "b", "external_id": "x"}]})
-    assert client.business(BIZ).bills.find_by_external_id("x")["id"] == "b"
+    bill = {"id": "00000000-0000-4000-8000-0000000000bb", "external_id": "x"}
+    api.get(f"{B}/bills/", json={"next": None, "results": [bill]})
+    assert client.business(BIZ).bills.find_by_external_id("x") == bill
     assert "external_id" not in last(api).url
 
 

@@ -166,11 +166,13 @@ class List:
         wanted = str(external_id)
         filters = {**self.find_params, **dict.fromkeys(self.external_id_filters, wanted)}
         try:
-            return _first_match(self.list(**filters), wanted)
+            match = _first_match(self.list(**filters), wanted)
         except ThredfiValidationError:
             # The server rejects the filter parameter itself: scan unfiltered.
             logger.debug("%s rejected %s; scanning all pages", self._path(), filters)
-            return _first_match(self.list(**self.find_params), wanted)
+            match = _first_match(self.list(**self.find_params), wanted)
+        # Adopting a match without a usable id would mark a row synced to nothing.
+        return None if match is None else checked_record(match, method="GET", path=self._path())
 
 
 def _first_match(records: Iterator[dict[str, Any]], external_id: str) -> dict[str, Any] | None:
