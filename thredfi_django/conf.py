@@ -32,15 +32,24 @@ ENVIRONMENTS = {
 class Kind:
     """What values a setting accepts; ``problem(value)`` says what is wrong, or None."""
 
-    def __init__(self, *, optional: bool = False, low: float | None = None,
-                 high: float | None = None, choices: tuple[str, ...] = ()):  # fmt: skip
+    #: What the setting must be, in words ("a whole number").
+    description = ""
+
+    def __init__(
+        self,
+        *,
+        optional: bool = False,
+        low: float | None = None,
+        high: float | None = None,
+        choices: tuple[str, ...] = (),
+    ):
         self.optional, self.low, self.high, self.choices = optional, low, high, choices
 
     def problem(self, value: Any) -> str | None:
         if value is None:
-            return None if self.optional else f"must be {self.describe()}, not None"
+            return None if self.optional else f"must be {self.description}, not None"
         if not self.accepts(value):
-            return f"must be {self.describe()}, not {type(value).__name__} {value!r}"
+            return f"must be {self.description}, not {type(value).__name__} {value!r}"
         if self.choices and value not in self.choices:
             return f"must be one of {', '.join(map(repr, self.choices))}, not {value!r}"
         for number in self.numbers(value):
@@ -53,9 +62,6 @@ class Kind:
     def accepts(self, value: Any) -> bool:
         raise NotImplementedError
 
-    def describe(self) -> str:
-        raise NotImplementedError
-
     def numbers(self, value: Any) -> tuple[float, ...]:
         return ()
 
@@ -65,38 +71,34 @@ def _is_number(value: Any) -> bool:
 
 
 class Text(Kind):
+    description = "a string"
+
     def accepts(self, value: Any) -> bool:
         return isinstance(value, str)
 
-    def describe(self) -> str:
-        return "a string"
-
 
 class Flag(Kind):
+    description = "True or False"
+
     def accepts(self, value: Any) -> bool:
         return isinstance(value, bool)
 
-    def describe(self) -> str:
-        return "True or False"
-
 
 class Int(Kind):
+    description = "a whole number"
+
     def accepts(self, value: Any) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
-
-    def describe(self) -> str:
-        return "a whole number"
 
     def numbers(self, value: Any) -> tuple[float, ...]:
         return (value,)
 
 
 class Seconds(Kind):
+    description = "a number of seconds"
+
     def accepts(self, value: Any) -> bool:
         return _is_number(value)
-
-    def describe(self) -> str:
-        return "a number of seconds"
 
     def numbers(self, value: Any) -> tuple[float, ...]:
         return (value,)
@@ -105,24 +107,22 @@ class Seconds(Kind):
 class Timeout(Kind):
     """Seconds, or a ``(connect, read)`` pair of seconds, as ``requests`` takes them."""
 
+    description = "seconds or a (connect, read) pair of seconds"
+
     def accepts(self, value: Any) -> bool:
         if isinstance(value, (list, tuple)):
             return len(value) == 2 and all(map(_is_number, value))
         return _is_number(value)
-
-    def describe(self) -> str:
-        return "seconds or a (connect, read) pair of seconds"
 
     def numbers(self, value: Any) -> tuple[float, ...]:
         return tuple(value) if isinstance(value, (list, tuple)) else (value,)
 
 
 class Labels(Kind):
+    description = "a list of strings"
+
     def accepts(self, value: Any) -> bool:
         return isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
-
-    def describe(self) -> str:
-        return "a list of strings"
 
 
 class Setting:
