@@ -19,6 +19,7 @@ from thredfi_django.exceptions import (
     ThredfiAuthenticationError,
     ThredfiConflictError,
     ThredfiConnectionError,
+    ThredfiMalformedResponseError,
     ThredfiNotFoundError,
     ThredfiPermissionError,
     ThredfiRateLimitError,
@@ -138,8 +139,9 @@ def test_an_html_502_from_a_proxy_is_a_transient_server_error_with_a_readable_me
 
 def test_a_2xx_that_is_not_json_is_not_mistaken_for_data(api, customers):
     api.get(CUSTOMERS + "c-1/", status=200, body="<html>maintenance</html>")
-    with pytest.raises(ThredfiServerError, match="expected JSON"):
+    with pytest.raises(ThredfiMalformedResponseError, match="not valid JSON") as caught:
         customers.get("c-1")
+    assert caught.value.transient
 
 
 @pytest.mark.parametrize(
@@ -276,7 +278,7 @@ def test_network_error_messages_carry_no_secrets(api, customers):
 
 
 def test_debug_log_names_method_path_and_status_but_no_credentials(api, customers, caplog):
-    api.get(CUSTOMERS + "c-1/", json={"id": "c-1"})
+    api.get(CUSTOMERS + "c-1/", json={"id": "4f1c2d7e-0000-4000-8000-000000000001"})
     with caplog.at_level(logging.DEBUG, logger="thredfi_django.client"):
         customers.get("c-1")
     lines = [r.getMessage() for r in caplog.records if r.name == "thredfi_django.client"]

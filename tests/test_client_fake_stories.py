@@ -94,7 +94,11 @@ def test_worker_processes_share_their_tokens(thredfi_fake, acme):
     """Another process (a fresh client on the same Django cache) reuses the cached tokens."""
     s = settings.THREDFI
     other = ThredfiClient(
-        s["PARTNER_UUID"], s["API_KEY"], thredfi_fake.base_url, cache=DjangoCache("default")
+        s["PARTNER_UUID"],
+        s["API_KEY"],
+        thredfi_fake.base_url,
+        cache=DjangoCache("default"),
+        cache_secret=settings.SECRET_KEY,  # as get_client() builds it
     )
     other.business(acme.business_id).customers.create({"external_id": "c", "company_name": "C"})
     assert thredfi_fake.stats.tokens_issued == {"partner": 1, "business": 1}

@@ -12,7 +12,7 @@ from thredfi_django.exceptions import ThredfiConfigurationError
 
 BASE = "https://thredfi.test"
 ROOT = f"{BASE}/v1/platform"
-BIZ = "biz-1"
+BIZ = "00000000-0000-4000-8000-000000000001"
 B = f"{ROOT}/businesses/{BIZ}"
 
 
@@ -41,53 +41,110 @@ def body(request):
 
 def test_creating_a_business_says_whether_it_was_new_or_already_there(api, client):
     data = {"external_id": "dj:tests:acme", "legal_name": "Acme", "entity_type": "limited"}
-    api.post(f"{ROOT}/businesses/", status=201, json={"id": "biz-1", **data})
-    api.post(f"{ROOT}/businesses/", status=200, json={"id": "biz-1", **data, "_meta": {}})
+    api.post(
+        f"{ROOT}/businesses/",
+        status=201,
+        json={"id": "00000000-0000-4000-8000-000000000001", **data},
+    )
+    api.post(
+        f"{ROOT}/businesses/",
+        status=200,
+        json={"id": "00000000-0000-4000-8000-000000000001", **data, "_meta": {}},
+    )
     created = client.businesses.create(data)
     again = client.businesses.create(data)
-    assert (created["id"], created.http_status, created.created) == ("biz-1", 201, True)
-    assert (again["id"], again.http_status, again.created) == ("biz-1", 200, False)
+    assert (created["id"], created.http_status, created.created) == (
+        "00000000-0000-4000-8000-000000000001",
+        201,
+        True,
+    )
+    assert (again["id"], again.http_status, again.created) == (
+        "00000000-0000-4000-8000-000000000001",
+        200,
+        False,
+    )
     assert body(last(api)) == data
     assert last(api).headers["Content-Type"] == "application/json"
     # Business management uses the partner token; no business token was fetched.
     assert last(api).headers["Authorization"] == "Bearer partner-tok"
-    assert not any("/biz-1/oauth2/" in c.request.url for c in api.calls)
+    assert not any(
+        "/00000000-0000-4000-8000-000000000001/oauth2/" in c.request.url for c in api.calls
+    )
 
 
 def test_business_get_and_patch_use_the_partner_token(api, client):
-    api.get(f"{ROOT}/businesses/biz-1/", json={"id": "biz-1"})
-    api.patch(f"{ROOT}/businesses/biz-1/", json={"id": "biz-1", "legal_name": "New"})
-    assert client.businesses.get("biz-1") == {"id": "biz-1"}
-    assert client.businesses.update("biz-1", {"legal_name": "New"})["legal_name"] == "New"
+    api.get(
+        f"{ROOT}/businesses/00000000-0000-4000-8000-000000000001/",
+        json={"id": "00000000-0000-4000-8000-000000000001"},
+    )
+    api.patch(
+        f"{ROOT}/businesses/00000000-0000-4000-8000-000000000001/",
+        json={"id": "00000000-0000-4000-8000-000000000001", "legal_name": "New"},
+    )
+    assert client.businesses.get("00000000-0000-4000-8000-000000000001") == {
+        "id": "00000000-0000-4000-8000-000000000001"
+    }
+    assert (
+        client.businesses.update("00000000-0000-4000-8000-000000000001", {"legal_name": "New"})[
+            "legal_name"
+        ]
+        == "New"
+    )
     assert (last(api).method, body(last(api))) == ("PATCH", {"legal_name": "New"})
     assert last(api).headers["Authorization"] == "Bearer partner-tok"
 
 
 def test_customers_under_a_business_use_that_business_token(api, client):
     customers = client.business(BIZ).customers
-    api.post(f"{B}/customers/", status=201, json={"id": "c-1", "external_id": "x"})
-    api.get(f"{B}/customers/c-1/", json={"id": "c-1"})
-    api.post(f"{B}/customers/c-1/archive/", json={"id": "c-1", "is_archived": True})
-    api.post(f"{B}/customers/c-1/unarchive/", json={"id": "c-1", "is_archived": False})
+    api.post(
+        f"{B}/customers/",
+        status=201,
+        json={"id": "00000000-0000-4000-8000-000000000002", "external_id": "x"},
+    )
+    api.get(
+        f"{B}/customers/00000000-0000-4000-8000-000000000002/",
+        json={"id": "00000000-0000-4000-8000-000000000002"},
+    )
+    api.post(
+        f"{B}/customers/00000000-0000-4000-8000-000000000002/archive/",
+        json={"id": "00000000-0000-4000-8000-000000000002", "is_archived": True},
+    )
+    api.post(
+        f"{B}/customers/00000000-0000-4000-8000-000000000002/unarchive/",
+        json={"id": "00000000-0000-4000-8000-000000000002", "is_archived": False},
+    )
     assert customers.create({"external_id": "x"}).http_status == 201
-    assert customers.get("c-1")["id"] == "c-1"
-    assert customers.archive("c-1")["is_archived"] is True
-    assert customers.unarchive("c-1")["is_archived"] is False
+    assert (
+        customers.get("00000000-0000-4000-8000-000000000002")["id"]
+        == "00000000-0000-4000-8000-000000000002"
+    )
+    assert customers.archive("00000000-0000-4000-8000-000000000002")["is_archived"] is True
+    assert customers.unarchive("00000000-0000-4000-8000-000000000002")["is_archived"] is False
     assert last(api).headers["Authorization"] == "Bearer biz-tok"
     assert not hasattr(customers, "update")  # no customer update is documented
 
 
 def test_invoices_update_with_put_and_void_with_post(api, client):
     invoices = client.business(BIZ).invoices
-    api.put(f"{B}/invoices/inv-1/", json={"id": "inv-1", "memo": "m"})
-    api.post(f"{B}/invoices/inv-1/void/", json={"id": "inv-1", "voided_at": "2025-01-01T00:00:00Z"})
-    invoices.update("inv-1", {"memo": "m"})
+    api.put(
+        f"{B}/invoices/00000000-0000-4000-8000-000000000003/",
+        json={"id": "00000000-0000-4000-8000-000000000003", "memo": "m"},
+    )
+    api.post(
+        f"{B}/invoices/00000000-0000-4000-8000-000000000003/void/",
+        json={"id": "00000000-0000-4000-8000-000000000003", "voided_at": "2025-01-01T00:00:00Z"},
+    )
+    invoices.update("00000000-0000-4000-8000-000000000003", {"memo": "m"})
     assert (api.calls[-1].request.method, body(api.calls[-1].request)) == ("PUT", {"memo": "m"})
-    assert invoices.void("inv-1")["voided_at"]
+    assert invoices.void("00000000-0000-4000-8000-000000000003")["voided_at"]
 
 
 def test_a_payment_carries_its_idempotency_key_and_comes_back_unwrapped(api, client):
-    payment = {"id": "pay-1", "external_id": "dj:p:1", "idempotency_key": "dj:p:1"}
+    payment = {
+        "id": "00000000-0000-4000-8000-000000000004",
+        "external_id": "dj:p:1",
+        "idempotency_key": "dj:p:1",
+    }
     api.post(f"{B}/invoices/payments/", status=201, json={"payment": payment})
     api.post(f"{B}/invoices/payments/", status=200, json={"payment": payment})
     payments = client.business(BIZ).payments
@@ -102,43 +159,97 @@ def test_a_payment_carries_its_idempotency_key_and_comes_back_unwrapped(api, cli
 
 
 def test_no_idempotency_header_unless_asked(api, client):
-    api.post(f"{B}/invoices/payments/", status=201, json={"payment": {"id": "pay-1"}})
+    api.post(
+        f"{B}/invoices/payments/",
+        status=201,
+        json={"payment": {"id": "00000000-0000-4000-8000-000000000004"}},
+    )
     client.business(BIZ).payments.create({})
     assert "Idempotency-Key" not in last(api).headers
 
 
 def test_refunds_and_their_payments_live_under_invoices(api, client):
     business = client.business(BIZ)
-    api.post(f"{B}/invoices/refunds/", status=201, json={"id": "r-1"})
-    api.get(f"{B}/invoices/refunds/r-1/", json={"id": "r-1"})
-    api.post(f"{B}/invoices/refunds/r-1/payments/", status=201, json={"id": "rp-1"})
-    api.get(f"{B}/invoices/refunds/r-1/payments/", json={"next": None, "results": [{"id": "rp-1"}]})
-    assert business.refunds.create({"invoice_id": "inv-1"})["id"] == "r-1"
-    assert business.refunds.get("r-1")["id"] == "r-1"
-    assert business.refund_payments("r-1").create({"amount_cents": 5})["id"] == "rp-1"
-    assert [p["id"] for p in business.refund_payments("r-1").list()] == ["rp-1"]
+    api.post(
+        f"{B}/invoices/refunds/", status=201, json={"id": "00000000-0000-4000-8000-000000000005"}
+    )
+    api.get(
+        f"{B}/invoices/refunds/00000000-0000-4000-8000-000000000005/",
+        json={"id": "00000000-0000-4000-8000-000000000005"},
+    )
+    api.post(
+        f"{B}/invoices/refunds/00000000-0000-4000-8000-000000000005/payments/",
+        status=201,
+        json={"id": "00000000-0000-4000-8000-000000000006"},
+    )
+    api.get(
+        f"{B}/invoices/refunds/00000000-0000-4000-8000-000000000005/payments/",
+        json={"next": None, "results": [{"id": "00000000-0000-4000-8000-000000000006"}]},
+    )
+    assert (
+        business.refunds.create({"invoice_id": "00000000-0000-4000-8000-000000000003"})["id"]
+        == "00000000-0000-4000-8000-000000000005"
+    )
+    assert (
+        business.refunds.get("00000000-0000-4000-8000-000000000005")["id"]
+        == "00000000-0000-4000-8000-000000000005"
+    )
+    assert (
+        business.refund_payments("00000000-0000-4000-8000-000000000005").create(
+            {"amount_cents": 5}
+        )["id"]
+        == "00000000-0000-4000-8000-000000000006"
+    )
+    assert [
+        p["id"] for p in business.refund_payments("00000000-0000-4000-8000-000000000005").list()
+    ] == ["00000000-0000-4000-8000-000000000006"]
 
 
 def test_vendors_bills_and_bill_payments(api, client):
     business = client.business(BIZ)
-    api.post(f"{B}/vendors/", status=201, json={"id": "v-1"})
-    api.post(f"{B}/vendors/v-1/archive/", json={"id": "v-1", "status": "ARCHIVED"})
-    api.post(f"{B}/vendors/v-1/unarchive/", json={"id": "v-1", "status": "ACTIVE"})
-    api.post(f"{B}/bills/", status=201, json={"id": "bill-1"})
-    api.put(f"{B}/bills/bill-1/", json={"id": "bill-1"})
-    api.post(f"{B}/bills/payments/", status=201, json={"id": "bp-1"})
-    api.patch(f"{B}/bills/payments/bp-1/", json={"id": "bp-1", "status": "completed"})
-    api.get(f"{B}/bills/payments/bp-1/", json={"id": "bp-1"})
-    assert business.vendors.create({})["id"] == "v-1"
-    assert business.vendors.archive("v-1")["status"] == "ARCHIVED"
-    assert business.vendors.unarchive("v-1")["status"] == "ACTIVE"
-    assert business.bills.create({})["id"] == "bill-1"
-    business.bills.update("bill-1", {"memo": "x"})
+    api.post(f"{B}/vendors/", status=201, json={"id": "00000000-0000-4000-8000-000000000007"})
+    api.post(
+        f"{B}/vendors/00000000-0000-4000-8000-000000000007/archive/",
+        json={"id": "00000000-0000-4000-8000-000000000007", "status": "ARCHIVED"},
+    )
+    api.post(
+        f"{B}/vendors/00000000-0000-4000-8000-000000000007/unarchive/",
+        json={"id": "00000000-0000-4000-8000-000000000007", "status": "ACTIVE"},
+    )
+    api.post(f"{B}/bills/", status=201, json={"id": "00000000-0000-4000-8000-000000000008"})
+    api.put(
+        f"{B}/bills/00000000-0000-4000-8000-000000000008/",
+        json={"id": "00000000-0000-4000-8000-000000000008"},
+    )
+    api.post(
+        f"{B}/bills/payments/", status=201, json={"id": "00000000-0000-4000-8000-000000000009"}
+    )
+    api.patch(
+        f"{B}/bills/payments/00000000-0000-4000-8000-000000000009/",
+        json={"id": "00000000-0000-4000-8000-000000000009", "status": "completed"},
+    )
+    api.get(
+        f"{B}/bills/payments/00000000-0000-4000-8000-000000000009/",
+        json={"id": "00000000-0000-4000-8000-000000000009"},
+    )
+    assert business.vendors.create({})["id"] == "00000000-0000-4000-8000-000000000007"
+    assert business.vendors.archive("00000000-0000-4000-8000-000000000007")["status"] == "ARCHIVED"
+    assert business.vendors.unarchive("00000000-0000-4000-8000-000000000007")["status"] == "ACTIVE"
+    assert business.bills.create({})["id"] == "00000000-0000-4000-8000-000000000008"
+    business.bills.update("00000000-0000-4000-8000-000000000008", {"memo": "x"})
     assert api.calls[-1].request.method == "PUT"
-    assert business.bill_payments.create({})["id"] == "bp-1"
-    assert business.bill_payments.update("bp-1", {"status": "completed"})["status"] == "completed"
+    assert business.bill_payments.create({})["id"] == "00000000-0000-4000-8000-000000000009"
+    assert (
+        business.bill_payments.update(
+            "00000000-0000-4000-8000-000000000009", {"status": "completed"}
+        )["status"]
+        == "completed"
+    )
     assert api.calls[-1].request.method == "PATCH"
-    assert business.bill_payments.get("bp-1")["id"] == "bp-1"
+    assert (
+        business.bill_payments.get("00000000-0000-4000-8000-000000000009")["id"]
+        == "00000000-0000-4000-8000-000000000009"
+    )
 
 
 def test_find_by_external_id_uses_the_filter_and_checks_the_answer(api, client):
@@ -147,11 +258,14 @@ def test_find_by_external_id_uses_the_filter_and_checks_the_answer(api, client):
         f"{B}/vendors/",
         json={
             "next": None,
-            "results": [{"id": "v-10", "external_id": "v:10"}, {"id": "v-1", "external_id": "v:1"}],
+            "results": [
+                {"id": "v-10", "external_id": "v:10"},
+                {"id": "00000000-0000-4000-8000-000000000007", "external_id": "v:1"},
+            ],
         },
     )
     found = client.business(BIZ).vendors.find_by_external_id("v:1")
-    assert found["id"] == "v-1"
+    assert found["id"] == "00000000-0000-4000-8000-000000000007"
     assert "external_id=v%3A1" in last(api).url
     assert "include_archived=true" in last(api).url
 
@@ -163,8 +277,9 @@ def test_find_by_external_id_scans_every_page_when_the_filter_is_ignored(api, cl
         json={**page, "results": [{"id": f"i-{n}", "external_id": f"e{n}"} for n in range(100)]},
     )
     page2 = {"page_info": {"current_page": 2, "total_pages": 2, "page_size": 100}}
-    api.get(f"{B}/invoices/", json={**page2, "results": [{"id": "i-x", "external_id": "wanted"}]})
-    assert client.business(BIZ).invoices.find_by_external_id("wanted")["id"] == "i-x"
+    wanted = {"id": "00000000-0000-4000-8000-0000000000aa", "external_id": "wanted"}
+    api.get(f"{B}/invoices/", json={**page2, "results": [wanted]})
+    assert client.business(BIZ).invoices.find_by_external_id("wanted") == wanted
 
 
 def test_find_by_external_id_answers_none_when_nothing_matches(api, client):
@@ -174,14 +289,16 @@ def test_find_by_external_id_answers_none_when_nothing_matches(api, client):
 
 def test_find_by_external_id_falls_back_when_the_server_rejects_the_filter(api, client):
     api.get(f"{B}/bills/", status=400, json={"error_code": "validation_error", "detail": "bad"})
-    api.get(f"{B}/bills/", json={"next": None, "results": [{"id": "b", "external_id": "x"}]})
-    assert client.business(BIZ).bills.find_by_external_id("x")["id"] == "b"
+    bill = {"id": "00000000-0000-4000-8000-0000000000bb", "external_id": "x"}
+    api.get(f"{B}/bills/", json={"next": None, "results": [bill]})
+    assert client.business(BIZ).bills.find_by_external_id("x") == bill
     assert "external_id" not in last(api).url
 
 
 def test_ids_are_one_path_segment_and_never_empty(api, client):
-    api.get(f"{B}/customers/a%2F..%2Fb/", json={"id": "odd"})
-    assert client.business(BIZ).customers.get("a/../b")["id"] == "odd"
+    odd = "00000000-0000-4000-8000-000000000099"
+    api.get(f"{B}/customers/a%2F..%2Fb/", json={"id": odd})
+    assert client.business(BIZ).customers.get("a/../b")["id"] == odd
     with pytest.raises(ValueError, match="id is required"):
         client.business(BIZ).customers.get("")
     with pytest.raises(ValueError, match="business id"):
@@ -195,11 +312,19 @@ def test_adding_a_collection_takes_a_few_lines(api, client):
     class Scope(BusinessScope):
         customer_credits = collection(CustomerCredits)
 
-    api.post(f"{B}/customer-credits/", status=201, json={"id": "cc-1"})
-    assert Scope(client, BIZ).customer_credits.create({})["id"] == "cc-1"
+    api.post(
+        f"{B}/customer-credits/", status=201, json={"id": "00000000-0000-4000-8000-000000000010"}
+    )
+    assert (
+        Scope(client, BIZ).customer_credits.create({})["id"]
+        == "00000000-0000-4000-8000-000000000010"
+    )
     # ... or attached to an existing scope class after the fact.
     Scope.credits = collection(CustomerCredits)
-    assert Scope(client, BIZ).credits.base_path == "/v1/platform/businesses/biz-1/customer-credits/"
+    assert (
+        Scope(client, BIZ).credits.base_path
+        == "/v1/platform/businesses/00000000-0000-4000-8000-000000000001/customer-credits/"
+    )
 
 
 def test_the_client_never_shows_its_api_key():
@@ -235,8 +360,8 @@ def test_get_client_names_missing_settings():
     with override_settings(THREDFI={"API_KEY": "k"}):
         with pytest.raises(ThredfiConfigurationError, match=r"THREDFI\['PARTNER_UUID'\]"):
             get_client()
-    with override_settings(THREDFI={"PARTNER_UUID": "p", "API_KEY": "k", "CACHE_ALIAS": "nope"}):
-        with pytest.raises(ThredfiConfigurationError, match="CACHE_ALIAS"):
+    with override_settings(THREDFI={"PARTNER_UUID": "p", "API_KEY": "k", "TOKEN_CACHE": "nope"}):
+        with pytest.raises(ThredfiConfigurationError, match="TOKEN_CACHE"):
             get_client()
 
 
@@ -247,7 +372,9 @@ def test_get_client_keeps_tokens_in_the_django_cache(api):
         key = get_client().tokens.key("partner")
         caches["default"].delete(key)
         get_client().partner_token()
-        assert caches["default"].get(key)["access_token"] == "partner-tok"
+        sealed = caches["default"].get(key)
+        assert "partner-tok" not in sealed, "tokens are encrypted at rest"
+        assert get_client().tokens.seal.open(sealed).access_token == "partner-tok"
         caches["default"].delete(key)
 
 

@@ -43,7 +43,9 @@ class TokenServer:
                 "POST", f"{BASE}/v1/platform/{business}/oauth2/token/", callback=self.business
             )
             rsps.add_callback(
-                "GET", f"{BASE}/v1/platform/businesses/{business}/customers/c-1/", self.customer
+                "GET",
+                f"{BASE}/v1/platform/businesses/{business}/customers/00000000-0000-4000-8000-000000000002/",
+                self.customer,
             )
         rsps.add_callback("GET", f"{BASE}/v1/platform/businesses/{BUSINESS}/", self.get_business)
 
@@ -79,7 +81,7 @@ class TokenServer:
             return 401, {}, '{"error_code": "invalid_token", "message": "expired"}'
         if self.valid[bearer] != business:
             return 403, {}, '{"error_code": "permission_denied"}'
-        return 200, {}, '{"id": "c-1"}'
+        return 200, {}, '{"id": "00000000-0000-4000-8000-000000000002"}'
 
     def get_business(self, request):
         self.api_calls += 1
@@ -116,7 +118,9 @@ def new_client(cache=None, **kwargs):
 def test_fifty_calls_fetch_one_partner_and_one_business_token(server):
     customers = new_client().business(BUSINESS).customers
     for _ in range(50):
-        assert customers.get("c-1") == {"id": "c-1"}
+        assert customers.get("00000000-0000-4000-8000-000000000002") == {
+            "id": "00000000-0000-4000-8000-000000000002"
+        }
     assert server.api_calls == 50
     assert (server.partner_fetches, server.business_fetches) == (1, 1)
 
@@ -124,22 +128,22 @@ def test_fifty_calls_fetch_one_partner_and_one_business_token(server):
 def test_worker_processes_share_tokens_through_the_django_cache(server, shared_cache):
     """Two clients (think: two Celery worker processes) with one cache fetch tokens once."""
     first, second = new_client(shared_cache), new_client(shared_cache)
-    first.business(BUSINESS).customers.get("c-1")
-    second.business(BUSINESS).customers.get("c-1")
+    first.business(BUSINESS).customers.get("00000000-0000-4000-8000-000000000002")
+    second.business(BUSINESS).customers.get("00000000-0000-4000-8000-000000000002")
     assert (server.partner_fetches, server.business_fetches) == (1, 1)
 
 
 def test_each_business_gets_its_own_token_from_one_partner_token(server):
     client = new_client()
-    client.business(BUSINESS).customers.get("c-1")
-    client.business(OTHER_BUSINESS).customers.get("c-1")
-    client.business(BUSINESS).customers.get("c-1")
+    client.business(BUSINESS).customers.get("00000000-0000-4000-8000-000000000002")
+    client.business(OTHER_BUSINESS).customers.get("00000000-0000-4000-8000-000000000002")
+    client.business(BUSINESS).customers.get("00000000-0000-4000-8000-000000000002")
     assert (server.partner_fetches, server.business_fetches) == (1, 2)
 
 
 def test_token_requests_follow_the_docs(server):
     client = new_client()
-    client.business(BUSINESS).customers.get("c-1")
+    client.business(BUSINESS).customers.get("00000000-0000-4000-8000-000000000002")
     partner_call, business_call, api_call = server.rsps.calls
     # Partner token: HTTP Basic (uuid:key), form-encoded client_credentials plus client_id.
     assert partner_call.request.headers["Authorization"].startswith("Basic ")
@@ -161,8 +165,8 @@ def test_token_requests_follow_the_docs(server):
 
 def test_every_call_has_a_timeout_and_one_session_is_reused(server):
     client = new_client(timeout=(2.0, 9.0))
-    client.business(BUSINESS).customers.get("c-1")
-    client.business(BUSINESS).customers.get("c-1")
+    client.business(BUSINESS).customers.get("00000000-0000-4000-8000-000000000002")
+    client.business(BUSINESS).customers.get("00000000-0000-4000-8000-000000000002")
     assert [c.request.req_kwargs["timeout"] for c in server.rsps.calls] == [(2.0, 9.0)] * 4
     assert client.session is client.session  # one keep-alive session per client
 
@@ -209,15 +213,17 @@ def test_the_frontend_gets_the_business_token_and_its_remaining_life(server):
 
 def test_a_401_mid_stream_refreshes_once_and_replays_the_call(server):
     customers = new_client().business(BUSINESS).customers
-    customers.get("c-1")
+    customers.get("00000000-0000-4000-8000-000000000002")
     server.revoke_all()  # Thredfi forgets every token (expiry, key rotation, ...)
-    assert customers.get("c-1") == {"id": "c-1"}
+    assert customers.get("00000000-0000-4000-8000-000000000002") == {
+        "id": "00000000-0000-4000-8000-000000000002"
+    }
     # One failed call, one replay; the business token refresh found the partner token revoked
     # too and fetched that once as well.
     assert server.api_calls == 3
     assert (server.partner_fetches, server.business_fetches) == (2, 3)
     for _ in range(10):
-        customers.get("c-1")
+        customers.get("00000000-0000-4000-8000-000000000002")
     assert (server.partner_fetches, server.business_fetches) == (2, 3)
 
 
@@ -234,7 +240,7 @@ def test_a_persistent_401_after_one_replay_instead_of_looping(server):
     customers = new_client().business(BUSINESS).customers
     server.reject_all = True
     with pytest.raises(ThredfiAuthenticationError) as caught:
-        customers.get("c-1")
+        customers.get("00000000-0000-4000-8000-000000000002")
     assert server.api_calls == 2
     assert server.business_fetches == 2
     assert caught.value.error_code == "invalid_token"
@@ -250,18 +256,33 @@ def test_a_403_is_not_mistaken_for_an_expired_token(server):
         client.tokens.cache.get(client.tokens.key(OTHER_BUSINESS)),
     )
     with pytest.raises(ThredfiPermissionError):
-        client.business(BUSINESS).customers.get("c-1")
+        client.business(BUSINESS).customers.get("00000000-0000-4000-8000-000000000002")
     assert server.business_fetches == 1
     assert token.startswith(f"tok-{OTHER_BUSINESS}")
 
 
-def test_the_cache_key_names_partner_and_business_but_never_the_api_key(shared_cache):
+def test_the_cache_key_depends_on_the_credentials_and_host_and_shows_neither(shared_cache):
     client = new_client(shared_cache)
     key = client.tokens.key(BUSINESS)
-    assert PARTNER in key and BUSINESS in key
-    assert API_KEY not in key
+    assert BUSINESS in key
+    assert API_KEY not in key and PARTNER not in key
     sandbox = ThredfiClient(PARTNER, API_KEY, "https://sandbox.example").tokens.key(BUSINESS)
     assert sandbox != key  # another host never reuses this host's tokens
+    rotated = ThredfiClient(PARTNER, API_KEY + "-rotated", BASE).tokens.key(BUSINESS)
+    assert rotated != key  # a new (or wrong) key never finds the old key's tokens
+
+
+def test_cached_tokens_are_sealed_and_useless_under_another_key(shared_cache):
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        TokenServer(rsps)
+        new_client(shared_cache).partner_token()
+    client = new_client(shared_cache)
+    stored = shared_cache.get(client.tokens.key("partner"))
+    assert "tok-partner-1" not in stored, "the cache holds ciphertext only"
+    assert client.tokens.read("partner").access_token == "tok-partner-1"
+    other = ThredfiClient(PARTNER, API_KEY, BASE, cache=shared_cache, cache_secret="other")
+    assert other.tokens.seal.open(stored) is None
+    assert other.tokens.read("partner") is None
 
 
 def test_concurrent_refreshes_make_one_fetch(shared_cache):
@@ -351,8 +372,10 @@ def test_a_late_401_does_not_throw_away_a_token_someone_else_just_fetched(server
     first, second = new_client(shared_cache), new_client(shared_cache)
     stale = first.business_token(BUSINESS)["access_token"]
     server.revoke_all()
-    first.business(BUSINESS).customers.get("c-1")  # refreshes: new token in the cache
+    first.business(BUSINESS).customers.get(
+        "00000000-0000-4000-8000-000000000002"
+    )  # refreshes: new token in the cache
     fetches = server.business_fetches
     second.tokens.invalidate(BUSINESS, stale)  # a slower worker reporting its old token
-    second.business(BUSINESS).customers.get("c-1")
+    second.business(BUSINESS).customers.get("00000000-0000-4000-8000-000000000002")
     assert server.business_fetches == fetches

@@ -40,7 +40,7 @@ def test_missing_credentials_name_the_setting_and_send_nothing(thredfi_fake):
         output, error = check()
     assert error is not None and error.returncode == 1
     assert "THREDFI['API_KEY'] is not set" in output
-    assert "THREDFI_API_KEY" in output  # the hint names the environment variable
+    assert "your project's settings" in output
     assert thredfi_fake.stats.total_requests == 0
 
 
@@ -86,3 +86,12 @@ def test_timeouts_say_which_url_and_setting(thredfi_fake, monkeypatch):
     assert error is not None
     assert f"did not answer in time at {thredfi_settings.base_url}" in output
     assert "THREDFI['TIMEOUT']" in output
+
+
+def test_a_revoked_key_is_reported_rejected_even_with_a_token_still_cached(thredfi_fake):
+    get_client().partner_token()  # a valid token now sits in the cache
+    thredfi_fake.add_partner(thredfi_settings.PARTNER_UUID, "the-rotated-key")  # key revoked
+    output, error = check()
+    assert error is not None
+    assert "rejected the credentials" in output
+    assert "credentials accepted" not in output

@@ -16,6 +16,7 @@ import requests
 from django.core.management import CommandError, call_command
 
 from thredfi_django.testing import FakeThredfi
+from thredfi_django.testing.server import FakeServer
 from thredfi_django.testing.session import FakeApiSession
 
 PARTNER, KEY = "5d1e6f4a-0000-4a4a-9b9b-000000000042", "server-test-key"
@@ -127,11 +128,11 @@ def test_control_endpoints(server, api, fake):
     faults = requests.post(control + "faults", json={"rate_limit_rate": 1.0, "retry_after": 3})
     limited = acme.get("customers/")
     requests.post(control + "faults", json={})
-    requests.post(control + "expire-tokens")
+    requests.post(control + "expire-tokens", json={})
     expired = acme.get("customers/")
     config = requests.post(control + "config", json={"pagination_style": "next"}).json()
     bad = requests.post(control + "faults", json={"server_error_rate": 7})
-    reset = requests.post(control + "reset")
+    reset = requests.post(control + "reset", json={})
 
     assert stats["requests"]["POST /v1/platform/businesses/{business_id}/customers/"] == 1
     assert [r["external_id"] for r in records] == ["c-1"]
@@ -143,6 +144,33 @@ def test_control_endpoints(server, api, fake):
     assert reset.status_code == 200
     assert fake.records("customers") == []
     assert requests.get(control + "stats").json()["total_requests"] == 0
+
+
+def test_a_web_page_cannot_reset_a_running_fake(server, fake):
+    """A cross-site form or fetch can POST text/plain without a preflight: it is refused."""
+    fake.add_business(PARTNER)
+    control = server.url + "/__fake__/"
+    as_form = requests.post(control + "reset", data="{}", headers={"Content-Type": "text/plain"})
+    bare = requests.post(control + "reset")
+    assert (as_form.status_code, bare.status_code) == (415, 415)
+    assert "application/json" in as_form.json()["message"]
+    assert fake.records("businesses"), "nothing was reset"
+
+
+def test_control_requests_come_from_loopback_or_carry_the_token(fake):
+    from thredfi_django.testing.control import CONTROL_HEADER
+
+    status, _, _ = fake.handle("POST", "/__fake__/reset", {"Content-Type": "application/json"},
+                               b"{}", client_host="10.1.2.3")  # fmt: skip
+    assert status == 403
+    remote = FakeServer(fake, "127.0.0.1", 0, allow_remote=True).start()
+    try:
+        url = remote.url + "/__fake__/reset"
+        refused = requests.post(url, json={})
+        accepted = requests.post(url, json={}, headers={CONTROL_HEADER: remote.control_token})
+    finally:
+        remote.stop()
+    assert (refused.status_code, accepted.status_code) == (403, 200)
 
 
 def test_non_loopback_hosts_are_refused(fake):

@@ -1,7 +1,11 @@
 """Settings are read lazily from one dict, and the system checks say what to fix."""
 
+from io import StringIO
+
 import pytest
 from django.core import checks
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
 from thredfi_django.checks import check_settings
@@ -23,10 +27,67 @@ def test_settings_follow_override_settings():
         assert thredfi_settings.TIMEOUT == (5.0, 30.0)
 
 
-def test_unknown_key_is_rejected_with_the_valid_keys():
+def test_unknown_key_is_rejected_at_runtime_with_the_valid_keys():
     with override_settings(THREDFI={**GOOD, "APIKEY": "typo"}):
-        with pytest.raises(ThredfiConfigurationError, match="APIKEY.*Valid keys"):
+        with pytest.raises(ThredfiConfigurationError, match="APIKEY.*API_KEY.*Valid keys"):
             thredfi_settings.API_KEY  # noqa: B018
+
+
+def test_a_misspelt_key_is_a_check_error_not_a_crash():
+    with override_settings(THREDFI={**GOOD, "MAX_ATTEMPT": 3}):
+        (message,) = check_settings()
+        with pytest.raises(SystemCheckError) as reported:
+            call_command("check", stdout=StringIO(), stderr=StringIO())
+    assert message.id == "thredfi_django.E008"
+    assert "Did you mean 'MAX_ATTEMPTS'?" in message.msg
+    assert "thredfi_django.E008" in str(reported.value)
+
+
+def test_the_old_cache_alias_key_says_it_was_renamed():
+    with override_settings(THREDFI={**GOOD, "CACHE_ALIAS": "default"}):
+        (message,) = check_settings()
+    assert "renamed 'TOKEN_CACHE'" in message.msg
+
+
+@pytest.mark.parametrize(
+    "key, value, complaint",
+    [
+        ("MAX_ATTEMPTS", -1, "at least 1"),
+        ("MAX_ATTEMPTS", 2.5, "whole number"),
+        ("MAX_ATTEMPTS", True, "whole number"),
+        ("TIMEOUT", "5", "seconds or a (connect, read) pair"),
+        ("TIMEOUT", (5, 0), "at least"),
+        ("TIMEOUT", (1, 2, 3), "seconds or a (connect, read) pair"),
+        ("REQUEST_DEADLINE", float("nan"), "number of seconds"),
+        ("MAX_RESPONSE_BYTES", 10, "at least 1024"),
+        ("SYNC_ENABLED", "yes", "True or False"),
+        ("PAUSED_MODELS", "app.Model", "list of strings"),
+        ("DISPATCH", "fast", "one of 'drain', 'per_object'"),
+        ("API_KEY", 12345, "a string"),
+        ("TOKEN_CACHE", None, "a string"),
+    ],
+)
+def test_wrong_types_and_ranges_are_check_errors_naming_the_setting(key, value, complaint):
+    with override_settings(THREDFI={**GOOD, key: value}):
+        messages = check_settings()
+        with pytest.raises(ThredfiConfigurationError, match=key):
+            getattr(thredfi_settings, key)
+    assert [m.id for m in messages] == ["thredfi_django.E009"], messages
+    assert key in messages[0].msg and complaint in messages[0].msg
+    assert "your project's settings" in messages[0].hint
+
+
+def test_a_new_setting_is_checked_by_its_one_line_of_spec(monkeypatch):
+    from thredfi_django import conf
+
+    monkeypatch.setitem(conf.SETTINGS, "SWEEP_LIMIT", conf.Setting(1000, conf.Int(low=1)))
+    with override_settings(THREDFI={**GOOD, "SWEEP_LIMIT": 0}):
+        assert ids(check_settings()) == ["thredfi_django.E009"]
+
+
+def test_a_thredfi_setting_that_is_not_a_dict_is_a_check_error():
+    with override_settings(THREDFI=["PARTNER_UUID"]):
+        assert ids(check_settings()) == ["thredfi_django.E000"]
 
 
 def test_require_names_the_missing_setting():
@@ -44,7 +105,8 @@ def test_missing_credentials_are_errors_with_hints():
     with override_settings(THREDFI={}):
         messages = check_settings()
     assert ids(messages) == ["thredfi_django.E001", "thredfi_django.E002"]
-    assert all(m.level == checks.ERROR and "THREDFI_" in m.hint for m in messages)
+    assert all(m.level == checks.ERROR and "your project's settings" in m.hint for m in messages)
+    assert not any("demo" in m.hint for m in messages)
 
 
 def test_malformed_partner_uuid():
@@ -76,7 +138,7 @@ def test_token_cache_must_exist_and_not_be_a_dummy():
     from thredfi_django.checks import check_token_cache
 
     assert check_token_cache() == []
-    with override_settings(THREDFI={**GOOD, "CACHE_ALIAS": "tokens"}):
+    with override_settings(THREDFI={**GOOD, "TOKEN_CACHE": "tokens"}):
         assert ids(check_token_cache()) == ["thredfi_django.E007"]
     dummy = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
     with override_settings(CACHES=dummy):

@@ -5,29 +5,56 @@ from __future__ import annotations
 import uuid
 from urllib.parse import urlsplit
 
+from django.conf import settings as django_settings
 from django.core import checks
 
-from .conf import ENVIRONMENTS, thredfi_settings
-from .exceptions import ThredfiConfigurationError
+from .conf import ENVIRONMENTS, SETTINGS, setting_problems
 from .loopback import is_loopback
+
+
+def _user_settings() -> dict | None:
+    """``settings.THREDFI`` as written (None if it is not a dict): checks never raise."""
+    value = getattr(django_settings, "THREDFI", None)
+    if value is None:
+        return {}
+    return value if isinstance(value, dict) else None
 
 
 @checks.register(checks.Tags.compatibility)
 def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
-    """THREDFI credentials, partner UUID, base URL and environment."""
+    """Every THREDFI key and value; then credentials, partner UUID, base URL and environment."""
+    user = _user_settings()
+    if user is None:
+        return [
+            checks.Error(
+                "settings.THREDFI must be a dict.",
+                hint="In your settings, write THREDFI = {'PARTNER_UUID': ..., 'API_KEY': ...}.",
+                id="thredfi_django.E000",
+            )
+        ]
     errors: list[checks.CheckMessage] = []
-    try:
-        user = thredfi_settings.user_settings
-    except ThredfiConfigurationError as err:
-        return [checks.Error(str(err), hint="Fix settings.THREDFI.", id="thredfi_django.E000")]
+    problems = setting_problems(user)
+    for key, message in problems:
+        if key in SETTINGS:
+            hint = (
+                f"Fix THREDFI[{key!r}] in your project's settings, or remove it to use the "
+                f"default ({SETTINGS[key].default!r})."
+            )
+        else:
+            hint = "Correct or remove that key in your project's THREDFI setting."
+        check_id = "E009" if key in SETTINGS else "E008"
+        errors.append(checks.Error(message, hint=hint, id=f"thredfi_django.{check_id}"))
+    invalid = {key for key, _ in problems}
+    user = {key: value for key, value in user.items() if key not in invalid}
 
     for key, check_id in (("PARTNER_UUID", "E001"), ("API_KEY", "E002")):
-        if not user.get(key):
+        if not user.get(key) and key not in invalid:
             errors.append(
                 checks.Error(
                     f"settings.THREDFI['{key}'] is not set.",
-                    hint=f"Set THREDFI['{key}'] (the demo reads it from the environment "
-                    f"variable THREDFI_{key}); Thredfi issues it with your partner account.",
+                    hint=f"Set THREDFI['{key}'] in your project's settings; Thredfi issues it "
+                    "with your partner account. Read it from the environment or a secrets "
+                    "store rather than committing it.",
                     id=f"thredfi_django.{check_id}",
                 )
             )
@@ -102,14 +129,15 @@ def check_celery(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
 @checks.register(checks.Tags.caches)
 def check_token_cache(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     """Tokens live in a Django cache; a dummy cache would mean one token fetch per API call."""
-    from django.conf import settings
-
-    alias = thredfi_settings.CACHE_ALIAS
-    caches = getattr(settings, "CACHES", {})
+    user = _user_settings() or {}
+    alias = user.get("TOKEN_CACHE", SETTINGS["TOKEN_CACHE"].default)
+    if not isinstance(alias, str):
+        return []  # check_settings reports it
+    caches = getattr(django_settings, "CACHES", {})
     if alias not in caches:
         return [
             checks.Error(
-                f"settings.THREDFI['CACHE_ALIAS'] is {alias!r}, which is not in settings.CACHES.",
+                f"settings.THREDFI['TOKEN_CACHE'] is {alias!r}, which is not in settings.CACHES.",
                 hint=f"Use one of {', '.join(caches) or 'your CACHES aliases'}.",
                 id="thredfi_django.E007",
             )
@@ -119,7 +147,7 @@ def check_token_cache(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
             checks.Warning(
                 f"The cache {alias!r} holding Thredfi tokens is a DummyCache, so every API call "
                 "would fetch a new token.",
-                hint="Point THREDFI['CACHE_ALIAS'] at a real cache shared by your web and worker "
+                hint="Point THREDFI['TOKEN_CACHE'] at a real cache shared by your web and worker "
                 "processes (Redis or Memcached).",
                 id="thredfi_django.W002",
             )

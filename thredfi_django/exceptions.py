@@ -131,6 +131,25 @@ class ThredfiServerError(ThredfiAPIError):
     transient = True
 
 
+class ThredfiMalformedResponseError(ThredfiAPIError):
+    """Thredfi answered, but not with anything usable: a success without a record, an id that is
+    not a UUID, another record than the one sent, HTML or broken JSON, a body over
+    ``MAX_RESPONSE_BYTES``, or a redirect (never followed).
+
+    Transient: the write may well have been applied, and nothing is lost by asking again, since
+    the engine's retry sends the same external_id and adopts the record it finds by it. A server
+    that keeps answering badly runs out of ``MAX_ATTEMPTS`` like any other transient failure.
+    """
+
+    kind = "malformed_response"
+    transient = True
+
+    def __str__(self) -> str:
+        where = f"{self.method} {self.path} " if self.method and self.path else ""
+        status = f" (HTTP {self.status_code})" if self.status_code else ""
+        return f"{where}-> unusable answer{status}: {self.message}"
+
+
 class ThredfiNetworkError(ThredfiError):
     """No HTTP answer at all. A write may or may not have been applied: retry idempotently."""
 

@@ -13,33 +13,44 @@ from typing import Any
 
 REDACTED = "[redacted]"
 
-# Things that look like credentials. The engine should never store them in an error message, but
-# an upstream proxy or a third-party error page could echo a header back; the admin scrubs anyway.
-_SECRET_PATTERNS: list[tuple[re.Pattern[str], str]] = [
-    # Authorization: Bearer <token> / Basic <base64>
-    (
-        re.compile(r"\b(Bearer|Basic|Token)\s+[A-Za-z0-9\-._~+/]+=*", re.IGNORECASE),
-        r"\1 " + REDACTED,
-    ),
-    # JSON Web Tokens (three base64url parts, the first always starting "eyJ")
-    (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), REDACTED),
-    # name=value / "name": "value" pairs whose name says secret
-    (
-        re.compile(
-            r"""(?P<name>["']?\b[\w-]*(?:api[_-]?key|apikey|secret|password|passwd|token|"""
-            r"""authorization|auth)\b["']?\s*[:=]\s*["']?(?:(?:Bearer|Basic|Token)\s+)?)(?P<value>[^\s"',;&}]+)""",
-            re.IGNORECASE,
-        ),
-        r"\g<name>" + REDACTED,
-    ),
-    # Provider-style keys (sk_live_..., pk_test_...)
-    (re.compile(r"\b(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{8,}"), REDACTED),
-    # Long opaque strings mixing letters and digits (>= 40 chars): almost never human text.
-    (
-        re.compile(r"\b(?=[A-Za-z0-9_\-]*\d)(?=[A-Za-z0-9_\-]*[A-Za-z])[A-Za-z0-9_\-]{40,}\b"),
-        REDACTED,
-    ),
-]
+#: Longest text redact() looks at; the rest is cut off before any pattern runs (and said so).
+MAX_LENGTH = 10_000
+TRUNCATED = " …[truncated]"
+
+# Every pattern starts only where a run of its characters starts (a negative lookbehind), and
+# scans that run once: Python's backtracking engine stays linear in the length of the text.
+_RUN = "A-Za-z0-9_\\-"
+# Authorization: Bearer <token> / Basic <base64>
+_SCHEME = re.compile(r"\b(Bearer|Basic|Token)[ \t]+[A-Za-z0-9\-._~+/]+=*", re.IGNORECASE)
+# JSON Web Tokens (three base64url parts, the first always starting "eyJ")
+_JWT = re.compile(rf"(?<![{_RUN}])eyJ[{_RUN}]{{5,}}\.[{_RUN}]+\.[{_RUN}]*")
+# name=value / "name": "value" pairs; the name is judged in Python (see _SECRET_NAMES)
+_PAIR = re.compile(
+    r"""(?<![\w-])([\w-]+)(["']?[ \t]*[:=][ \t]*["']?(?:(?:Bearer|Basic|Token)[ \t]+)?)"""
+    r"""([^\s"',;&}]+)""",
+    re.IGNORECASE,
+)
+_SECRET_NAMES = (
+    "api_key", "api-key", "apikey", "secret", "password", "passwd", "token", "authorization",
+    "auth",
+)  # fmt: skip
+# Provider-style keys (sk_live_..., pk_test_...)
+_PROVIDER_KEY = re.compile(r"(?<![A-Za-z0-9_])(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{8,}")
+# Long opaque strings (>= 40 chars) mixing letters and digits: almost never human text.
+_OPAQUE = re.compile(rf"(?<![{_RUN}])[{_RUN}]{{40,}}")
+_DIGIT = re.compile(r"\d")
+_LETTER = re.compile(r"[A-Za-z]")
+
+
+def _pair(match: re.Match[str]) -> str:
+    if match.group(1).lower().endswith(_SECRET_NAMES):
+        return match.group(1) + match.group(2) + REDACTED
+    return match.group(0)
+
+
+def _opaque(match: re.Match[str]) -> str:
+    text = match.group(0)
+    return REDACTED if _DIGIT.search(text) and _LETTER.search(text) else text
 
 
 def _configured_secrets() -> list[str]:
@@ -54,6 +65,8 @@ def redact(text: Any, secrets: Iterable[str | None] | None = None) -> str:
     """``text`` with every known secret and anything shaped like a token, JWT or API key masked.
 
     ``secrets``: exact strings to mask (API key, tokens); None means the configured API key.
+    Text longer than :data:`MAX_LENGTH` is cut there first, at the start of a word so no part of
+    a token survives the cut.
     """
     if text is None:
         return ""
@@ -61,9 +74,13 @@ def redact(text: Any, secrets: Iterable[str | None] | None = None) -> str:
     for secret in _configured_secrets() if secrets is None else secrets:
         if secret and len(str(secret)) >= 4:  # the secret itself, whatever its shape
             result = result.replace(str(secret), REDACTED)
-    for pattern, replacement in _SECRET_PATTERNS:
-        result = pattern.sub(replacement, result)
-    return result
+    if len(result) > MAX_LENGTH:
+        result = result[:MAX_LENGTH].rstrip("".join(map(chr, range(33, 127)))) + TRUNCATED
+    result = _SCHEME.sub(r"\1 " + REDACTED, result)
+    result = _JWT.sub(REDACTED, result)
+    result = _PAIR.sub(_pair, result)
+    result = _PROVIDER_KEY.sub(REDACTED, result)
+    return _OPAQUE.sub(_opaque, result)
 
 
 def redact_data(value: Any, secrets: Iterable[str | None] | None = None) -> Any:

@@ -8,13 +8,13 @@ call answered with 401 drops its cached token, fetches a new one and is replayed
 from __future__ import annotations
 
 import logging
-import os
 import time
 from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from requests.auth import HTTPBasicAuth
 from requests.structures import CaseInsensitiveDict
 
@@ -23,14 +23,23 @@ from ..exceptions import (
     ThredfiAuthenticationError,
     ThredfiConfigurationError,
     ThredfiConnectionError,
+    ThredfiMalformedResponseError,
     ThredfiNetworkError,
-    ThredfiServerError,
     ThredfiTimeoutError,
 )
 from ..redaction import redact
-from .errors import error_from_response
+from .errors import error_from_response, snippet
 from .resources import API_ROOT, Businesses, BusinessScope, Record, path_segment
 from .tokens import PARTNER_SCOPE, LocalCache, Token, TokenCache, TokenStore
+from .transport import (
+    BodyTooLarge,
+    DeadlineExceeded,
+    detached,
+    network_failure,
+    read_body,
+    scrub_network_error,
+    settle_environment,
+)
 
 logger = logging.getLogger("thredfi_django.client")
 
@@ -41,10 +50,12 @@ class ThredfiClient:
     """A client for the Thredfi partner API.
 
     ``ThredfiClient(partner_uuid, api_key, base_url)``; see :func:`get_client` for the one built
-    from settings. ``timeout`` is the ``requests`` (connect, read) timeout used on every call,
-    token calls included. ``cache`` holds tokens (any object with Django's cache ``get/set/add/
-    delete``); without one, tokens are shared by this process only. Tokens are refreshed when
-    fewer than ``token_refresh_margin`` seconds of their life remain.
+    from settings. ``timeout`` is the ``requests`` (connect, read) timeout, applied to each
+    network read of every call, token calls included; ``deadline`` bounds a whole call (seconds)
+    and ``max_response_bytes`` the answer's size. Redirects are never followed. ``cache`` holds
+    tokens (any object with Django's cache ``get/set/add/delete``); without one, tokens are
+    shared by this process only. Tokens are refreshed when fewer than ``token_refresh_margin``
+    seconds of their life remain.
 
     Resources: ``client.businesses`` (partner token) and ``client.business(id).customers`` and
     friends (business token) — see :mod:`thredfi_django.client.resources`.
@@ -63,9 +74,12 @@ class ThredfiClient:
         base_url: str,
         *,
         timeout: float | tuple[float, float] = (5.0, 30.0),
+        deadline: float = 60.0,
+        max_response_bytes: int = 10 * 1024 * 1024,
         cache: TokenCache | None = None,
         token_refresh_margin: float = 300,
         session: requests.Session | None = None,
+        cache_secret: str = "",
     ):
         if not partner_uuid or not api_key:
             missing = "PARTNER_UUID" if not partner_uuid else "API_KEY"
@@ -83,6 +97,13 @@ class ThredfiClient:
         self._api_key = str(api_key)
         self.base_url = str(base_url).rstrip("/")
         self.timeout = tuple(timeout) if isinstance(timeout, (list, tuple)) else timeout
+        self.deadline = float(deadline)
+        self.max_response_bytes = int(max_response_bytes)
+        # No single read may outlast the whole call's deadline.
+        if isinstance(self.timeout, tuple):
+            self._read_timeouts = tuple(min(float(t), self.deadline) for t in self.timeout)
+        else:
+            self._read_timeouts = min(float(self.timeout), self.deadline)
         # Our own session has nothing of its own to merge into a request but its headers and
         # cookies, so requests are prepared directly (see _send); a session you pass goes
         # through Session.request, with all its merging.
@@ -94,8 +115,10 @@ class ThredfiClient:
         self.tokens = TokenStore(
             cache if cache is not None else LocalCache(),
             partner_uuid=self.partner_uuid,
+            api_key=self._api_key,
             base_url=self.base_url,
             margin=token_refresh_margin,
+            secret=cache_secret,
         )
 
     def close(self) -> None:
@@ -122,6 +145,11 @@ class ThredfiClient:
     def partner_token(self) -> str:
         """A valid partner (unscoped) access token. Never hand it to a browser."""
         return self.tokens.get(PARTNER_SCOPE, self._fetch_partner_token).access_token
+
+    def verify_credentials(self) -> None:
+        """Ask for a new partner token, whatever the cache holds (and cache it): raises
+        :class:`ThredfiAuthenticationError` if Thredfi rejects the partner UUID and API key."""
+        self.tokens.renew(PARTNER_SCOPE, self._fetch_partner_token)
 
     def business_token(self, business_id: str) -> dict[str, Any]:
         """``{"access_token", "expires_in"}`` for one business, ``expires_in`` being what is left.
@@ -154,7 +182,7 @@ class ThredfiClient:
                 "THREDFI['API_KEY'] (and that they belong to this environment, "
                 f"{self.base_url})",
                 status_code=401,
-                response=response,
+                response=detached(response, [self._api_key]),
                 method="POST",
                 path=path,
             )
@@ -174,8 +202,8 @@ class ThredfiClient:
 
     def _token_from(self, response, method: str, path: str, token: str | None = None):
         body = self._decode(response, method, path, token)
-        if not isinstance(body, dict) or not body.get("access_token"):
-            raise ThredfiServerError(
+        if not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
+            raise ThredfiMalformedResponseError(
                 "the token response has no access_token",
                 status_code=response.status_code,
                 method=method,
@@ -236,18 +264,21 @@ class ThredfiClient:
         if token is not None:
             all_headers["Authorization"] = f"Bearer {token}"
         started = time.monotonic()
+        url = self.base_url + path
+        secrets = [self._api_key, token]
+        response = None
         try:
             if self._own_session:
                 # What Session.request does, less merging the settings of a session that has
                 # none: about 0.1 ms less per call (requests' merge runs several slow
                 # isinstance checks against typing Protocols). Session.send still runs the
-                # adapter, hooks, cookie jar and redirects as usual.
+                # adapter, hooks and cookie jar as usual.
                 headers = CaseInsensitiveDict(self.session.headers)
                 headers.update(all_headers)
                 prepared = requests.PreparedRequest()
                 prepared.prepare(
                     method=method,
-                    url=self.base_url + path,
+                    url=url,
                     headers=headers,
                     params=params,
                     json=json,
@@ -255,25 +286,56 @@ class ThredfiClient:
                     auth=auth,
                     cookies=self.session.cookies if len(self.session.cookies) else None,
                 )
-                response = self.session.send(prepared, timeout=self.timeout)
+                response = self.session.send(
+                    prepared, timeout=self._read_timeouts, stream=True, allow_redirects=False
+                )
             else:
                 response = self.session.request(
                     method,
-                    self.base_url + path,
+                    url,
                     params=params,
                     json=json,
                     data=data,
                     headers=all_headers,
                     auth=auth,
-                    timeout=self.timeout,
+                    timeout=self._read_timeouts,
+                    stream=True,
+                    allow_redirects=False,
                 )
-        except requests.Timeout as err:
-            error = self._network_error(ThredfiTimeoutError, "timed out", err, method, path, token)
-            raise error from err
-        except requests.RequestException as err:
-            # ConnectionError, and also a connection dropped mid-response (ChunkedEncodingError)
-            error = self._network_error(ThredfiConnectionError, "failed", err, method, path, token)
-            raise error from err
+            # An error's status says what happened; the start of its body is enough to quote.
+            read_body(
+                response,
+                deadline_at=started + self.deadline,
+                max_bytes=self.max_response_bytes,
+                truncate=response.status_code >= 400,
+            )
+        except DeadlineExceeded:
+            exc = ThredfiTimeoutError(
+                f"{method} {path}: no complete answer within the {self.deadline:g} s deadline "
+                "(THREDFI['REQUEST_DEADLINE'])"
+            )
+            exc.method, exc.path = method, path
+            raise exc from None
+        except BodyTooLarge:
+            raise ThredfiMalformedResponseError(
+                f"the answer is longer than {self.max_response_bytes} bytes "
+                "(THREDFI['MAX_RESPONSE_BYTES']); not read further",
+                status_code=response.status_code,
+                method=method,
+                path=path,
+            ) from None
+        except urllib3.exceptions.DecodeError:
+            raise ThredfiMalformedResponseError(
+                "the answer's Content-Encoding could not be decoded",
+                status_code=response.status_code,
+                method=method,
+                path=path,
+            ) from None
+        except (requests.Timeout, urllib3.exceptions.ReadTimeoutError) as err:
+            raise self._network_error(ThredfiTimeoutError, err, method, path, secrets) from err
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as err:
+            # Connection refused or lost, also mid-answer (ChunkedEncodingError, ProtocolError).
+            raise self._network_error(ThredfiConnectionError, err, method, path, secrets) from err
         logger.debug(
             "%s %s -> %s (%.0f ms)",
             method,
@@ -281,49 +343,48 @@ class ThredfiClient:
             response.status_code,
             (time.monotonic() - started) * 1000,
         )
+        if response.is_redirect or 300 <= response.status_code < 400:
+            location = redact(response.headers.get("Location", "nowhere"), secrets)[:200]
+            raise ThredfiMalformedResponseError(
+                f"answered with a redirect to {location}, which is not followed (credentials "
+                f"go to {self.base_url} only); if Thredfi moved, change THREDFI['BASE_URL']",
+                status_code=response.status_code,
+                response=detached(response, secrets),
+                method=method,
+                path=path,
+            )
         return response
 
-    def _network_error(self, cls, what, err, method, path, token) -> ThredfiNetworkError:
-        detail = redact(f"{type(err).__name__}: {err}", [self._api_key, token])
-        exc = cls(f"{method} {path} {what} (timeout {self.timeout!r}): {detail}")
+    def _network_error(self, cls, err, method, path, secrets) -> ThredfiNetworkError:
+        if isinstance(err, requests.RequestException):
+            scrub_network_error(err, secrets)
+        exc = cls(redact(f"{method} {path}: {network_failure(err, self.base_url)}", secrets))
         exc.method, exc.path = method, path
         logger.debug("%s %s -> %s", method, path, type(err).__name__)
         return exc
 
     def _decode(self, response: requests.Response, method: str, path: str, token: str | None):
+        secrets = [self._api_key, token]
         if not response.ok:
-            raise error_from_response(response, method, path, secrets=[self._api_key, token])
-        if response.status_code == 204 or not response.content:
+            raise error_from_response(response, method, path, secrets=secrets)
+        if response.status_code == 204:
             return None
-        try:
-            body = response.json()
-        except ValueError:
-            raise ThredfiServerError(
-                f"expected JSON, got {response.headers.get('Content-Type', 'no content type')}",
+        problem = "the body is empty" if not response.content else None
+        if problem is None:
+            try:
+                body = response.json()
+            except (ValueError, RecursionError):
+                content_type = response.headers.get("Content-Type", "no content type")
+                problem = f"the body is not valid JSON ({content_type}): {snippet(response)}"
+        if problem is not None:
+            # Raised outside the except block: the decoder's error holds the whole body.
+            raise ThredfiMalformedResponseError(
+                redact(problem, secrets),
                 status_code=response.status_code,
-                response=response,
+                response=detached(response, secrets),
                 method=method,
                 path=path,
-            ) from None
+            )
         if isinstance(body, dict):
             return Record(body, http_status=response.status_code)
         return body
-
-
-def settle_environment(session: requests.Session, base_url: str) -> requests.Session:
-    """Give ``session`` the proxy and CA bundle the environment names for ``base_url`` now, and
-    turn off ``trust_env`` so ``requests`` does not look again on every call.
-
-    Why: with ``trust_env`` on, every request walks ``os.environ`` twice for proxies and reads
-    ``~/.netrc`` (measured at 0.2-0.45 ms a request on a 2-vCPU machine, a quarter to a third of
-    what ``requests`` costs in all). And a ``~/.netrc`` entry for the Thredfi host would
-    replace the Bearer token with Basic auth, so never consulting it is also the correct
-    behaviour for an API that authenticates every call explicitly. Environment changes after
-    the client is built are not seen (``reset_client()`` builds a new one).
-    """
-    session.proxies.update(requests.utils.get_environ_proxies(base_url))
-    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    if bundle:
-        session.verify = bundle
-    session.trust_env = False
-    return session

@@ -19,9 +19,17 @@ import requests
 
 from ..exceptions import ThredfiAPIError, ThredfiRateLimitError, exception_for_status
 from ..redaction import redact
+from .transport import body_text, detached
 
 #: Longest piece of a non-JSON body quoted in a message.
 SNIPPET_LENGTH = 200
+#: How much of a non-JSON body is searched for that piece.
+SNIPPET_SOURCE = 4096
+# Searched separately (the first opening tag, then the first closing one after it): one regex
+# spanning both retried the closing search from every "<title>" of a page made of them.
+_TITLE_OPEN = re.compile(r"<title[^<>]*>", re.IGNORECASE)
+_TITLE_CLOSE = re.compile(r"</title\s*>", re.IGNORECASE)
+_TAG = re.compile(r"<[^<>]*>")
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -67,14 +75,17 @@ def _field_errors(value: Any, prefix: str = "") -> dict[str, list[str]]:
     return errors
 
 
-def _snippet(response: requests.Response) -> str:
-    text = response.text or ""
-    title = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
-    if title:
-        text = title.group(1)
+def snippet(response: requests.Response) -> str:
+    """A short readable piece of a non-JSON body: an HTML page's title, else its text."""
+    text = body_text(response, SNIPPET_SOURCE)
+    opening = _TITLE_OPEN.search(text)
+    closing = _TITLE_CLOSE.search(text, opening.end()) if opening else None
+    if opening and closing:
+        text = text[opening.end() : closing.start()]
     else:
-        text = re.sub(r"<[^>]+>", " ", text)
-    text = " ".join(html.unescape(text).split())
+        text = _TAG.sub(" ", text)
+    text = "".join(ch if ch.isprintable() else " " for ch in html.unescape(text)[:SNIPPET_SOURCE])
+    text = " ".join(text.split())
     if len(text) > SNIPPET_LENGTH:
         text = text[:SNIPPET_LENGTH] + "…"
     return text
@@ -85,11 +96,11 @@ def parse_error_body(response: requests.Response) -> tuple[str, str | None, dict
     request_id = response.headers.get("X-Request-ID") or response.headers.get("X-Request-Id")
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         content_type = response.headers.get("Content-Type", "unknown content type")
-        snippet = _snippet(response)
+        quoted = snippet(response)
         message = f"non-JSON error body ({content_type.split(';')[0]})"
-        return (f"{message}: {snippet}" if snippet else message), None, {}, request_id
+        return (f"{message}: {quoted}" if quoted else message), None, {}, request_id
     if not isinstance(body, dict):
         return "", None, _field_errors(body), request_id
     error_code = body.get("error_code") or body.get("code")
@@ -129,7 +140,7 @@ def error_from_response(
         "error_code": error_code,
         "field_errors": field_errors,
         "request_id": request_id,
-        "response": response,
+        "response": detached(response, secrets),
         "method": method,
         "path": path,
     }

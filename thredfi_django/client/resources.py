@@ -14,11 +14,12 @@ An operation a collection does not declare simply does not exist on it (Attribut
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
-from ..exceptions import ThredfiValidationError
+from ..exceptions import ThredfiMalformedResponseError, ThredfiValidationError
 from . import pagination
 
 if TYPE_CHECKING:
@@ -49,6 +50,46 @@ class Record(dict):
     def created(self) -> bool:
         """True when the server answered 201 Created (False for 200: existing or replayed)."""
         return self.http_status == 201
+
+
+def checked_record(
+    body: Any,
+    *,
+    method: str,
+    path: str,
+    external_id: Any = None,
+    empty_ok: bool = False,
+) -> Record | None:
+    """``body`` if it is a record: an object whose ``id`` is a UUID and, when ``external_id`` is
+    given and the answer names one, the same ``external_id``. Anything else is a
+    :class:`ThredfiMalformedResponseError`; a success is never trusted for its status alone.
+
+    ``empty_ok``: a 204 No Content (``body`` None) is an acceptable answer.
+    """
+    if body is None and empty_ok:
+        return None
+    status = getattr(body, "http_status", None)
+
+    def malformed(problem: str) -> ThredfiMalformedResponseError:
+        return ThredfiMalformedResponseError(problem, status_code=status, method=method, path=path)
+
+    if not isinstance(body, dict):
+        shown = "null or no body" if body is None else f"a JSON {type(body).__name__}"
+        raise malformed(f"expected a record (a JSON object), got {shown}")
+    record_id = body.get("id")
+    if record_id in (None, ""):
+        raise malformed(f"the record has no id (keys: {', '.join(sorted(map(str, body))[:10])})")
+    try:
+        uuid.UUID(str(record_id))
+    except ValueError:
+        raise malformed(f"the record's id {str(record_id)[:60]!r} is not a UUID") from None
+    answered = body.get("external_id")
+    if external_id is not None and answered is not None and str(answered) != str(external_id):
+        raise malformed(
+            f"sent external_id {str(external_id)[:100]!r}, got back the record of "
+            f"{str(answered)[:100]!r}"
+        )
+    return body if isinstance(body, Record) else Record(body, http_status=status)
 
 
 class Resource:
@@ -85,6 +126,10 @@ class Resource:
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         return self.client.request(method, path, business_id=self.business_id, **kwargs)
 
+    def _record(self, method: str, path: str, *, empty_ok: bool = False, **kwargs: Any) -> Any:
+        return checked_record(self._call(method, path, **kwargs), method=method, path=path,
+                              empty_ok=empty_ok)  # fmt: skip
+
 
 class Create:
     """``create(data, idempotency_key=None)`` → :class:`Record` (201 new, 200 existing)."""
@@ -94,11 +139,13 @@ class Create:
 
     def create(self: Any, data: dict[str, Any], *, idempotency_key: str | None = None) -> Record:
         headers = {"Idempotency-Key": str(idempotency_key)} if idempotency_key else None
-        record = self._call("POST", self._path(), json=data, headers=headers)
+        path = self._path()
+        record = self._call("POST", path, json=data, headers=headers)
         envelope = self.create_envelope
         if envelope and isinstance(record, dict) and isinstance(record.get(envelope), dict):
             record = Record(record[envelope], http_status=record.http_status)
-        return record
+        sent = data.get("external_id") if isinstance(data, dict) else None
+        return checked_record(record, method="POST", path=path, external_id=sent)
 
 
 class List:
@@ -119,11 +166,13 @@ class List:
         wanted = str(external_id)
         filters = {**self.find_params, **dict.fromkeys(self.external_id_filters, wanted)}
         try:
-            return _first_match(self.list(**filters), wanted)
+            match = _first_match(self.list(**filters), wanted)
         except ThredfiValidationError:
             # The server rejects the filter parameter itself: scan unfiltered.
             logger.debug("%s rejected %s; scanning all pages", self._path(), filters)
-            return _first_match(self.list(**self.find_params), wanted)
+            match = _first_match(self.list(**self.find_params), wanted)
+        # Adopting a match without a usable id would mark a row synced to nothing.
+        return None if match is None else checked_record(match, method="GET", path=self._path())
 
 
 def _first_match(records: Iterator[dict[str, Any]], external_id: str) -> dict[str, Any] | None:
@@ -137,7 +186,7 @@ class Retrieve:
     """``get(id)`` → :class:`Record`."""
 
     def get(self: Any, record_id: str) -> Record:
-        return self._call("GET", self._path(record_id))
+        return self._record("GET", self._path(record_id))
 
 
 class Update:
@@ -146,24 +195,27 @@ class Update:
     update_method: ClassVar[str] = "PUT"
 
     def update(self: Any, record_id: str, data: dict[str, Any]) -> Record:
-        return self._call(self.update_method, self._path(record_id), json=data)
+        return self._record(self.update_method, self._path(record_id), json=data, empty_ok=True)
 
 
 class Archive:
     """``archive(id)`` and ``unarchive(id)`` (POST to ``{id}/archive/`` / ``{id}/unarchive/``)."""
 
     def archive(self: Any, record_id: str, data: dict[str, Any] | None = None) -> Record:
-        return self._call("POST", self._path(record_id, "archive"), json=data or {})
+        return self._record(
+            "POST", self._path(record_id, "archive"), json=data or {}, empty_ok=True
+        )
 
     def unarchive(self: Any, record_id: str, data: dict[str, Any] | None = None) -> Record:
-        return self._call("POST", self._path(record_id, "unarchive"), json=data or {})
+        path = self._path(record_id, "unarchive")
+        return self._record("POST", path, json=data or {}, empty_ok=True)
 
 
 class Void:
     """``void(id)`` (POST to ``{id}/void/``)."""
 
     def void(self: Any, record_id: str, data: dict[str, Any] | None = None) -> Record:
-        return self._call("POST", self._path(record_id, "void"), json=data or {})
+        return self._record("POST", self._path(record_id, "void"), json=data or {}, empty_ok=True)
 
 
 # -- the collections ------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 Memoised so every caller shares one ``requests.Session`` (keep-alive), rebuilt when the THREDFI
 or CACHES setting changes (``override_settings`` in tests) and after a fork (a Celery prefork
 child must not share its parent's sockets). Tokens live in Django's cache
-(``THREDFI['CACHE_ALIAS']``), so all worker processes share them.
+(``THREDFI['TOKEN_CACHE']``), so all worker processes share them.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import os
 import threading
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import InvalidCacheBackendError, caches
 from django.core.signals import setting_changed
 
@@ -50,12 +51,12 @@ class DjangoCache:
 def build_client() -> ThredfiClient:
     """A new client from the current settings (most code wants :func:`get_client`)."""
     s = thredfi_settings
-    alias = s.CACHE_ALIAS
+    alias = s.TOKEN_CACHE
     try:
         caches[alias]
     except InvalidCacheBackendError:
         raise ThredfiConfigurationError(
-            f"settings.THREDFI['CACHE_ALIAS'] is {alias!r}, which is not in settings.CACHES; "
+            f"settings.THREDFI['TOKEN_CACHE'] is {alias!r}, which is not in settings.CACHES; "
             "name one of your caches (tokens are shared through it)."
         ) from None
     return ThredfiClient(
@@ -63,8 +64,11 @@ def build_client() -> ThredfiClient:
         s.require("API_KEY"),
         s.base_url,
         timeout=s.TIMEOUT,
+        deadline=s.REQUEST_DEADLINE,
+        max_response_bytes=s.MAX_RESPONSE_BYTES,
         cache=DjangoCache(alias),
         token_refresh_margin=s.TOKEN_REFRESH_MARGIN,
+        cache_secret=str(getattr(settings, "SECRET_KEY", "") or ""),
     )
 
 

@@ -8,11 +8,18 @@ Refreshing is guarded by a short lock taken with ``cache.add`` (atomic on every 
 the process that wins fetches; the others keep using the old token while it is still valid, or
 poll briefly for the new one, and fetch themselves only if the lock holder went away empty-handed
 (crashed, or its fetch failed) or takes longer than the lock's lifetime.
+
+The cache is often shared (one Redis for several apps, a file cache on disk), so what is stored
+is sealed (Fernet) with a key derived from the API key and the project's secret, under a name
+derived from the credentials and the host: it is useless to anyone reading the cache, and a new
+or wrong API key never finds the tokens fetched with another.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import logging
 import math
 import threading
@@ -21,6 +28,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from cryptography.fernet import Fernet, InvalidToken
 
 logger = logging.getLogger("thredfi_django.client")
 
@@ -91,21 +100,28 @@ class Token:
     def __repr__(self) -> str:  # never show the token itself
         return f"Token(expires_at={self.expires_at:.0f}, refresh_at={self.refresh_at:.0f})"
 
-    def as_cache_value(self) -> dict[str, Any]:
-        return {
-            "access_token": self.access_token,
-            "expires_at": self.expires_at,
-            "refresh_at": self.refresh_at,
-        }
 
-    @classmethod
-    def from_cache_value(cls, value: Any) -> Token | None:
+class Seal:
+    """Encrypts tokens for the cache with a key derived from ``secret`` (API key + project
+    secret); a value sealed under another key, tampered with or not sealed at all reads as None.
+    """
+
+    def __init__(self, secret: str):
+        digest = hashlib.sha256(b"thredfi_django token seal\0" + secret.encode()).digest()
+        self._fernet = Fernet(base64.urlsafe_b64encode(digest))
+
+    def seal(self, token: Token) -> str:
+        data = [token.access_token, token.expires_at, token.refresh_at]
+        return self._fernet.encrypt(json.dumps(data).encode()).decode("ascii")
+
+    def open(self, value: Any) -> Token | None:
+        if not isinstance(value, str):
+            return None
         try:
-            return cls(
-                str(value["access_token"]), float(value["expires_at"]), float(value["refresh_at"])
-            )
-        except (TypeError, KeyError, ValueError):
-            return None  # absent, or written by an incompatible version: fetch a new one
+            access_token, expires_at, refresh_at = json.loads(self._fernet.decrypt(value))
+            return Token(str(access_token), float(expires_at), float(refresh_at))
+        except (InvalidToken, ValueError, TypeError):
+            return None  # another key or version wrote it: fetch a new one
 
 
 class TokenStore:
@@ -118,14 +134,24 @@ class TokenStore:
     #: A stale token with fewer seconds than this left is not worth sending.
     min_validity = 5
 
-    def __init__(self, cache: TokenCache, *, partner_uuid: str, base_url: str, margin: float):
+    def __init__(
+        self,
+        cache: TokenCache,
+        *,
+        partner_uuid: str,
+        api_key: str,
+        base_url: str,
+        margin: float,
+        secret: str = "",
+    ):
         self.cache = cache
         self.margin = float(margin)
-        # The key names the partner and host, never the API key. The host is hashed so sandbox
-        # and production tokens of the same partner never meet, and the key stays short and
-        # memcached-safe.
-        host = hashlib.sha256(base_url.encode()).hexdigest()[:12]
-        self.prefix = f"thredfi_django:token:v1:{partner_uuid}:{host}"
+        # The name is a digest of everything a token depends on: another key, partner or host
+        # (sandbox vs production) never meets this one's tokens. Short and memcached-safe.
+        material = "\0".join([secret, partner_uuid, api_key, base_url])
+        name = hashlib.sha256(b"thredfi_django token name\0" + material.encode()).hexdigest()
+        self.prefix = f"thredfi_django:token:v2:{name[:32]}"
+        self.seal = Seal("\0".join([secret, api_key]))
         # Injection points for tests (shared-cache expiry is wall-clock time across processes).
         self.clock: Callable[[], float] = time.time
         self.sleep: Callable[[float], None] = time.sleep
@@ -139,7 +165,7 @@ class TokenStore:
 
     def read(self, scope: str) -> Token | None:
         """The cached token for ``scope`` if it is still usable at all, else None."""
-        token = Token.from_cache_value(self.cache.get(self.key(scope)))
+        token = self.seal.open(self.cache.get(self.key(scope)))
         if token is None or token.expires_at - self.min_validity <= self.clock():
             return None
         return token
@@ -188,6 +214,10 @@ class TokenStore:
             if self.cache.get(lock_key) == owner:
                 self.cache.delete(lock_key)
 
+    def renew(self, scope: str, fetch: Callable[[], tuple[str, Any]]) -> Token:
+        """Fetch a new token for ``scope`` now, whatever is cached, and cache it."""
+        return self._store(scope, fetch)
+
     def _store(self, scope: str, fetch: Callable[[], tuple[str, Any]]) -> Token:
         access_token, expires_in = fetch()
         now = self.clock()
@@ -197,7 +227,7 @@ class TokenStore:
         margin = min(self.margin, lifetime / 2)
         token = Token(access_token, now + lifetime, now + lifetime - margin)
         if lifetime > self.min_validity:
-            self.cache.set(self.key(scope), token.as_cache_value(), math.ceil(lifetime))
+            self.cache.set(self.key(scope), self.seal.seal(token), math.ceil(lifetime))
             self._memo[scope] = token
         return token
 
@@ -210,6 +240,6 @@ class TokenStore:
         memo = self._memo.get(scope)
         if memo is not None and memo.access_token == access_token:
             del self._memo[scope]
-        current = Token.from_cache_value(self.cache.get(self.key(scope)))
+        current = self.seal.open(self.cache.get(self.key(scope)))
         if current is not None and current.access_token == access_token:
             self.cache.delete(self.key(scope))

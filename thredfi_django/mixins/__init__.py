@@ -15,11 +15,11 @@ entry in ``thredfi_field_map``.
 
 A synced model's ``save()`` also writes ``thredfi_dirty``, a random token saying "changed since
 the engine last took this row in", in the same statement as the row: no transaction and no
-extra query (the drain moves it into the outbox, ``inbox.py``). ``delete()``, and the saves and
+extra query (the engine takes it in, ``engine/absorb.py``). ``delete()``, and the saves and
 deletes of lines, run inside ``transaction.atomic()`` so what their receivers write (the
-delete's outbox row, the parent's marker) commits or rolls back with the host row.
+delete's sync-state row, the parent's marker) commits or rolls back with the host row.
 ``queryset.update()`` and ``bulk_create()`` set no marker and send no signals: call
-``thredfi_django.outbox.mark_dirty_many()`` after them.
+``thredfi_django.recording.changes.mark_dirty_many()`` after them.
 """
 
 from .base import ThredfiChildMixin, ThredfiFieldsBase, ThredfiSyncMixin

@@ -8,16 +8,51 @@
 - ``POST /__fake__/config``                     ``{"duplicate_mode", "pagination_style"}``
 - ``GET  /__fake__/records/<resource>``         ``records()``, optional ``?business_id=``
 - ``POST /__fake__/partners``                   ``{"partner_uuid", "api_key"}``
+
+A running fake is reachable from any web page the developer opens, so control requests are
+accepted only from loopback, and a POST only as ``Content-Type: application/json`` (a cross-site
+page cannot send that without a CORS preflight, which the fake never grants). A server started
+with ``--allow-remote`` requires its per-process token in ``X-Fake-Control-Token`` instead.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
+from ..loopback import is_loopback
+
 if TYPE_CHECKING:
     from .fake import FakeThredfi
+
+
+#: The header carrying the control token of a fake started with ``--allow-remote``.
+CONTROL_HEADER = "X-Fake-Control-Token"
+
+
+def refusal(
+    method: str, headers: dict[str, str], client_host: str | None, token: str | None
+) -> tuple[int, Any] | None:
+    """Why a control request is refused, as ``(status, body)``; None if it is accepted.
+
+    ``headers`` lowercased; ``client_host`` None for in-process calls (``fake.mock()``).
+    """
+    if token is not None:
+        if not hmac.compare_digest(headers.get(CONTROL_HEADER.lower(), ""), token):
+            return 403, {"error_code": "control_forbidden",
+                         "message": f"Control requests need the {CONTROL_HEADER} header printed "
+                                    "when the fake started."}  # fmt: skip
+    elif client_host is not None and not is_loopback(client_host):
+        return 403, {"error_code": "control_forbidden",
+                     "message": "Control requests are accepted from loopback only."}  # fmt: skip
+    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    if method not in ("GET", "HEAD") and content_type != "application/json":
+        return 415, {"error_code": "unsupported_media_type",
+                     "message": "Control requests must be sent as application/json "
+                                "(e.g. requests.post(url, json={}))."}  # fmt: skip
+    return None
 
 
 def control(fake: FakeThredfi, method: str, path: str, query: str, raw: bytes) -> tuple[int, Any]:

@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from . import handlers
 from .auth import Token, TokenBook
-from .control import control
+from .control import control, refusal
 from .errors import ApiError, ConnectionDropped, error
 from .faults import Fault, Faults, fault_body
 from .routes import Call, Route, match
@@ -227,8 +227,13 @@ class FakeThredfi:
         body: bytes | str | None = b"",
         *,
         base_url: str | None = None,
+        client_host: str | None = None,
+        control_token: str | None = None,
     ) -> tuple[int, dict[str, str], bytes]:
-        """Answer one request. Raises :class:`ConnectionDropped` for a dropped connection."""
+        """Answer one request. Raises :class:`ConnectionDropped` for a dropped connection.
+
+        ``client_host`` (None in-process) and ``control_token`` guard the control endpoints.
+        """
         method = method.upper()
         parts = urlsplit(path_with_query)
         path, query_string = parts.path or "/", parts.query
@@ -236,7 +241,8 @@ class FakeThredfi:
         lowered = {str(k).lower(): str(v) for k, v in (headers or {}).items()}
         request_id = uuid.uuid4().hex
         if path.startswith("/__fake__/"):
-            status, payload = control(self, method, path, query_string, raw)
+            refused = refusal(method, lowered, client_host, control_token)
+            status, payload = refused or control(self, method, path, query_string, raw)
             return status, {**JSON, "X-Request-Id": request_id}, json.dumps(payload).encode()
         route, params, known = match(method, path)
         with self.lock:

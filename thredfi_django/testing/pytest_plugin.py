@@ -31,7 +31,7 @@ def _clear_token_cache() -> None:
 
     reset_client()  # the shared client also remembers its last tokens in memory
 
-    cache = caches[thredfi_settings.CACHE_ALIAS]
+    cache = caches[thredfi_settings.TOKEN_CACHE]
     try:
         from django.core.cache.backends.redis import RedisCache
     except ImportError:  # pragma: no cover - Django without the redis backend

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import secrets
 import signal
 import socket
 import sys
@@ -22,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 from ..loopback import is_loopback
+from .control import CONTROL_HEADER
 from .errors import ConnectionDropped
 
 if TYPE_CHECKING:
@@ -45,7 +47,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             status, headers, content = fake.handle(
                 self.command, self.path, dict(self.headers.items()), body,
-                base_url=self.server.url,
+                base_url=self.server.url, client_host=self.client_address[0],
+                control_token=self.server.control_token,
             )  # fmt: skip
         except ConnectionDropped:
             self.close_connection = True
@@ -92,6 +95,7 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 256
     fake: FakeThredfi
     url: str
+    control_token: str | None = None
     open_sockets: weakref.WeakSet
     #: TCP connections accepted so far (keep-alive clients reuse one).
     connections = 0
@@ -129,6 +133,10 @@ class FakeServer:
         self.httpd = _Server((host, port), _Handler)
         self.httpd.open_sockets = weakref.WeakSet()
         self.httpd.fake = fake
+        # Reachable from other machines: control requests must prove they come from whoever
+        # started the fake.
+        self.control_token = secrets.token_urlsafe(16) if allow_remote else None
+        self.httpd.control_token = self.control_token
         self.host, self.port = self.httpd.server_address[:2]
         shown = f"[{self.host}]" if ":" in str(self.host) else self.host
         self.url = self.httpd.url = f"http://{shown}:{self.port}"
@@ -193,6 +201,8 @@ def run(options: dict[str, Any], out=sys.stdout) -> None:
     server = FakeServer(fake, options["host"], options["port"], options["allow_remote"])
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.httpd.shutdown).start())
     out.write(f"Fake Thredfi listening on {server.url} (control: {server.url}/__fake__/stats)\n")
+    if server.control_token:
+        out.write(f"Control requests need the header {CONTROL_HEADER}: {server.control_token}\n")
     out.flush()
     try:
         server.serve_forever()

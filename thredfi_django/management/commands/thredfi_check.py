@@ -62,7 +62,8 @@ def explain(err: ThredfiError, base_url: str) -> str:
 
 class Command(BaseCommand):
     help = (
-        "Check the Thredfi settings, credentials and connection: gets a partner token and lists "
+        "Check the Thredfi settings, credentials and connection: asks for a new partner token "
+        "(never a cached one) and lists "
         "businesses, then says in plain words what is wrong. Exits 0 only when all is well."
     )
 
@@ -96,7 +97,7 @@ class Command(BaseCommand):
 
         try:
             client = get_client()
-            client.partner_token()
+            client.verify_credentials()  # a fresh token: a cached one proves nothing about the key
             self.stdout.write(self.style.SUCCESS("✓ partner token obtained (credentials accepted)"))
             businesses = list(islice(client.businesses.list(), LIST_LIMIT + 1))
         except ThredfiError as err:
