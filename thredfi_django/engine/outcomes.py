@@ -80,7 +80,9 @@ def _release_for(push: Push, now: dt.datetime) -> Release:
         err = ThredfiLocalValidationError(push.call.message, {})
         err.kind = "unsupported"
         return _failure(push, err, now)
-    if push.answer is None:  # a skip: nothing to send, and nothing wrong
+    if push.answer is None:
+        if push.call is None or push.call.action != "skip":
+            raise RuntimeError(f"{state} is being recorded before its request has finished.")
         return Release(
             SyncStatus.SYNCED,
             SyncAttempt.Outcome.SKIPPED,

@@ -117,11 +117,15 @@ class Pipeline:
         """Wait for the wave in flight and record its outcomes."""
         in_flight, self._in_flight = self._in_flight, None
         if in_flight is not None:
-            pending = set(in_flight.futures)
-            while pending:
-                _done, pending = wait(pending, timeout=self.keeper.margin / 2)
-                self.keeper.renew_if_due()
-            self._record(in_flight.pushes)
+            self._finish(in_flight)
+
+    def _finish(self, in_flight: _InFlight) -> None:
+        """Wait for a wave's requests, renewing the leases meanwhile, then record them."""
+        pending = set(in_flight.futures)
+        while pending:
+            _done, pending = wait(pending, timeout=self.keeper.margin / 2)
+            self.keeper.renew_if_due()
+        self._record(in_flight.pushes)
 
     def _push_wave(self, rank: int, wave: list[tuple[str, SyncState]], loaded: dict) -> None:
         if self._in_flight is not None and self._in_flight.rank < rank:
@@ -138,7 +142,7 @@ class Pipeline:
             (to_send if needs_request and push.error is None else decided).append(push)
         previous, self._in_flight = self._in_flight, self._start(rank, to_send)
         if previous is not None:
-            self._record(previous.pushes)  # while this wave's requests go out
+            self._finish(previous)  # while this wave's requests go out
         self._record(decided)
 
     def _plan(self, push: Push) -> None:
