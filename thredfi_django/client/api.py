@@ -34,7 +34,7 @@ from .tokens import PARTNER_SCOPE, LocalCache, Token, TokenCache, TokenStore
 
 logger = logging.getLogger("thredfi_django.client")
 
-USER_AGENT = f"thredfi-django/{__version__} python-requests/{requests.__version__}"
+USER_AGENT = f"thredfi-django/{__version__} python-requests/{requests.__version__}"  # type: ignore[attr-defined]
 
 
 class ThredfiClient:
@@ -82,7 +82,9 @@ class ThredfiClient:
         self.partner_uuid = str(partner_uuid)
         self._api_key = str(api_key)
         self.base_url = str(base_url).rstrip("/")
-        self.timeout = tuple(timeout) if isinstance(timeout, (list, tuple)) else timeout
+        self.timeout: float | tuple[float, float] = (
+            tuple(timeout) if isinstance(timeout, (list, tuple)) else timeout  # type: ignore[assignment]
+        )
         # Our own session has nothing of its own to merge into a request but its headers and
         # cookies, so requests are prepared directly (see _send); a session you pass goes
         # through Session.request, with all its merging.
@@ -172,7 +174,9 @@ class ThredfiClient:
             return self._token_from(response, "POST", path, token=partner.access_token)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _token_from(self, response, method: str, path: str, token: str | None = None):
+    def _token_from(
+        self, response: requests.Response, method: str, path: str, token: str | None = None
+    ) -> tuple[str, float]:
         body = self._decode(response, method, path, token)
         if not isinstance(body, dict) or not body.get("access_token"):
             raise ThredfiServerError(
@@ -181,7 +185,7 @@ class ThredfiClient:
                 method=method,
                 path=path,
             )
-        expires_in = body.get("expires_in")
+        expires_in: Any = body.get("expires_in")
         try:
             expires_in = float(expires_in)
         except (TypeError, ValueError):
@@ -242,13 +246,13 @@ class ThredfiClient:
                 # none: about 0.1 ms less per call (requests' merge runs several slow
                 # isinstance checks against typing Protocols). Session.send still runs the
                 # adapter, hooks, cookie jar and redirects as usual.
-                headers = CaseInsensitiveDict(self.session.headers)
-                headers.update(all_headers)
+                merged = CaseInsensitiveDict(self.session.headers)
+                merged.update(all_headers)
                 prepared = requests.PreparedRequest()
                 prepared.prepare(
                     method=method,
                     url=self.base_url + path,
-                    headers=headers,
+                    headers=merged,
                     params=params,
                     json=json,
                     data=data,
@@ -283,14 +287,24 @@ class ThredfiClient:
         )
         return response
 
-    def _network_error(self, cls, what, err, method, path, token) -> ThredfiNetworkError:
+    def _network_error(
+        self,
+        cls: type[ThredfiNetworkError],
+        what: str,
+        err: Exception,
+        method: str,
+        path: str,
+        token: str | None,
+    ) -> ThredfiNetworkError:
         detail = redact(f"{type(err).__name__}: {err}", [self._api_key, token])
         exc = cls(f"{method} {path} {what} (timeout {self.timeout!r}): {detail}")
         exc.method, exc.path = method, path
         logger.debug("%s %s -> %s", method, path, type(err).__name__)
         return exc
 
-    def _decode(self, response: requests.Response, method: str, path: str, token: str | None):
+    def _decode(
+        self, response: requests.Response, method: str, path: str, token: str | None
+    ) -> Any:
         if not response.ok:
             raise error_from_response(response, method, path, secrets=[self._api_key, token])
         if response.status_code == 204 or not response.content:

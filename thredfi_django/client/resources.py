@@ -38,7 +38,7 @@ def path_segment(value: Any, what: str = "id") -> str:
     return quote(text, safe="")
 
 
-class Record(dict):
+class Record(dict[str, Any]):
     """A decoded JSON object; ``http_status`` tells a create (201) from an adoption (200)."""
 
     def __init__(self, data: Any = (), *, http_status: int | None = None):
@@ -94,7 +94,7 @@ class Create:
 
     def create(self: Any, data: dict[str, Any], *, idempotency_key: str | None = None) -> Record:
         headers = {"Idempotency-Key": str(idempotency_key)} if idempotency_key else None
-        record = self._call("POST", self._path(), json=data, headers=headers)
+        record: Record = self._call("POST", self._path(), json=data, headers=headers)
         envelope = self.create_envelope
         if envelope and isinstance(record, dict) and isinstance(record.get(envelope), dict):
             record = Record(record[envelope], http_status=record.http_status)
@@ -137,7 +137,8 @@ class Retrieve:
     """``get(id)`` → :class:`Record`."""
 
     def get(self: Any, record_id: str) -> Record:
-        return self._call("GET", self._path(record_id))
+        record: Record = self._call("GET", self._path(record_id))
+        return record
 
 
 class Update:
@@ -146,24 +147,28 @@ class Update:
     update_method: ClassVar[str] = "PUT"
 
     def update(self: Any, record_id: str, data: dict[str, Any]) -> Record:
-        return self._call(self.update_method, self._path(record_id), json=data)
+        record: Record = self._call(self.update_method, self._path(record_id), json=data)
+        return record
 
 
 class Archive:
     """``archive(id)`` and ``unarchive(id)`` (POST to ``{id}/archive/`` / ``{id}/unarchive/``)."""
 
     def archive(self: Any, record_id: str, data: dict[str, Any] | None = None) -> Record:
-        return self._call("POST", self._path(record_id, "archive"), json=data or {})
+        record: Record = self._call("POST", self._path(record_id, "archive"), json=data or {})
+        return record
 
     def unarchive(self: Any, record_id: str, data: dict[str, Any] | None = None) -> Record:
-        return self._call("POST", self._path(record_id, "unarchive"), json=data or {})
+        record: Record = self._call("POST", self._path(record_id, "unarchive"), json=data or {})
+        return record
 
 
 class Void:
     """``void(id)`` (POST to ``{id}/void/``)."""
 
     def void(self: Any, record_id: str, data: dict[str, Any] | None = None) -> Record:
-        return self._call("POST", self._path(record_id, "void"), json=data or {})
+        record: Record = self._call("POST", self._path(record_id, "void"), json=data or {})
+        return record
 
 
 # -- the collections ------------------------------------------------------------------------
