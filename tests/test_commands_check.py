@@ -86,3 +86,12 @@ def test_timeouts_say_which_url_and_setting(thredfi_fake, monkeypatch):
     assert error is not None
     assert f"did not answer in time at {thredfi_settings.base_url}" in output
     assert "THREDFI['TIMEOUT']" in output
+
+
+def test_a_beat_entry_for_a_task_that_does_not_exist_is_reported(thredfi_fake):
+    wrong = {"sweep": {"task": "thredfi_django.tasks.sweep_pending", "schedule": 60.0}}
+    with override_settings(CELERY_BEAT_SCHEDULE=wrong):
+        output, error = check()
+    assert error is None  # a warning, not a failure: the connection is fine
+    assert "'thredfi_django.tasks.sweep_pending', which is not a Celery task" in output
+    assert "thredfi_django.sweep_pending" in output
