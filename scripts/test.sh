@@ -35,7 +35,7 @@ echo "==> mypy --strict (configuration in pyproject.toml)"
 python -m mypy
 
 echo "==> docs: mkdocs build --strict"
-python -m mkdocs build --strict --quiet --site-dir var/docs-site
+NO_MKDOCS_2_WARNING=1 python -m mkdocs build --strict --quiet --site-dir var/docs-site
 
 if [ "${CI:-}" = "true" ]; then
     # Browser tests (tests/browser/ and the demo's, marker `browser`, in pass 1 and pass 2):
