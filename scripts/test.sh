@@ -111,9 +111,16 @@ if [ "${CI:-}" = "true" ] || [ "${THREDFI_TEST_EXTRA:-}" = "1" ]; then
     # Pass 1w: the built wheel, installed in a venv of its own, tested from a directory where
     # the checkout's thredfi_django cannot be imported: a file missing from the wheel fails.
     echo "==> package: build the sdist and wheel, twine check"
+    # Built from a copy without build/ or *.egg-info: setuptools would otherwise reuse the file
+    # lists of an earlier build, and a file the package data misses would still be shipped.
     rm -rf dist
     mkdir -p var
-    python -m build --outdir dist . > var/build.log 2>&1 || { cat var/build.log; exit 1; }
+    build_src="$(mktemp -d)"
+    tar -c --exclude='./.venv*' --exclude='*.egg-info' --exclude=./build --exclude=./dist \
+        --exclude=./var --exclude=./.git --exclude=__pycache__ --exclude='./.*_cache' . \
+        | tar -x -C "$build_src"
+    python -m build --outdir dist "$build_src" > var/build.log 2>&1 || { cat var/build.log; exit 1; }
+    rm -rf "$build_src"
     python -m twine check --strict dist/*
     echo "==> pass 1w: the installed wheel, SQLite"
     grep -v '^-e ' requirements.txt > var/requirements-wheel.txt
@@ -121,7 +128,7 @@ if [ "${CI:-}" = "true" ] || [ "${THREDFI_TEST_EXTRA:-}" = "1" ]; then
     .venv-wheel/bin/python -m pip install --quiet --force-reinstall --no-deps dist/*.whl
     wheel_dir="$(mktemp -d)"
     trap 'rm -rf "$wheel_dir"' EXIT
-    cp -r tests setup.cfg "$wheel_dir/"
+    cp -r tests benchmarks setup.cfg "$wheel_dir/"  # test_fault_injection runs a benchmark
     (
         cd "$wheel_dir"
         "$ROOT/.venv-wheel/bin/python" -c '
