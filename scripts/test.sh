@@ -81,6 +81,7 @@ newer_python() {  # prints a python >= 3.12 (Django 6 needs it), installing Debi
             echo "python$version"; return 0
         fi
     done
+    [ "${CI:-}" = "true" ] || return 1  # installs system packages only under CI
     apt-get update -qq >/dev/null 2>&1 || return 1
     for version in 3.14 3.13 3.12; do
         if apt-cache policy "python$version" | grep -q 'Candidate: [0-9]'; then
