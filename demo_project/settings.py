@@ -8,7 +8,6 @@ THREDFI_PARTNER_UUID + THREDFI_API_KEY + THREDFI_BASE_URL (then no fake is start
 
 from pathlib import Path
 
-import django
 import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -67,9 +66,9 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # The web server and the worker write at the same time: wait for the lock instead of failing,
     # take it up front (IMMEDIATE) so two writers never deadlock, and let readers run (WAL).
     options = DATABASES["default"].setdefault("OPTIONS", {})
-    options["timeout"] = 20
-    if django.VERSION >= (5, 1):  # these two SQLite options arrived in Django 5.1
-        options.update(transaction_mode="IMMEDIATE", init_command="PRAGMA journal_mode=WAL;")
+    options.update(
+        timeout=20, transaction_mode="IMMEDIATE", init_command="PRAGMA journal_mode=WAL;"
+    )
 
 # Thredfi tokens are cached here and shared by the web server and the worker, so the cache must
 # be shared between processes: files by default, Redis with CACHE_URL=redis://...

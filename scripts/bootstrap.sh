@@ -1,5 +1,5 @@
 # Sourced by scripts/test.sh and scripts/demo.sh: makes .venv with everything requirements.txt
-# names, reinstalling only when requirements.txt or setup.cfg changed. Needs python3 >= 3.10.
+# names, reinstalling only when requirements.txt, setup.cfg or pyproject.toml changed. Needs python3 >= 3.10.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -8,7 +8,7 @@ if [ ! -x .venv/bin/python ]; then
     echo "==> creating .venv with $("$PYTHON" --version)"
     "$PYTHON" -m venv .venv
 fi
-stamp="$(cat requirements.txt setup.cfg | sha256sum | cut -c1-16)"
+stamp="$(cat requirements.txt setup.cfg pyproject.toml | sha256sum | cut -c1-16)"
 if [ "$(cat .venv/.installed 2>/dev/null)" != "$stamp" ]; then
     echo "==> installing requirements into .venv"
     .venv/bin/python -m pip install --quiet --upgrade pip

@@ -91,3 +91,7 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {"thredfi_django": {"handlers": ["console"], "level": "WARNING"}},
 }
+
+CELERY_BEAT_SCHEDULE = {
+    "thredfi-sweep": {"task": "thredfi_django.sweep_pending", "schedule": 60.0},
+}

@@ -95,3 +95,12 @@ def test_a_revoked_key_is_reported_rejected_even_with_a_token_still_cached(thred
     assert error is not None
     assert "rejected the credentials" in output
     assert "credentials accepted" not in output
+
+
+def test_a_beat_entry_for_a_task_that_does_not_exist_is_reported(thredfi_fake):
+    wrong = {"sweep": {"task": "thredfi_django.tasks.sweep_pending", "schedule": 60.0}}
+    with override_settings(CELERY_BEAT_SCHEDULE=wrong):
+        output, error = check()
+    assert error is None  # a warning, not a failure: the connection is fine
+    assert "'thredfi_django.tasks.sweep_pending', which is not a Celery task" in output
+    assert "thredfi_django.sweep_pending" in output

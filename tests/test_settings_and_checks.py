@@ -143,3 +143,25 @@ def test_token_cache_must_exist_and_not_be_a_dummy():
     dummy = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
     with override_settings(CACHES=dummy):
         assert ids(check_token_cache()) == ["thredfi_django.W002"]
+
+
+def test_beat_schedule_naming_the_sweep_by_its_module_path_is_caught():
+    """The README once said `thredfi_django.tasks.sweep_pending`; beat would run nothing."""
+    from thredfi_django.checks import check_beat_schedule
+
+    assert check_beat_schedule() == []
+    wrong = {"sweep": {"task": "thredfi_django.tasks.sweep_pending", "schedule": 60.0}}
+    with override_settings(CELERY_BEAT_SCHEDULE=wrong):
+        messages = check_beat_schedule()
+    assert ids(messages) == ["thredfi_django.W003", "thredfi_django.W004"]
+    assert "'thredfi_django.sweep_pending'" in messages[0].hint
+
+
+def test_a_beat_schedule_without_the_sweep_is_a_warning():
+    from thredfi_django.checks import check_beat_schedule
+
+    other = {"reports": {"task": "billing.send_reports", "schedule": 3600.0}}
+    with override_settings(CELERY_BEAT_SCHEDULE=other):
+        assert ids(check_beat_schedule()) == ["thredfi_django.W004"]
+    with override_settings(CELERY_BEAT_SCHEDULE={}):
+        assert ids(check_beat_schedule()) == ["thredfi_django.W004"]

@@ -19,7 +19,14 @@ from thredfi_django.models import SyncState, SyncStatus
 
 pytestmark = pytest.mark.django_db
 
-BASE = {"PARTNER_UUID": "0b7e4d3a-5f7c-4c1e-9a51-2f7d3c1b9e10", "API_KEY": "k"}
+
+def thredfi(**extra):
+    """THREDFI as the test has it, with ``extra`` on top."""
+    from django.conf import settings
+
+    return override_settings(THREDFI={**settings.THREDFI, **extra})
+
+
 LATER = dt.timedelta(seconds=61)  # past SWEEP_STALE_SECONDS
 
 
@@ -32,12 +39,12 @@ def test_sync_object_is_a_late_acking_task_that_survives_a_lost_worker():
 def test_sync_object_runs_the_engine_and_returns_its_outcome(queue, committed):
     with committed():
         account = make_account()
-    with override_settings(THREDFI={**BASE, "SYNC_ENABLED": False}):
+    with thredfi(SYNC_ENABLED=False):
         assert tasks.sync_object.run(absorb.state_for(account).pk) == "paused"
 
 
 def test_a_paused_switch_records_changes_but_pushes_nothing(queue, committed):
-    with override_settings(THREDFI={**BASE, "SYNC_ENABLED": False}):
+    with thredfi(SYNC_ENABLED=False):
         with committed():
             account = make_account()
         state = absorb.state_for(account)
@@ -55,7 +62,7 @@ def test_a_paused_switch_records_changes_but_pushes_nothing(queue, committed):
 def test_a_paused_model_waits_while_others_go_ahead(queue, committed):
     with committed():
         customer = make_customer()
-    with override_settings(THREDFI={**BASE, "PAUSED_MODELS": ["testapp.Customer"]}):
+    with thredfi(PAUSED_MODELS=["testapp.Customer"]):
         assert sync_state(absorb.state_for(customer).pk).outcome == "paused"
         queue.clear()
         with committed():

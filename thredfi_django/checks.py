@@ -153,3 +153,51 @@ def check_token_cache(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
             )
         ]
     return []
+
+
+#: The Celery name of the periodic sweep (``tasks.sweep_pending``), the one a beat entry needs.
+SWEEP_TASK = "thredfi_django.sweep_pending"
+
+
+def thredfi_task_names() -> set[str]:
+    """The Celery names of this app's tasks, as registered by ``thredfi_django.tasks``."""
+    from celery import current_app
+
+    from . import tasks  # noqa: F401  (defines the shared tasks the app below registers)
+
+    return {name for name in current_app.tasks if name.startswith("thredfi_django.")}
+
+
+@checks.register(checks.Tags.compatibility)
+def check_beat_schedule(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """CELERY_BEAT_SCHEDULE: every thredfi_django task it names exists, and one is the sweep,
+    which re-enqueues work a lost task or a broker outage left behind."""
+    from django.conf import settings
+
+    schedule = getattr(settings, "CELERY_BEAT_SCHEDULE", None) or {}
+    known = thredfi_task_names()
+    messages: list[checks.CheckMessage] = []
+    for entry, options in schedule.items():
+        task = options.get("task", "") if isinstance(options, dict) else ""
+        if task.startswith("thredfi_django") and task not in known:
+            messages.append(
+                checks.Warning(
+                    f"settings.CELERY_BEAT_SCHEDULE[{entry!r}] runs {task!r}, which is not a "
+                    "Celery task, so beat would schedule nothing.",
+                    hint=f"Use one of: {', '.join(sorted(known))} (the sweep is {SWEEP_TASK!r}).",
+                    id="thredfi_django.W003",
+                )
+            )
+    tasks = {options.get("task") for options in schedule.values() if isinstance(options, dict)}
+    if SWEEP_TASK not in tasks:
+        messages.append(
+            checks.Warning(
+                f"settings.CELERY_BEAT_SCHEDULE does not run {SWEEP_TASK!r}, so changes whose "
+                "task was lost (broker down at save time, worker killed) are never pushed.",
+                hint=f"Add {{'thredfi-sweep': {{'task': '{SWEEP_TASK}', 'schedule': 60.0}}}} "
+                "and run `celery -A proj beat`. If cron runs `manage.py thredfi_sweep` "
+                "instead, add 'thredfi_django.W004' to SILENCED_SYSTEM_CHECKS.",
+                id="thredfi_django.W004",
+            )
+        )
+    return messages

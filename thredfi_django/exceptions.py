@@ -155,6 +155,9 @@ class ThredfiNetworkError(ThredfiError):
 
     kind = "network"
     transient = True
+    #: The request that got no answer (set by the client), as on ThredfiAPIError.
+    method: str | None = None
+    path: str | None = None
 
 
 class ThredfiTimeoutError(ThredfiNetworkError):

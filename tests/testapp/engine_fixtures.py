@@ -53,12 +53,11 @@ class TaskQueue:
 
 
 @pytest.fixture
-def queue(monkeypatch, django_capture_on_commit_callbacks):
-    from thredfi_django.conf import thredfi_settings
+def queue(monkeypatch, settings, django_capture_on_commit_callbacks):
     from thredfi_django.recording import wake
 
     # These tests follow each row's own task; the drain path has tests of its own.
-    monkeypatch.setattr(thredfi_settings, "DISPATCH", "per_object")
+    settings.THREDFI = {**settings.THREDFI, "DISPATCH": "per_object"}
     monkeypatch.setattr(wake, "wake", _absorb_and_publish)
     tasks = TaskQueue(django_capture_on_commit_callbacks)
     monkeypatch.setattr(wake.current_app, "send_task", tasks.publish)

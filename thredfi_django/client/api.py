@@ -43,7 +43,7 @@ from .transport import (
 
 logger = logging.getLogger("thredfi_django.client")
 
-USER_AGENT = f"thredfi-django/{__version__} python-requests/{requests.__version__}"
+USER_AGENT = f"thredfi-django/{__version__} python-requests/{requests.__version__}"  # type: ignore[attr-defined]
 
 
 class ThredfiClient:
@@ -200,7 +200,9 @@ class ThredfiClient:
             return self._token_from(response, "POST", path, token=partner.access_token)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _token_from(self, response, method: str, path: str, token: str | None = None):
+    def _token_from(
+        self, response: requests.Response, method: str, path: str, token: str | None = None
+    ) -> tuple[str, float]:
         body = self._decode(response, method, path, token)
         if not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
             raise ThredfiMalformedResponseError(
@@ -209,7 +211,7 @@ class ThredfiClient:
                 method=method,
                 path=path,
             )
-        expires_in = body.get("expires_in")
+        expires_in: Any = body.get("expires_in")
         try:
             expires_in = float(expires_in)
         except (TypeError, ValueError):

@@ -91,7 +91,9 @@ def snippet(response: requests.Response) -> str:
     return text
 
 
-def parse_error_body(response: requests.Response) -> tuple[str, str | None, dict, str | None]:
+def parse_error_body(
+    response: requests.Response,
+) -> tuple[str, str | None, dict[str, Any], str | None]:
     """(message, error_code, field_errors, request_id) from any documented error shape."""
     request_id = response.headers.get("X-Request-ID") or response.headers.get("X-Request-Id")
     try:
@@ -150,5 +152,5 @@ def error_from_response(
     exc = cls(message or response.reason or "", **kwargs)
     if retry_after is not None and not hasattr(exc, "retry_after"):
         # RFC 9110 allows Retry-After on 503 too; the engine reads it with getattr().
-        exc.retry_after = retry_after
+        exc.retry_after = retry_after  # type: ignore[attr-defined]
     return exc

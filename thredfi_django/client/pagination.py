@@ -37,7 +37,7 @@ def iterate(
 ) -> Iterator[dict[str, Any]]:
     """Every record of a list endpoint; ``fetch(params)`` returns one page's decoded body."""
     params: dict[str, Any] = {**(filters or {}), "page": 1, "page_size": page_size}
-    previous: tuple | None = None
+    previous: tuple[Any, ...] | None = None
     seen = 0
     for _ in range(max_pages):
         body = fetch(params)
@@ -79,7 +79,7 @@ def iterate(
     )
 
 
-def _signature(results: list) -> tuple:
+def _signature(results: list[Any]) -> tuple[Any, ...]:
     ids = [item.get("id") if isinstance(item, dict) else None for item in results]
     if all(ids):
         return tuple(ids)
@@ -94,7 +94,7 @@ def _int(value: Any) -> int | None:
 
 
 def _next_params(
-    body: dict, params: dict[str, Any], results: list, page_size: int, seen: int
+    body: dict[str, Any], params: dict[str, Any], results: list[Any], page_size: int, seen: int
 ) -> dict[str, Any] | None:
     """The query for the page after this one, or None when this was the last page."""
     count = _int(body.get("count"))

@@ -39,7 +39,7 @@ def path_segment(value: Any, what: str = "id") -> str:
     return quote(text, safe="")
 
 
-class Record(dict):
+class Record(dict[str, Any]):
     """A decoded JSON object; ``http_status`` tells a create (201) from an adoption (200)."""
 
     def __init__(self, data: Any = (), *, http_status: int | None = None):

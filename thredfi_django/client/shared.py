@@ -42,7 +42,8 @@ class DjangoCache:
         self.backend.set(key, value, timeout)
 
     def add(self, key: str, value: Any, timeout: float | None = None) -> bool:
-        return self.backend.add(key, value, timeout)
+        added: bool = self.backend.add(key, value, timeout)
+        return added
 
     def delete(self, key: str) -> Any:
         return self.backend.delete(key)

@@ -206,7 +206,9 @@ class TokenStore:
             return self._fetch_locked(scope, fetch, lock_key, owner)
         return self._fresh(scope) or self._store(scope, fetch)
 
-    def _fetch_locked(self, scope: str, fetch, lock_key: str, owner: str) -> Token:
+    def _fetch_locked(
+        self, scope: str, fetch: Callable[[], tuple[str, Any]], lock_key: str, owner: str
+    ) -> Token:
         try:
             # Another process may have stored a token between our read and our lock.
             return self._fresh(scope) or self._store(scope, fetch)

@@ -6,7 +6,7 @@ See ``thredfi_django.mixins`` for how to use them.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from django.db import models, router, transaction
 from django.utils.translation import gettext_lazy as _
@@ -33,6 +33,8 @@ class ThredfiFieldsBase(models.Model):
     thredfi_field_map: ClassVar[dict[str, str]] = {}
     #: Defaults tried in order when neither a hook nor thredfi_field_map names the attribute.
     thredfi_default_sources: ClassVar[dict[str, tuple[str, ...]]] = {}
+    #: Per class, filled on first use: remote field -> the attribute path that supplies it.
+    _thredfi_source_cache: ClassVar[dict[str, str | None]]
 
     class Meta:
         abstract = True
@@ -49,7 +51,7 @@ class ThredfiFieldsBase(models.Model):
         with transaction.atomic(using=using, savepoint=False):
             super().save(*args, **kwargs)
 
-    save.alters_data = True
+    save.alters_data = True  # type: ignore[attr-defined]
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         """Delete inside a transaction so the void/archive (or the parent's re-push) is
@@ -58,11 +60,11 @@ class ThredfiFieldsBase(models.Model):
         with transaction.atomic(using=using, savepoint=False):
             return super().delete(*args, **kwargs)
 
-    delete.alters_data = True
+    delete.alters_data = True  # type: ignore[attr-defined]
 
     @classmethod
     def _thredfi_source(cls, remote_field: str) -> str | None:
-        cache = cls.__dict__.get("_thredfi_source_cache")
+        cache: dict[str, str | None] | None = cls.__dict__.get("_thredfi_source_cache")
         if cache is None:
             cache = {}
             cls._thredfi_source_cache = cache
@@ -103,9 +105,9 @@ class ThredfiSyncMixin(ThredfiFieldsBase):
     thredfi_id = models.UUIDField(
         _("Thredfi ID"), null=True, blank=True, db_index=True, editable=False
     )
-    #: The change marker ("inbox"): a random token set by every tracked save, in the same
+    #: The change marker: a random token set by every tracked save, in the same
     #: statement as the save, and cleared (compare-and-set on the token) once the engine has
-    #: taken the change into its sync-state row (``inbox.absorb``). Not null: the row changed
+    #: taken the change into its sync-state row (``engine.absorb``). Not null: the row changed
     #: since the engine last took it in.
     thredfi_dirty = models.BigIntegerField(null=True, blank=True, editable=False, db_index=True)
 
@@ -122,6 +124,8 @@ class ThredfiSyncMixin(ThredfiFieldsBase):
     #: payment, refund): "skip" (synced, logged) or "attention" (needs attention). None: the
     #: default, skip for customers/vendors, attention for money movements (see operations.py).
     thredfi_on_unsupported_update: ClassVar[str | None] = None
+    #: Per class, filled on first use: the foreign keys to other synced models.
+    _thredfi_related_cache: ClassVar[list[models.ForeignKey[Any, Any]]]
 
     class Meta:
         abstract = True
@@ -151,17 +155,17 @@ class ThredfiSyncMixin(ThredfiFieldsBase):
         # Past ThredfiFieldsBase.save: no transaction, the marker is in the row.
         super(ThredfiFieldsBase, self).save(*args, **kwargs)
 
-    save.alters_data = True
+    save.alters_data = True  # type: ignore[attr-defined]
 
     # -- hooks -----------------------------------------------------------------------------
 
     @classmethod
-    def get_thredfi_queryset(cls) -> models.QuerySet:
+    def get_thredfi_queryset(cls) -> models.QuerySet[Any]:
         """How the engine loads objects of this model: related rows it needs in one query each
         (business, customer, lines…). Override to add your own select/prefetch_related."""
         related = [f.name for f in cls._thredfi_related_fields()]
         qs = cls._default_manager.select_related(*related)
-        prefetch = cls.thredfi_prefetch
+        prefetch: list[str] | tuple[str, ...] | None = cls.thredfi_prefetch
         if prefetch is None:
             prefetch = []
             lines = getattr(cls, "thredfi_lines_related_name", None)
@@ -174,11 +178,11 @@ class ThredfiSyncMixin(ThredfiFieldsBase):
         return qs.prefetch_related(*prefetch) if prefetch else qs
 
     @classmethod
-    def _thredfi_related_fields(cls) -> list[models.ForeignKey]:
+    def _thredfi_related_fields(cls) -> list[models.ForeignKey[Any, Any]]:
         cached = cls.__dict__.get("_thredfi_related_cache")
         if cached is None:
             cached = [
-                f
+                cast("models.ForeignKey[Any, Any]", f)
                 for f in cls._meta.concrete_fields
                 if f.is_relation
                 and f.many_to_one
@@ -189,16 +193,18 @@ class ThredfiSyncMixin(ThredfiFieldsBase):
         return cached
 
     @classmethod
-    def _thredfi_fk_to(cls, resource: str) -> models.ForeignKey | None:
+    def _thredfi_fk_to(cls, resource: str) -> models.ForeignKey[Any, Any] | None:
         for field in cls._thredfi_related_fields():
-            if field.related_model.thredfi_resource == resource:
+            if synced_model(field).thredfi_resource == resource:
                 return field
         return None
 
     @classmethod
-    def _thredfi_business_fk(cls) -> models.ForeignKey | None:
+    def _thredfi_business_fk(cls) -> models.ForeignKey[Any, Any] | None:
         if cls.thredfi_business_field:
-            return cls._meta.get_field(cls.thredfi_business_field)
+            return cast(
+                "models.ForeignKey[Any, Any]", cls._meta.get_field(cls.thredfi_business_field)
+            )
         return cls._thredfi_fk_to("business")
 
     def get_thredfi_business(self) -> ThredfiBusinessMixin | None:
@@ -208,7 +214,7 @@ class ThredfiSyncMixin(ThredfiFieldsBase):
         dependency (e.g. a refund payment's refund). Return None if it has none (an error)."""
         fk = self._thredfi_business_fk()
         if fk is not None:
-            return getattr(self, fk.name)
+            return cast("ThredfiBusinessMixin | None", getattr(self, fk.name))
         for dependency in self.get_thredfi_dependencies():
             business = dependency.get_thredfi_business()
             if business is not None:
@@ -232,9 +238,9 @@ class ThredfiSyncMixin(ThredfiFieldsBase):
 
         Default: every foreign key to another synced model (customer, invoice, vendor, …),
         plus allocation targets for payments. The engine syncs them first."""
-        deps = []
+        deps: list[ThredfiSyncMixin] = []
         for field in self._thredfi_related_fields():
-            if field.related_model.thredfi_resource == "business":
+            if synced_model(field).thredfi_resource == "business":
                 continue
             related = getattr(self, field.name)
             if related is not None:
@@ -290,10 +296,12 @@ class ThredfiChildMixin(ThredfiFieldsBase):
         abstract = True
 
     @classmethod
-    def get_thredfi_parent_field(cls) -> models.ForeignKey:
+    def get_thredfi_parent_field(cls) -> models.ForeignKey[Any, Any]:
         """The foreign key to the parent object."""
         if cls.thredfi_parent_field:
-            return cls._meta.get_field(cls.thredfi_parent_field)
+            return cast(
+                "models.ForeignKey[Any, Any]", cls._meta.get_field(cls.thredfi_parent_field)
+            )
         for field in cls._meta.concrete_fields:
             model = field.related_model if field.is_relation else None
             if (
@@ -301,8 +309,13 @@ class ThredfiChildMixin(ThredfiFieldsBase):
                 and issubclass(model, ThredfiSyncMixin)
                 and (model.thredfi_resource == cls.thredfi_parent_resource)
             ):
-                return field
+                return cast("models.ForeignKey[Any, Any]", field)
         raise TypeError(
             f"{cls.__name__} needs a ForeignKey to a {cls.thredfi_parent_resource} model, or "
             "thredfi_parent_field = '<name of the foreign key>'."
         )
+
+
+def synced_model(field: models.ForeignKey[Any, Any]) -> type[ThredfiSyncMixin]:
+    """The model a foreign key from ``_thredfi_related_fields`` points at (a synced model)."""
+    return cast("type[ThredfiSyncMixin]", field.related_model)

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from django.core import checks
 from django.core.management.base import BaseCommand, CommandError
 
-from thredfi_django.checks import check_settings
+from thredfi_django.checks import check_beat_schedule, check_settings
 from thredfi_django.client import get_client
 from thredfi_django.conf import thredfi_settings
 from thredfi_django.exceptions import (
@@ -69,7 +69,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         problems = 0
-        for message in check_settings():
+        for message in [*check_settings(), *check_beat_schedule()]:
             is_error = message.level >= checks.ERROR
             problems += is_error
             style = self.style.ERROR if is_error else self.style.WARNING
