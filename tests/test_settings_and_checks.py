@@ -4,7 +4,7 @@ import pytest
 from django.core import checks
 from django.test import override_settings
 
-from thredfi_django.checks import check_settings
+from thredfi_django.checks import check_ledger_settings, check_settings
 from thredfi_django.conf import thredfi_settings
 from thredfi_django.exceptions import ThredfiConfigurationError
 
@@ -81,3 +81,18 @@ def test_token_cache_must_exist_and_not_be_a_dummy():
     dummy = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
     with override_settings(CACHES=dummy):
         assert ids(check_token_cache()) == ["thredfi_django.W002"]
+
+
+def test_ledger_settings_are_checked():
+    with override_settings(THREDFI=GOOD):
+        assert check_ledger_settings() == []
+    bad = {
+        "LINE_SCHEMA": "hybrid",
+        "ACCOUNT_CODES": {"invoice": 4000},
+        "LEDGER_ACCOUNTS": {"4000": {"name": "Sales", "account_type": "income"}},
+        "CHART_CACHE_SECONDS": 0,
+    }
+    with override_settings(THREDFI={**GOOD, **bad}):
+        messages = check_ledger_settings()
+    assert ids(messages) == [f"thredfi_django.E02{n}" for n in range(4)]
+    assert "'guide'" in messages[0].hint

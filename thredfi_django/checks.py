@@ -125,3 +125,64 @@ def check_token_cache(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
             )
         ]
     return []
+
+
+#: Values of THREDFI['LINE_SCHEMA'] (README, "Invoice and bill lines").
+LINE_SCHEMAS = ("guide", "reference")
+#: Documented ledger account types (digest §3.9.8).
+ACCOUNT_TYPES = ("asset", "liability", "equity", "revenue", "expense")
+
+
+@checks.register(checks.Tags.compatibility)
+def check_ledger_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """LINE_SCHEMA, ACCOUNT_CODES, LEDGER_ACCOUNTS and CHART_CACHE_SECONDS."""
+    try:
+        s = thredfi_settings
+        schema, codes = s.LINE_SCHEMA, s.ACCOUNT_CODES
+        accounts, ttl = s.LEDGER_ACCOUNTS, s.CHART_CACHE_SECONDS
+    except ThredfiConfigurationError:
+        return []  # reported by check_settings (E000)
+    errors: list[checks.CheckMessage] = []
+
+    def error(text: str, hint: str, check_id: str) -> None:
+        errors.append(checks.Error(text, hint=hint, id=f"thredfi_django.{check_id}"))
+
+    if schema not in LINE_SCHEMAS:
+        error(
+            f"settings.THREDFI['LINE_SCHEMA'] is {schema!r}.",
+            "Use 'guide' (unit_price_cents + account_code, the default) or 'reference' "
+            "(unit_price + account_identifier); the README says which to pick.",
+            "E020",
+        )
+    if not isinstance(codes, dict) or not all(
+        key in ("invoice", "bill") and isinstance(code, str) and code.strip()
+        for key, code in codes.items()
+    ):
+        error(
+            f"settings.THREDFI['ACCOUNT_CODES'] is {codes!r}.",
+            "Use a dict of line parent -> ledger account code, e.g. "
+            "{'invoice': '4000', 'bill': '5000'}.",
+            "E021",
+        )
+    if not isinstance(accounts, dict) or not all(
+        isinstance(code, str)
+        and isinstance(spec, dict)
+        and spec.get("name")
+        and spec.get("account_type") in ACCOUNT_TYPES
+        for code, spec in accounts.items()
+    ):
+        error(
+            f"settings.THREDFI['LEDGER_ACCOUNTS'] is {accounts!r}.",
+            "Use a dict of code -> {'name': ..., 'account_type': one of "
+            f"{', '.join(ACCOUNT_TYPES)}}}, e.g. {{'4000': {{'name': 'Sales', "
+            "'account_type': 'revenue'}}.",
+            "E022",
+        )
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or ttl < 1:
+        error(
+            f"settings.THREDFI['CHART_CACHE_SECONDS'] is {ttl!r}.",
+            "Use a number of seconds >= 1 (after creating an account elsewhere, "
+            "thredfi_django.ledger.forget(business_id) drops the cached chart at once).",
+            "E023",
+        )
+    return errors

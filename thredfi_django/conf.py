@@ -72,6 +72,20 @@ DEFAULTS: dict[str, Any] = {
     "SWEEP_STALE_SECONDS": 60,
     # Attempt history rows kept per object.
     "ATTEMPT_HISTORY": 20,
+    # Invoice/bill line schema (digest §10 q9; README "Invoice and bill lines"): "guide" sends
+    # unit_price_cents + account_code, "reference" sends unit_price (cents) + account_identifier
+    # {"type": "AccountId", "id": <ledger account uuid>} looked up in the chart of accounts.
+    "LINE_SCHEMA": "guide",
+    # Ledger account code of a line whose model names none, per parent resource.
+    "ACCOUNT_CODES": {"invoice": "4000", "bill": "5000"},
+    # Accounts ``manage.py thredfi_accounts --create-missing`` creates where a business lacks
+    # them: code -> {"name", "account_type"[, "account_subtype"]}.
+    "LEDGER_ACCOUNTS": {
+        "4000": {"name": "Sales", "account_type": "revenue"},
+        "5000": {"name": "Cost of sales", "account_type": "expense"},
+    },
+    # Seconds a business's chart of accounts is cached (one paged GET per business per period).
+    "CHART_CACHE_SECONDS": 3600,
     # Frontend token view (thredfi_django.views.BusinessTokenView): dotted path to a callable
     # resolver(request, requested_id: str | None) -> business object (with thredfi_id) or None
     # (= forbidden). It alone decides which business a user may get a token for.

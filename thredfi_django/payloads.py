@@ -1,11 +1,10 @@
 """Default request bodies and local validation, per Thredfi resource.
 
 Field names follow the API reference (../shared/thredfi-api.md §3.9). Where the docs contradict
-each other we follow the reference schema, not the guides (§10):
-- invoice/bill lines carry ``unit_price`` in integer cents (the reference's field name; Layer's
-  equivalent is cents and the guides' ``unit_price_cents`` says the same), plus ``account_code``
-  when the host line has one (the guides' way of naming the revenue account; the reference's
-  ``account_identifier`` needs a ledger UUID the host does not know);
+each other (§10):
+- invoice/bill lines follow ``THREDFI['LINE_SCHEMA']``, one of the two documented schemas, never
+  a mix: "guide" sends ``unit_price_cents`` + ``account_code``, "reference" ``unit_price`` (in
+  integer cents, as Layer's equivalent) + ``account_identifier`` (``ledger.py``);
 - ``sent_at``/``due_at``/``completed_at``/``received_at`` are date-times (``…T00:00:00Z`` when the
   host stores a date); ``payment_date``/``bill_date``/``fiscal_year_end`` are dates;
 - invoices carry ``currency`` (guides send it; the reference omits it) so the server can reject a
@@ -18,6 +17,8 @@ import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
+from . import ledger
+from .conf import thredfi_settings
 from .exceptions import ThredfiLocalValidationError
 
 #: Scalar remote fields per resource (relations and lines are added by build_payload).
@@ -64,7 +65,8 @@ RELATIONS: dict[str, dict[str, str]] = {
     "bill": {"vendor_id": "vendor"},
     "bill_payment": {"vendor_id": "vendor"},
 }
-LINE_FIELDS = ("description", "quantity", "unit_price", "account_code")
+#: Host fields read per line (the account is ledger.py's, the price key the schema's).
+LINE_FIELDS = ("description", "quantity", "unit_price")
 #: Fields the update endpoint does not accept (business PATCH: §3.1; bill payment PATCH: §3.5).
 NOT_UPDATABLE: dict[str, tuple[str, ...]] = {
     "business": ("external_id", "country", "base_currency"),
@@ -168,7 +170,11 @@ def build_payload(obj: Any) -> dict[str, Any]:
         payload[remote_field] = _remote_id(related)
     lines_name = getattr(obj, "thredfi_lines_related_name", None)
     if lines_name:
-        payload["line_items"] = [_line(obj, line) for line in related_rows(obj, lines_name)]
+        lines = related_rows(obj, lines_name)
+        accounts = ledger.line_accounts(obj, lines)
+        payload["line_items"] = [
+            {**_line(obj, line), **account} for line, account in zip(lines, accounts, strict=True)
+        ]
     alloc_name = getattr(obj, "thredfi_allocations_related_name", None)
     if alloc_name:
         target = "invoice" if resource == "payment" else "bill"
@@ -200,10 +206,11 @@ def _enum_case(resource: str, field: str, value: Any) -> Any:
 
 def _line(parent: Any, line: Any) -> dict[str, Any]:
     item = {"external_id": f"{parent.get_thredfi_external_id()}:line:{line.pk}"}
+    price_key = "unit_price" if thredfi_settings.LINE_SCHEMA == "reference" else "unit_price_cents"
     for field in LINE_FIELDS:
         value = _json_value(field, line.get_thredfi_value(field))
         if value is not None and value != "":
-            item[field] = value
+            item[price_key if field == "unit_price" else field] = value
     return item
 
 
@@ -266,6 +273,13 @@ def validate(obj: Any) -> None:
                 add(f"line_items[{n}].unit_price", f"Line {n + 1}: unit price is required.")
             else:
                 _check_amount(f"line_items[{n}].unit_price", price, add, allow_zero=True)
+        business = obj.get_thredfi_business()
+        if lines and business is not None and business.thredfi_id:
+            try:
+                ledger.line_accounts(obj, lines)
+            except ThredfiLocalValidationError as err:
+                for field, messages in err.field_errors.items():
+                    errors.setdefault(field, []).extend(messages)
     alloc_name = getattr(obj, "thredfi_allocations_related_name", None)
     if alloc_name:
         for n, allocation in enumerate(related_rows(obj, alloc_name)):

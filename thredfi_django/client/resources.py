@@ -219,6 +219,12 @@ class BillPayments(Create, List, Retrieve, Update, Resource):
     update_method = "PATCH"
 
 
+class Accounts(Create, List, Retrieve, Resource):
+    """The chart of accounts (ledger accounts with ``code``, ``name``, ``account_type``)."""
+
+    path = "general-ledger/chart-of-accounts/"
+
+
 class collection:  # noqa: N801 - used like a decorator-style declaration
     """Declares a resource on :class:`BusinessScope`; built on first access, then kept."""
 
@@ -248,6 +254,7 @@ class BusinessScope:
     vendors = collection(Vendors)
     bills = collection(Bills)
     bill_payments = collection(BillPayments)
+    accounts = collection(Accounts)
 
     def __init__(self, client: ThredfiClient, business_id: str):
         self.client = client

@@ -73,6 +73,8 @@ class FakeThredfi:
         self.url: str | None = None
         #: List envelope: "page_info" (API reference) or "next" (pagination guide).
         self.pagination_style = "page_info"
+        #: Invoice/bill line schema accepted: "guide" or "reference" (handlers/lines.py).
+        self.line_schema = "guide"
         self._reset_counters()
         handlers.load()
 
@@ -123,6 +125,7 @@ class FakeThredfi:
             self.faults = Faults()
             self.duplicate_mode = "200"
             self.pagination_style = "page_info"
+            self.line_schema = "guide"
             self._reset_counters()
 
     def expire_tokens(self) -> None:

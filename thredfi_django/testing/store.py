@@ -24,6 +24,7 @@ RESOURCES = (
     "bills",
     "bill_payments",
     "payouts",
+    "accounts",
 )
 #: Spellings accepted for a resource name (URL path segments, singular forms).
 ALIASES = {
@@ -38,6 +39,8 @@ ALIASES = {
     "bill": "bills",
     "bill_payment": "bill_payments",
     "payout": "payouts",
+    "account": "accounts",
+    "chart_of_accounts": "accounts",
 }
 
 

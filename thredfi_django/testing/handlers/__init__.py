@@ -16,6 +16,7 @@ MODULES = (
     "vendors",
     "bills",
     "payouts",
+    "accounts",
 )
 
 

@@ -119,7 +119,7 @@ def create_bill(call: Call):
     data, errors, store = call.body(), FieldErrors(), call.store
     _check_bill(data, errors)
     vendor = resolve_party(call, data, errors, "vendor")
-    lines = parse_lines(data, errors, store)
+    lines = parse_lines(call, data, errors)
     errors.raise_if_any()
     record = {name: data.get(name) for name in BILL_FIELDS}
     record.update(
@@ -163,7 +163,7 @@ def update_bill(call: Call):
     data, errors, store = call.body(), FieldErrors(), call.store
     _check_bill(data, errors)
     vendor = resolve_party(call, data, errors, "vendor", required=False)
-    lines = parse_lines(data, errors, store) if "line_items" in data else None
+    lines = parse_lines(call, data, errors) if "line_items" in data else None
     new_external_id = data.get("external_id")
     changed_id = new_external_id not in (None, "") and str(new_external_id) != record["external_id"]
     if changed_id and store.by_external_id("bills", call.business_id, new_external_id):

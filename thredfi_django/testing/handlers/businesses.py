@@ -9,6 +9,7 @@ from ..errors import ApiError, FieldErrors
 from ..listing import filtered, matches_exact, paginate
 from ..routes import Call, route
 from ..store import Store, public
+from .accounts import seed_chart
 from .common import existing_for_external_id, renderer
 
 WRITABLE = (
@@ -96,6 +97,7 @@ def create_business(call: Call):
     for name in WRITABLE:
         record.setdefault(name, data.get(name))
     store.insert("businesses", record, partner)
+    seed_chart(store, record)
     return 201, {**render_business(store, record), "_meta": {"created": True}}
 
 

@@ -105,7 +105,7 @@ def create_invoice(call: Call):
     data, errors, store = call.body(), FieldErrors(), call.store
     _check_fields(call, data, errors)
     customer = resolve_party(call, data, errors, "customer")
-    lines = parse_lines(data, errors, store)
+    lines = parse_lines(call, data, errors)
     errors.raise_if_any()
     number = store.next_number()
     record = {name: data.get(name) for name in SCALARS}
@@ -176,7 +176,7 @@ def update_invoice(call: Call):
     customer = None
     if data.get("customer_id") or data.get("customer_external_id"):
         customer = resolve_party(call, data, errors, "customer")
-    lines = parse_lines(data, errors, store) if "line_items" in data else None
+    lines = parse_lines(call, data, errors) if "line_items" in data else None
     new_external_id = data.get("external_id")
     if new_external_id not in (None, "") and str(new_external_id) != record.get("external_id"):
         other = store.by_external_id("invoices", call.business_id, new_external_id)

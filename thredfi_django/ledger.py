@@ -1,0 +1,109 @@
+"""Ledger accounts: each business's chart of accounts (cached) and the account of each line.
+
+A line names its ledger account by code ("4000"): the line model's ``account_code`` (a field,
+a ``get_thredfi_account_code()`` method, or ``thredfi_field_map``), else
+``THREDFI['ACCOUNT_CODES']`` for its parent (invoice or bill). The code must be in the
+business's chart of accounts, read once per business per ``CHART_CACHE_SECONDS`` through the
+Django cache, so an unknown code fails here, naming the code and the business, before a request
+is spent on the invoice or bill. ``THREDFI['LINE_SCHEMA']`` decides what a line carries:
+``account_code`` ("guide") or ``account_identifier`` with the account's id ("reference").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .conf import thredfi_settings
+from .exceptions import ThredfiLocalValidationError
+
+#: What is kept of each ledger account (the list also carries balances, which go stale).
+ACCOUNT_KEYS = ("id", "code", "name", "account_type", "account_subtype", "is_active")
+
+
+def _cache():
+    from django.core.cache import caches
+
+    return caches[thredfi_settings.CACHE_ALIAS]
+
+
+def cache_key(business_id: str) -> str:
+    """One key per API host and business (sandbox and production charts never mix)."""
+    return f"thredfi:chart:{thredfi_settings.base_url}:{business_id}"
+
+
+def chart(business_id: str) -> dict[str, dict[str, Any]]:
+    """``{code: account}`` of one business (its remote id), from the cache or one paged read."""
+    cache = _cache()
+    key = cache_key(business_id)
+    accounts = cache.get(key)
+    if accounts is None:
+        from .client import get_client
+
+        accounts = {
+            str(record["code"]): {name: record.get(name) for name in ACCOUNT_KEYS}
+            for record in get_client().business(business_id).accounts.list()
+            if isinstance(record, dict) and record.get("code") not in (None, "")
+        }
+        cache.set(key, accounts, thredfi_settings.CHART_CACHE_SECONDS)
+    return accounts
+
+
+def forget(business_id: str) -> None:
+    """Drop the cached chart of a business (after creating an account in it)."""
+    _cache().delete(cache_key(business_id))
+
+
+def account_code(parent_resource: str, line: Any) -> str | None:
+    """The ledger account code of ``line``: its own, else the default for its parent."""
+    code = line.get_thredfi_value("account_code")
+    if code in (None, ""):
+        code = thredfi_settings.ACCOUNT_CODES.get(parent_resource)
+    return str(code).strip() if code not in (None, "") else None
+
+
+def line_accounts(parent: Any, lines: list[Any]) -> list[dict[str, Any]]:
+    """The account field of each line of ``parent``, per ``LINE_SCHEMA``.
+
+    ``[{"account_code": "4000"}, ...]`` or ``[{"account_identifier": {"type": "AccountId",
+    "id": ...}}, ...]``. Raises ThredfiLocalValidationError naming every line whose code is not
+    in the business's chart. Before the business has a Thredfi ID its chart cannot be read: the
+    "guide" codes are then returned unchecked (the push checks them once the business exists),
+    and the "reference" schema, which needs the ids, is an error.
+    """
+    resource = parent.thredfi_resource
+    codes = [account_code(resource, line) for line in lines]
+    reference = thredfi_settings.LINE_SCHEMA == "reference"
+    business = parent.get_thredfi_business()
+    business_id = str(business.thredfi_id) if business is not None and business.thredfi_id else None
+    if business_id is None:
+        if reference and any(codes):
+            raise ThredfiLocalValidationError(
+                f"This {resource}'s lines need ledger account ids, which can only be looked up "
+                "once its business is in Thredfi.",
+                {"business": ["Push the business to Thredfi first."]},
+            )
+        return [{"account_code": code} if code else {} for code in codes]
+    accounts = chart(business_id) if any(codes) else {}
+    errors: dict[str, list[str]] = {}
+    fields = []
+    for n, code in enumerate(codes):
+        if not code:
+            fields.append({})
+            continue
+        account = accounts.get(code)
+        if account is None:
+            errors[f"line_items[{n}].account_code"] = [
+                f"Line {n + 1}: account code {code!r} is not in the chart of accounts of "
+                f"business {business} ({business_id}). Use one of its codes, or create the "
+                "account (manage.py thredfi_accounts --create-missing)."
+            ]
+        elif reference:
+            fields.append({"account_identifier": {"type": "AccountId", "id": account["id"]}})
+        else:
+            fields.append({"account_code": code})
+    if errors:
+        raise ThredfiLocalValidationError(
+            f"This {resource} names ledger accounts that business {business} does not have.",
+            errors,
+        )
+    return fields
