@@ -17,7 +17,6 @@ Exits 1 while drift remains (after ``--fix``: drift it could not repair).
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -25,13 +24,14 @@ from typing import Any
 from django.contrib.contenttypes.models import ContentType
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
-from django.db.models import Q
 
 from thredfi_django import inbox, outbox
 from thredfi_django.conf import thredfi_settings
 from thredfi_django.exceptions import ThredfiError
 from thredfi_django.models import SyncState
 from thredfi_django.money import to_cents
+
+from ._businesses import business_states
 
 #: Host objects loaded per query when comparing amounts.
 CHUNK = 2000
@@ -114,14 +114,7 @@ class Command(BaseCommand):
             f"{thredfi_settings.EXTERNAL_ID_PREFIX}:{thredfi_settings.EXTERNAL_ID_NAMESPACE}:"
         )
         client = get_client()
-        businesses = SyncState.objects.filter(resource="business").order_by("pk")
-        if business:
-            businesses = businesses.filter(self._match(business))
-            if not businesses.exists():
-                raise CommandError(
-                    f"No business matches {business!r} (tried its local id, external_id and "
-                    "Thredfi ID)."
-                )
+        businesses = business_states(business)
         report = Report()
         try:
             self._businesses(client, list(businesses), report, only_these=bool(business))
@@ -131,14 +124,6 @@ class Command(BaseCommand):
         except ThredfiError as err:
             raise CommandError(f"Could not read from Thredfi: {err}") from err
         self._summary(report)
-
-    def _match(self, value: str) -> Q:
-        match = Q(object_id=value) | Q(external_id=value)
-        try:
-            match |= Q(remote_id=uuid.UUID(value))
-        except ValueError:
-            pass
-        return match
 
     # -- comparing ---------------------------------------------------------------------------
 
