@@ -226,7 +226,10 @@ def test_server_errors_are_transient(thredfi_fake, acme, status):
 
 def test_invalid_data_names_the_field(acme):
     with pytest.raises(ThredfiValidationError) as caught:
-        acme.invoices.create({"external_id": "i", "customer_external_id": "nobody"})
+        line = {"quantity": 1, "unit_price_cents": 100}
+        acme.invoices.create(
+            {"external_id": "i", "customer_external_id": "nobody", "line_items": [line]}
+        )
     assert "customer_external_id" in caught.value.field_errors
     assert not caught.value.transient
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 #: ``/__fake__/config`` settings and their values.
 CONFIG = {
-    "duplicate_mode": ("200", "409"),
+    "duplicate_mode": ("200", "409", "duplicate"),
     "pagination_style": ("page_info", "next"),
     "line_schema": ("guide", "reference"),
 }

@@ -99,13 +99,14 @@ def _check_fields(call: Call, data: dict, errors: FieldErrors) -> None:
 
 @route("POST", "/businesses/{business_id}/invoices/")
 def create_invoice(call: Call):
+    data, errors, store = call.body(), FieldErrors(), call.store
+    _check_fields(call, data, errors)
+    lines = parse_lines(call, data, errors)
+    errors.raise_if_any()
     existing = existing_for_external_id(call, "invoices", call.business_id, "invoice")
     if existing is not None:
         return 200, render_invoice(call.store, existing)
-    data, errors, store = call.body(), FieldErrors(), call.store
-    _check_fields(call, data, errors)
     customer = resolve_party(call, data, errors, "customer")
-    lines = parse_lines(call, data, errors)
     errors.raise_if_any()
     number = store.next_number()
     record = {name: data.get(name) for name in SCALARS}
