@@ -7,7 +7,10 @@ local sync-state rows by external_id, and report drift under that business:
   lost): repairable by adopting the remote id;
 - a local object we believe is in Thredfi but is not there (or under another id);
 - a remote record carrying our external_id namespace with no local object;
-- an amount that differs (integer cents on both sides).
+- an amount that differs (integer cents on both sides);
+- a customer or vendor whose details differ: Thredfi has no update for them, so a change after
+  the first push stays local (the row is "outdated in Thredfi"; ``--fix`` flags it so the
+  admin and thredfi_status show it, and clears the flag where Thredfi matches).
 Objects not pushed yet and remote records of other origin are noted under their business, and
 make a collection's counts differ without being drift.
 
@@ -59,6 +62,22 @@ AMOUNT_FIELDS = {
     "refund_payment": "amount_cents",
     "bill_payment": "amount_cents",
 }
+
+
+#: Resources Thredfi cannot update: their details are compared field by field.
+DETAIL_RESOURCES = ("customer", "vendor")
+
+
+def detail_differences(instance: Any, record: dict[str, Any]) -> list[str]:
+    """``field: Thredfi 'x', here 'y'`` for each documented field the two disagree on."""
+    from thredfi_django.payloads import FIELDS
+
+    payload = instance.get_thredfi_payload()
+    return [
+        f"{name}: Thredfi {record.get(name)!r}, here {payload[name]!r}"
+        for name in FIELDS[instance.thredfi_resource]
+        if name in payload and payload[name] != record.get(name)
+    ]
 
 
 def remote_amount(resource: str, record: dict[str, Any]) -> int | None:
@@ -211,7 +230,8 @@ class Command(BaseCommand):
         return remote
 
     def _compare(self, resource, states, remote: dict, report: Report, notes: list) -> None:
-        instances = self._instances(states) if resource in AMOUNT_FIELDS else {}
+        compared = resource in AMOUNT_FIELDS or resource in DETAIL_RESOURCES
+        instances = self._instances(states) if compared else {}
         unpushed = 0
         for state in states:
             record = remote.get(state.external_id)
@@ -229,13 +249,26 @@ class Command(BaseCommand):
                 text = f"{what}: local Thredfi ID {state.remote_id} but Thredfi has it as {rid}"
                 self._add(report, Drift("id_mismatch", text, state, rid))
             instance = instances.get((state.content_type_id, state.object_id))
-            if instance is not None:
+            if instance is not None and resource in DETAIL_RESOURCES:
+                self._compare_details(report, state, what, instance, record)
+            elif instance is not None:
                 theirs, ours = remote_amount(resource, record), local_amount(instance)
                 if theirs is not None and ours is not None and theirs != ours:
                     text = f"{what}: amount {ours} cents locally, {theirs} cents in Thredfi"
                     self._add(report, Drift("amount", text, state))
         if unpushed:
             notes.append(f"{unpushed} {resource}(s) not pushed to Thredfi yet")
+
+    def _compare_details(self, report: Report, state, what, instance, record) -> None:
+        differences = detail_differences(instance, record)
+        if differences:
+            text = (
+                f"{what}: outdated in Thredfi ({'; '.join(differences)}); Thredfi has no "
+                f"{state.resource} update: change it in Thredfi by hand"
+            )
+            self._add(report, Drift("outdated", text, state))
+        elif state.remote_stale and self.fix:
+            SyncState.objects.filter(pk=state.pk).update(remote_stale=False)
 
     def _instances(self, states: list[SyncState]) -> dict[tuple[int, str], Any]:
         """The host objects behind ``states``, loaded in chunks (amounts need their lines)."""
@@ -297,12 +330,17 @@ class Command(BaseCommand):
         if drift.kind == "amount":
             outbox.request_sync([state.pk])
             return True
+        if drift.kind == "outdated":
+            # Not repairable from here; flagged so the admin and thredfi_status show it.
+            SyncState.objects.filter(pk=state.pk).update(remote_stale=True)
+            return False
         return False  # id mismatches and remote-only records need a person
 
     def _set_remote_id(self, state: SyncState, remote_id: str | None) -> None:
         model = ContentType.objects.get_for_id(state.content_type_id).model_class()
         with transaction.atomic():
-            SyncState.objects.filter(pk=state.pk).update(remote_id=remote_id)
+            # A new remote id is a fresh record: whatever was outdated in the old one is not.
+            SyncState.objects.filter(pk=state.pk).update(remote_id=remote_id, remote_stale=False)
             if model is not None:
                 # update() sends no signal: adopting an id is not a change to push.
                 model._default_manager.filter(pk=state.object_id).update(thredfi_id=remote_id)
