@@ -14,12 +14,14 @@ each other (§10):
 from __future__ import annotations
 
 import datetime as dt
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
-from . import ledger
+from . import ledger, money
 from .conf import thredfi_settings
 from .exceptions import ThredfiLocalValidationError
+from .money import from_cents
+from .outstanding import outstanding_cents
 
 #: Scalar remote fields per resource (relations and lines are added by build_payload).
 FIELDS: dict[str, tuple[str, ...]] = {
@@ -102,24 +104,9 @@ REQUIRED = {
 def to_cents(value: Any, field: str) -> int:
     """Decimal major units -> integer cents; more than 2 decimals is an error, not rounding."""
     try:
-        from .money import to_cents as money_to_cents  # the client helper's, when present
-    except ImportError:
-        money_to_cents = None
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = Decimal(value)
-    if money_to_cents is not None:
-        try:
-            return money_to_cents(value, strict=True)
-        except (ValueError, ArithmeticError, TypeError) as err:
-            raise _field_error(field, str(err)) from None
-    try:
-        amount = Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        raise _field_error(field, f"{value!r} is not an amount.") from None
-    cents = amount * 100
-    if cents != cents.to_integral_value():
-        raise _field_error(field, f"{value} has more than 2 decimal places.")
-    return int(cents.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+        return money.to_cents(value, strict=True)
+    except (ValueError, ArithmeticError, TypeError) as err:
+        raise _field_error(field, str(err)) from None
 
 
 def _field_error(field: str, message: str) -> ThredfiLocalValidationError:
@@ -282,25 +269,94 @@ def validate(obj: Any) -> None:
                     errors.setdefault(field, []).extend(messages)
     alloc_name = getattr(obj, "thredfi_allocations_related_name", None)
     if alloc_name:
-        for n, allocation in enumerate(related_rows(obj, alloc_name)):
-            _check_amount(
-                f"allocations[{n}].amount_cents", allocation.get_thredfi_value("amount_cents"), add
-            )
+        _check_allocations(obj, related_rows(obj, alloc_name), add)
+    _check_method(obj, add)
     if errors:
         raise ThredfiLocalValidationError(
             f"This {obj._meta.verbose_name} cannot be sent to Thredfi as it is.", errors
         )
 
 
-def _check_amount(field: str, value: Any, add, *, allow_zero: bool = False) -> None:
+def _check_allocations(obj: Any, allocations: list[Any], add) -> None:
+    """Each amount valid, none above what its invoice/bill has outstanding, all within the
+    payment's total."""
+    target = "invoice" if obj.thredfi_resource == "payment" else "bill"
+    total_field = "total_amount_cents" if target == "invoice" else "amount_cents"
+    valid = []
+    for n, allocation in enumerate(allocations):
+        value = allocation.get_thredfi_value("amount_cents")
+        cents = _check_amount(f"allocations[{n}].amount_cents", value, add)
+        if cents is not None:
+            valid.append((n, allocation, cents))
+    if not valid:
+        return
+    outstanding = outstanding_cents(obj, allocations, target)
+    mine: dict[Any, int] = {}
+    for _, allocation, cents in valid:
+        key = getattr(allocation, f"{target}_id")
+        mine[key] = mine.get(key, 0) + cents
+    for n, allocation, _ in valid:
+        key = getattr(allocation, f"{target}_id")
+        left = outstanding.get(key)
+        if left is not None and mine[key] > left:
+            add(
+                f"allocations[{n}].amount_cents",
+                f"{from_cents(mine[key])} allocated to {target} {getattr(allocation, target)} "
+                f"exceeds what it has outstanding, {from_cents(left)}; lower the allocation, "
+                "or change the other payments allocated to it.",
+            )
+    total = obj.get_thredfi_value(total_field)
+    try:
+        total_cents = to_cents(total, total_field) if total is not None else None
+    except ThredfiLocalValidationError:
+        total_cents = None  # reported on the field itself
+    allocated = sum(cents for _, _, cents in valid)
+    if total_cents is not None and allocated > total_cents:
+        add(
+            "allocations",
+            f"The allocations add up to {from_cents(allocated)}, more than the payment's "
+            f"{from_cents(total_cents)}.",
+        )
+
+
+#: Documented methods (digest §8). Bill payments' list is truncated in the docs ("…"), so
+#: their payment_method is not checked here.
+METHODS = {
+    ("payment", "payment_method"): (
+        "bank_transfer", "credit_card", "debit_card", "ach", "check", "cash", "paypal",
+        "stripe", "other", "card", "cheque", "direct_debit",
+    ),
+    ("refund", "method"): (
+        "BANK_TRANSFER", "CREDIT_CARD", "ACH", "CHECK", "CASH", "PAYPAL", "STRIPE", "OTHER",
+    ),
+}  # fmt: skip
+METHODS[("refund_payment", "method")] = METHODS[("refund", "method")]
+
+
+def _check_method(obj: Any, add) -> None:
+    for (resource, field), allowed in METHODS.items():
+        if resource != obj.thredfi_resource:
+            continue
+        value = obj.get_thredfi_value(field)
+        if value in (None, ""):
+            continue
+        sent = _enum_case(resource, field, value)
+        if sent not in allowed:
+            add(field, f"{value!r} is not a Thredfi {field}; use one of {', '.join(allowed)}.")
+
+
+def _check_amount(field: str, value: Any, add, *, allow_zero: bool = False) -> int | None:
+    """Report what is wrong with an amount; its cents when nothing is."""
     try:
         cents = to_cents(value, field)
     except ThredfiLocalValidationError as err:
         for message in err.field_errors.get(field, [str(err)]):
             add(field, message)
-        return
+        return None
     if cents < 0 or (cents == 0 and not allow_zero):
         add(field, f"Must be greater than {'or equal to ' if allow_zero else ''}0 (got {value}).")
+        return None
+    return cents
 
 
 def _check_currency(obj: Any, add) -> None:
