@@ -31,6 +31,7 @@ CREATE_PATHS = {
     "vendor": "/v1/platform/businesses/{b}/vendors/",
     "bill": "/v1/platform/businesses/{b}/bills/",
     "bill_payment": "/v1/platform/businesses/{b}/bills/payments/",
+    "payout": "/v1/platform/businesses/{b}/payouts/",
 }
 #: resource -> (HTTP method, client method name) for an update after the first push.
 UPDATES = {
@@ -38,6 +39,8 @@ UPDATES = {
     "invoice": ("PUT", "update"),
     "bill": ("PUT", "update"),
     "bill_payment": ("PATCH", "update"),
+    # Payouts have no update path: a create repeated with the same external_id upserts.
+    "payout": ("POST", "upsert"),
 }
 #: resource -> (path suffix, client method name) for a delete.
 DELETES = {
@@ -56,6 +59,7 @@ CLIENT_ATTR = {
     "vendor": "vendors",
     "bill": "bills",
     "bill_payment": "bill_payments",
+    "payout": "payouts",
 }
 PARENT_RESOURCE = {"refund_payment": "refund"}
 

@@ -57,6 +57,16 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "amount_cents", "currency", "payment_method", "payment_date", "payment_reference",
         "check_number", "description", "memo", "processing_fee_cents", "metadata",
     ),
+    "payout": (
+        "processor", "processor_payout_id", "paid_out_amount_cents", "fee_cents",
+        "additional_refunds_amount_cents", "currency", "status", "completed_at",
+        "reference_number", "memo", "metadata",
+    ),
+}  # fmt: skip
+#: Amounts that may be 0 (everything else in cents must be positive).
+ZERO_ALLOWED = {
+    "processing_fee_cents", "paid_out_amount_cents", "fee_cents",
+    "additional_refunds_amount_cents",
 }  # fmt: skip
 
 #: Remote id fields filled from a foreign key to another synced resource.
@@ -66,6 +76,13 @@ RELATIONS: dict[str, dict[str, str]] = {
     "refund": {"invoice_id": "invoice"},
     "bill": {"vendor_id": "vendor"},
     "bill_payment": {"vendor_id": "vendor"},
+}
+#: Lists of remote ids: remote field -> the mixin attribute naming the related objects.
+LIST_RELATIONS: dict[str, dict[str, str]] = {
+    "payout": {
+        "payment_ids": "thredfi_payments_related_name",
+        "refund_payment_ids": "thredfi_refund_payments_related_name",
+    },
 }
 #: Host fields read per line (the account is ledger.py's, the price key the schema's).
 LINE_FIELDS = ("description", "quantity", "unit_price")
@@ -98,6 +115,7 @@ REQUIRED = {
     "refund_payment": ("amount_cents", "completed_at"),
     "bill": ("bill_date", "currency"),
     "bill_payment": ("amount_cents", "currency", "payment_date"),
+    "payout": ("processor", "paid_out_amount_cents"),
 }
 
 
@@ -155,6 +173,9 @@ def build_payload(obj: Any) -> dict[str, Any]:
         fk = obj._thredfi_fk_to(target)
         related = getattr(obj, fk.name) if fk is not None else None
         payload[remote_field] = _remote_id(related)
+    for remote_field, attribute in LIST_RELATIONS.get(resource, {}).items():
+        related = related_rows(obj, getattr(obj, attribute))
+        payload[remote_field] = [_remote_id(item) for item in related]
     lines_name = getattr(obj, "thredfi_lines_related_name", None)
     if lines_name:
         lines = related_rows(obj, lines_name)
@@ -239,7 +260,7 @@ def validate(obj: Any) -> None:
         if value is None:
             continue
         if field.endswith("_cents"):
-            _check_amount(field, value, add, allow_zero=field.startswith("processing_fee"))
+            _check_amount(field, value, add, allow_zero=field in ZERO_ALLOWED)
         elif isinstance(value, str) and field in MAX_LENGTHS and len(value) > MAX_LENGTHS[field]:
             add(field, f"At most {MAX_LENGTHS[field]} characters (this has {len(value)}).")
 
@@ -373,8 +394,8 @@ def _check_currency(obj: Any, add) -> None:
             f"Unknown currency {currency!r}; Thredfi accepts {', '.join(sorted(CURRENCIES))}.",
         )
         return
-    if resource in ("business", "bill"):
-        return  # bills may be in a foreign currency (the reference takes a currency per bill)
+    if resource in ("business", "bill", "payout"):
+        return  # bills and payouts carry their own currency (the reference takes one per record)
     business = obj.get_thredfi_business()
     base = business.get_thredfi_value("base_currency") if business is not None else None
     if base and str(base).upper() != str(currency).upper():

@@ -17,6 +17,7 @@ from .models import (
     InvoiceLine,
     Payment,
     PaymentAllocation,
+    Payout,
     Refund,
     RefundPayment,
     Vendor,
@@ -103,3 +104,15 @@ def make_bill_payment(bill: Bill, amount: Decimal, **fields) -> BillPayment:
     )
     BillPaymentAllocation.objects.create(bill_payment=payment, bill=bill, amount=amount)
     return payment
+
+
+def make_payout(payments=(), refund_payments=(), **fields) -> Payout:
+    """A payout of ``payments`` (amount: their total unless given), paid out now."""
+    payments = list(payments)
+    account = fields.pop("account", None) or payments[0].account
+    fields.setdefault("amount", sum((p.amount for p in payments), Decimal("0")))
+    fields.setdefault("paid_out_at", dt.datetime(2026, 11, 27, 9, tzinfo=dt.timezone.utc))
+    payout = Payout.objects.create(account=account, **fields)
+    payout.payments.set(payments)
+    payout.refund_payments.set(refund_payments)
+    return payout

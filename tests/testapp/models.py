@@ -20,6 +20,7 @@ from thredfi_django.mixins import (
     ThredfiInvoiceMixin,
     ThredfiPaymentAllocationMixin,
     ThredfiPaymentMixin,
+    ThredfiPayoutMixin,
     ThredfiRefundMixin,
     ThredfiRefundPaymentMixin,
     ThredfiVendorMixin,
@@ -146,6 +147,22 @@ class RefundPayment(ThredfiRefundPaymentMixin):
 
     def __str__(self):
         return f"Refund payment {self.amount}"
+
+
+class Payout(ThredfiPayoutMixin):
+    """A Stripe settlement of some payments, less its fee."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="payouts")
+    processor = models.CharField(max_length=20, default="stripe")
+    amount = models.DecimalField(**MONEY)
+    fee = models.DecimalField(**MONEY, default=Decimal("0"))
+    currency = models.CharField(max_length=3, default="GBP")
+    paid_out_at = models.DateTimeField(null=True, blank=True)
+    payments = models.ManyToManyField(Payment, blank=True, related_name="payouts")
+    refund_payments = models.ManyToManyField(RefundPayment, blank=True, related_name="payouts")
+
+    def __str__(self):
+        return f"Payout {self.amount} {self.currency}"
 
 
 class Vendor(ThredfiVendorMixin):

@@ -166,6 +166,13 @@ class Void:
         return self._call("POST", self._path(record_id, "void"), json=data or {})
 
 
+class Cancel:
+    """``cancel(id)`` (POST to ``{id}/delete/``: a state change, so a POST, per the reference)."""
+
+    def cancel(self: Any, record_id: str) -> Record:
+        return self._call("POST", self._path(record_id, "delete"), json={})
+
+
 # -- the collections ------------------------------------------------------------------------
 
 
@@ -214,9 +221,22 @@ class Bills(Create, List, Retrieve, Update, Resource):
     path = "bills/"
 
 
-class BillPayments(Create, List, Retrieve, Update, Resource):
+class BillPayments(Create, List, Retrieve, Update, Cancel, Resource):
+    """Bill payments; only ``pending`` or ``failed`` ones can be cancelled."""
+
     path = "bills/payments/"
     update_method = "PATCH"
+
+
+class Payouts(Create, List, Retrieve, Resource):
+    """Processor settlements. Thredfi upserts on ``external_id``: a create repeated with the
+    same external_id *updates* the payout (200), until it is reconciled (then 4xx)."""
+
+    path = "payouts/"
+
+    def upsert(self, record_id: str, data: dict[str, Any]) -> Record:
+        """Update ``record_id`` by posting its full body again (it carries the external_id)."""
+        return self.create(data)
 
 
 class Accounts(Create, List, Retrieve, Resource):
@@ -255,6 +275,7 @@ class BusinessScope:
     bills = collection(Bills)
     bill_payments = collection(BillPayments)
     accounts = collection(Accounts)
+    payouts = collection(Payouts)
 
     def __init__(self, client: ThredfiClient, business_id: str):
         self.client = client

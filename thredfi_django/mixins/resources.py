@@ -147,6 +147,46 @@ class ThredfiRefundPaymentMixin(ThredfiSyncMixin):
         abstract = True
 
 
+class ThredfiPayoutMixin(ThredfiSyncMixin):
+    """A processor settlement (Stripe, Adyen...) listing the payments and refund payments it
+    pays out. Thredfi upserts payouts on external_id, so a later save is sent again as a whole
+    (until Thredfi has reconciled it to a bank transaction). Save the payout after changing
+    which payments it holds: a many-to-many change alone is not a save."""
+
+    thredfi_resource = "payout"
+    #: Related names (many-to-many or reverse foreign key) of the payments and refund payments.
+    thredfi_payments_related_name: ClassVar[str] = "payments"
+    thredfi_refund_payments_related_name: ClassVar[str] = "refund_payments"
+    thredfi_default_sources = {
+        "paid_out_amount_cents": ("paid_out_amount", "amount"),
+        "fee_cents": ("fee", "fee_amount"),
+        "additional_refunds_amount_cents": ("additional_refunds_amount",),
+        "completed_at": ("completed_at", "paid_out_at", "date"),
+        "reference_number": ("reference_number", "reference"),
+    }
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def get_thredfi_queryset(cls):
+        """The payouts with their payments and refund payments, one query each."""
+        qs = super().get_thredfi_queryset()
+        if cls.thredfi_prefetch is not None:
+            return qs
+        names = (cls.thredfi_payments_related_name, cls.thredfi_refund_payments_related_name)
+        return qs.prefetch_related(*(n for n in names if hasattr(cls, n)))
+
+    def get_thredfi_dependencies(self) -> list[ThredfiSyncMixin]:
+        """Every payment and refund payment the payout lists."""
+        deps = super().get_thredfi_dependencies()
+        for name in (self.thredfi_payments_related_name, self.thredfi_refund_payments_related_name):
+            for item in payloads.related_rows(self, name):
+                if item not in deps:
+                    deps.append(item)
+        return deps
+
+
 # -- AP ----------------------------------------------------------------------------------------
 
 

@@ -52,6 +52,7 @@ COLLECTIONS = {
     "vendor": "vendors",
     "bill": "bills",
     "bill_payment": "bill_payments",
+    "payout": "payouts",
 }
 #: Resources whose amount is compared (the local side from the payload we would send).
 AMOUNT_FIELDS = {
@@ -61,6 +62,7 @@ AMOUNT_FIELDS = {
     "refund": "amount_cents",
     "refund_payment": "amount_cents",
     "bill_payment": "amount_cents",
+    "payout": "paid_out_amount_cents",
 }
 
 
@@ -82,7 +84,7 @@ def detail_differences(instance: Any, record: dict[str, Any]) -> list[str]:
 
 def remote_amount(resource: str, record: dict[str, Any]) -> int | None:
     """The amount in cents of a remote record (None when it carries none)."""
-    keys = ("total_amount_cents", "total_amount", "amount_cents")
+    keys = ("total_amount_cents", "total_amount", "amount_cents", "paid_out_amount_cents")
     for key in keys:
         if record.get(key) is not None:
             return int(record[key])
