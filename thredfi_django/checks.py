@@ -129,6 +129,8 @@ def check_token_cache(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
 
 #: Values of THREDFI['LINE_SCHEMA'] (README, "Invoice and bill lines").
 LINE_SCHEMAS = ("guide", "reference")
+#: Resources with lines that name a ledger account.
+LINE_PARENTS = ("invoice", "bill", "customer_credit", "vendor_credit")
 #: Documented ledger account types (digest §3.9.8).
 ACCOUNT_TYPES = ("asset", "liability", "equity", "revenue", "expense")
 
@@ -155,13 +157,13 @@ def check_ledger_settings(app_configs=None, **kwargs) -> list[checks.CheckMessag
             "E020",
         )
     if not isinstance(codes, dict) or not all(
-        key in ("invoice", "bill") and isinstance(code, str) and code.strip()
+        key in LINE_PARENTS and isinstance(code, str) and code.strip()
         for key, code in codes.items()
     ):
         error(
             f"settings.THREDFI['ACCOUNT_CODES'] is {codes!r}.",
-            "Use a dict of line parent -> ledger account code, e.g. "
-            "{'invoice': '4000', 'bill': '5000'}.",
+            f"Use a dict of line parent ({', '.join(LINE_PARENTS)}) -> ledger account code, "
+            "e.g. {'invoice': '4000', 'bill': '5000'}.",
             "E021",
         )
     if not isinstance(accounts, dict) or not all(

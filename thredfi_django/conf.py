@@ -77,7 +77,12 @@ DEFAULTS: dict[str, Any] = {
     # {"type": "AccountId", "id": <ledger account uuid>} looked up in the chart of accounts.
     "LINE_SCHEMA": "guide",
     # Ledger account code of a line whose model names none, per parent resource.
-    "ACCOUNT_CODES": {"invoice": "4000", "bill": "5000"},
+    "ACCOUNT_CODES": {
+        "invoice": "4000",
+        "bill": "5000",
+        "customer_credit": "4000",
+        "vendor_credit": "5000",
+    },
     # Accounts ``manage.py thredfi_accounts --create-missing`` creates where a business lacks
     # them: code -> {"name", "account_type"[, "account_subtype"]}.
     "LEDGER_ACCOUNTS": {

@@ -61,8 +61,8 @@ def account_code(parent_resource: str, line: Any) -> str | None:
     return str(code).strip() if code not in (None, "") else None
 
 
-def line_accounts(parent: Any, lines: list[Any]) -> list[dict[str, Any]]:
-    """The account field of each line of ``parent``, per ``LINE_SCHEMA``.
+def line_accounts(parent: Any, lines: list[Any], schema: str | None = None) -> list[dict[str, Any]]:
+    """The account field of each line of ``parent``, per ``schema`` (default ``LINE_SCHEMA``).
 
     ``[{"account_code": "4000"}, ...]`` or ``[{"account_identifier": {"type": "AccountId",
     "id": ...}}, ...]``. Raises ThredfiLocalValidationError naming every line whose code is not
@@ -72,7 +72,7 @@ def line_accounts(parent: Any, lines: list[Any]) -> list[dict[str, Any]]:
     """
     resource = parent.thredfi_resource
     codes = [account_code(resource, line) for line in lines]
-    reference = thredfi_settings.LINE_SCHEMA == "reference"
+    reference = (schema or thredfi_settings.LINE_SCHEMA) == "reference"
     business = parent.get_thredfi_business()
     business_id = str(business.thredfi_id) if business is not None and business.thredfi_id else None
     if business_id is None:

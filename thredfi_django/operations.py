@@ -32,6 +32,8 @@ CREATE_PATHS = {
     "bill": "/v1/platform/businesses/{b}/bills/",
     "bill_payment": "/v1/platform/businesses/{b}/bills/payments/",
     "payout": "/v1/platform/businesses/{b}/payouts/",
+    "customer_credit": "/v1/platform/businesses/{b}/customer-credits/",
+    "vendor_credit": "/v1/platform/businesses/{b}/vendor-credits/",
 }
 #: resource -> (HTTP method, client method name) for an update after the first push.
 UPDATES = {
@@ -60,6 +62,8 @@ CLIENT_ATTR = {
     "bill": "bills",
     "bill_payment": "bill_payments",
     "payout": "payouts",
+    "customer_credit": "customer_credits",
+    "vendor_credit": "vendor_credits",
 }
 PARENT_RESOURCE = {"refund_payment": "refund"}
 

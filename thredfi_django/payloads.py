@@ -131,7 +131,8 @@ def _field_error(field: str, message: str) -> ThredfiLocalValidationError:
     return ThredfiLocalValidationError("Cannot be sent to Thredfi.", {field: [message]})
 
 
-def _json_value(field: str, value: Any) -> Any:
+def json_value(field: str, value: Any) -> Any:
+    """A host value as Thredfi takes it: cents for amounts, ISO dates, strings for UUIDs."""
     if value is None:
         return None
     if field.endswith("_cents") or field == "unit_price":
@@ -157,7 +158,8 @@ def related_rows(obj: Any, related_name: str) -> list[Any]:
     return list(manager.all()) if manager is not None else []
 
 
-def _remote_id(obj: Any) -> str | None:
+def remote_id(obj: Any) -> str | None:
+    """The Thredfi ID of a synced object, as a string (None when it has none yet)."""
     return str(obj.thredfi_id) if obj is not None and obj.thredfi_id else None
 
 
@@ -166,16 +168,16 @@ def build_payload(obj: Any) -> dict[str, Any]:
     resource = obj.thredfi_resource
     payload: dict[str, Any] = {"external_id": obj.get_thredfi_external_id()}
     for field in FIELDS[resource]:
-        value = _json_value(field, obj.get_thredfi_value(field))
+        value = json_value(field, obj.get_thredfi_value(field))
         if value is not None and value != "":
             payload[field] = _enum_case(resource, field, value)
     for remote_field, target in RELATIONS.get(resource, {}).items():
         fk = obj._thredfi_fk_to(target)
         related = getattr(obj, fk.name) if fk is not None else None
-        payload[remote_field] = _remote_id(related)
+        payload[remote_field] = remote_id(related)
     for remote_field, attribute in LIST_RELATIONS.get(resource, {}).items():
         related = related_rows(obj, getattr(obj, attribute))
-        payload[remote_field] = [_remote_id(item) for item in related]
+        payload[remote_field] = [remote_id(item) for item in related]
     lines_name = getattr(obj, "thredfi_lines_related_name", None)
     if lines_name:
         lines = related_rows(obj, lines_name)
@@ -188,8 +190,8 @@ def build_payload(obj: Any) -> dict[str, Any]:
         target = "invoice" if resource == "payment" else "bill"
         payload["allocations"] = [
             {
-                f"{target}_id": _remote_id(getattr(a, target)),
-                "amount_cents": _json_value("amount_cents", a.get_thredfi_value("amount_cents")),
+                f"{target}_id": remote_id(getattr(a, target)),
+                "amount_cents": json_value("amount_cents", a.get_thredfi_value("amount_cents")),
             }
             for a in related_rows(obj, alloc_name)
         ]
@@ -216,7 +218,7 @@ def _line(parent: Any, line: Any) -> dict[str, Any]:
     item = {"external_id": f"{parent.get_thredfi_external_id()}:line:{line.pk}"}
     price_key = "unit_price" if thredfi_settings.LINE_SCHEMA == "reference" else "unit_price_cents"
     for field in LINE_FIELDS:
-        value = _json_value(field, line.get_thredfi_value(field))
+        value = json_value(field, line.get_thredfi_value(field))
         if value is not None and value != "":
             item[price_key if field == "unit_price" else field] = value
     return item

@@ -13,6 +13,9 @@ from .models import (
     BillPayment,
     BillPaymentAllocation,
     Customer,
+    CustomerCredit,
+    CustomerCreditAllocation,
+    CustomerCreditLine,
     Invoice,
     InvoiceLine,
     Payment,
@@ -21,6 +24,9 @@ from .models import (
     Refund,
     RefundPayment,
     Vendor,
+    VendorCredit,
+    VendorCreditAllocation,
+    VendorCreditLine,
 )
 
 _n = count(1)
@@ -116,3 +122,30 @@ def make_payout(payments=(), refund_payments=(), **fields) -> Payout:
     payout.payments.set(payments)
     payout.refund_payments.set(refund_payments)
     return payout
+
+
+def make_customer_credit(invoice: Invoice, lines=(Decimal("20.00"),), allocate=None, **fields):
+    """A credit note for ``invoice``'s customer (``invoice`` is its source), with one line per
+    amount in ``lines``; ``allocate`` applies that much of it to the invoice."""
+    fields.setdefault("issued_on", TODAY)
+    credit = CustomerCredit.objects.create(
+        account=invoice.account, customer=invoice.customer, invoice=invoice, **fields
+    )
+    for amount in lines:
+        CustomerCreditLine.objects.create(credit=credit, description="Goodwill", amount=amount)
+    if allocate is not None:
+        CustomerCreditAllocation.objects.create(credit=credit, invoice=invoice, amount=allocate)
+    return credit
+
+
+def make_vendor_credit(bill: Bill, lines=(Decimal("20.00"),), allocate=None, **fields):
+    """A credit note from ``bill``'s vendor, like :func:`make_customer_credit`."""
+    fields.setdefault("received_on", TODAY)
+    credit = VendorCredit.objects.create(
+        account=bill.account, vendor=bill.vendor, bill=bill, **fields
+    )
+    for amount in lines:
+        VendorCreditLine.objects.create(credit=credit, description="Damaged", amount=amount)
+    if allocate is not None:
+        VendorCreditAllocation.objects.create(credit=credit, bill=bill, amount=allocate)
+    return credit

@@ -15,6 +15,9 @@ from thredfi_django.mixins import (
     ThredfiBillPaymentAllocationMixin,
     ThredfiBillPaymentMixin,
     ThredfiBusinessMixin,
+    ThredfiCustomerCreditAllocationMixin,
+    ThredfiCustomerCreditLineMixin,
+    ThredfiCustomerCreditMixin,
     ThredfiCustomerMixin,
     ThredfiInvoiceLineMixin,
     ThredfiInvoiceMixin,
@@ -23,6 +26,9 @@ from thredfi_django.mixins import (
     ThredfiPayoutMixin,
     ThredfiRefundMixin,
     ThredfiRefundPaymentMixin,
+    ThredfiVendorCreditAllocationMixin,
+    ThredfiVendorCreditLineMixin,
+    ThredfiVendorCreditMixin,
     ThredfiVendorMixin,
 )
 
@@ -149,6 +155,42 @@ class RefundPayment(ThredfiRefundPaymentMixin):
         return f"Refund payment {self.amount}"
 
 
+class CustomerCredit(ThredfiCustomerCreditMixin):
+    """A credit note for a customer, optionally for one invoice (its source)."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="credits")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="credits")
+    invoice = models.ForeignKey(
+        Invoice, null=True, blank=True, on_delete=models.PROTECT, related_name="credit_notes"
+    )
+    issued_on = models.DateField(null=True, blank=True)
+
+    def __str__(self):
+        return f"Credit note {self.pk}"
+
+
+class CustomerCreditLine(ThredfiCustomerCreditLineMixin):
+    credit = models.ForeignKey(CustomerCredit, on_delete=models.CASCADE, related_name="lines")
+    description = models.CharField(max_length=200, blank=True)
+    amount = models.DecimalField(**MONEY)
+    tax_amount = models.DecimalField(**MONEY, null=True, blank=True)
+    account_code = models.CharField(max_length=20, blank=True, default="4000")
+
+    class Meta:
+        ordering = ["pk"]
+
+
+class CustomerCreditAllocation(ThredfiCustomerCreditAllocationMixin):
+    credit = models.ForeignKey(CustomerCredit, on_delete=models.CASCADE, related_name="allocations")
+    invoice = models.ForeignKey(
+        Invoice, on_delete=models.PROTECT, related_name="credit_allocations"
+    )
+    amount = models.DecimalField(**MONEY)
+
+    class Meta:
+        ordering = ["pk"]
+
+
 class Payout(ThredfiPayoutMixin):
     """A Stripe settlement of some payments, less its fee."""
 
@@ -223,6 +265,39 @@ class BillPaymentAllocation(ThredfiBillPaymentAllocationMixin):
         BillPayment, on_delete=models.CASCADE, related_name="allocations"
     )
     bill = models.ForeignKey(Bill, on_delete=models.PROTECT, related_name="allocations")
+    amount = models.DecimalField(**MONEY)
+
+    class Meta:
+        ordering = ["pk"]
+
+
+class VendorCredit(ThredfiVendorCreditMixin):
+    """A credit note from a vendor, optionally for one bill (its source)."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="vendor_credits")
+    vendor = models.ForeignKey(Vendor, on_delete=models.PROTECT, related_name="credits")
+    bill = models.ForeignKey(
+        Bill, null=True, blank=True, on_delete=models.PROTECT, related_name="credit_notes"
+    )
+    received_on = models.DateField(null=True, blank=True)
+
+    def __str__(self):
+        return f"Vendor credit {self.pk}"
+
+
+class VendorCreditLine(ThredfiVendorCreditLineMixin):
+    credit = models.ForeignKey(VendorCredit, on_delete=models.CASCADE, related_name="lines")
+    description = models.CharField(max_length=200, blank=True)
+    amount = models.DecimalField(**MONEY)
+    account_code = models.CharField(max_length=20, blank=True, default="5000")
+
+    class Meta:
+        ordering = ["pk"]
+
+
+class VendorCreditAllocation(ThredfiVendorCreditAllocationMixin):
+    credit = models.ForeignKey(VendorCredit, on_delete=models.CASCADE, related_name="allocations")
+    bill = models.ForeignKey(Bill, on_delete=models.PROTECT, related_name="credit_allocations")
     amount = models.DecimalField(**MONEY)
 
     class Meta:

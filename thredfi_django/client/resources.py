@@ -228,6 +228,19 @@ class BillPayments(Create, List, Retrieve, Update, Cancel, Resource):
     update_method = "PATCH"
 
 
+class CustomerCredits(Create, List, Retrieve, Resource):
+    """Credit notes for customers, allocated to invoices; idempotent on external_id."""
+
+    path = "customer-credits/"
+    external_id_filters = ("external_id", "search")
+
+
+class VendorCredits(Create, List, Retrieve, Resource):
+    """Credit notes from vendors, allocated to bills; idempotent on external_id."""
+
+    path = "vendor-credits/"
+
+
 class Payouts(Create, List, Retrieve, Resource):
     """Processor settlements. Thredfi upserts on ``external_id``: a create repeated with the
     same external_id *updates* the payout (200), until it is reconciled (then 4xx)."""
@@ -276,6 +289,8 @@ class BusinessScope:
     bill_payments = collection(BillPayments)
     accounts = collection(Accounts)
     payouts = collection(Payouts)
+    customer_credits = collection(CustomerCredits)
+    vendor_credits = collection(VendorCredits)
 
     def __init__(self, client: ThredfiClient, business_id: str):
         self.client = client

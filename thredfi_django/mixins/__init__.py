@@ -23,6 +23,14 @@ delete's outbox row, the parent's marker) commits or rolls back with the host ro
 """
 
 from .base import ThredfiChildMixin, ThredfiFieldsBase, ThredfiSyncMixin
+from .credits import (
+    ThredfiCustomerCreditAllocationMixin,
+    ThredfiCustomerCreditLineMixin,
+    ThredfiCustomerCreditMixin,
+    ThredfiVendorCreditAllocationMixin,
+    ThredfiVendorCreditLineMixin,
+    ThredfiVendorCreditMixin,
+)
 from .resources import (
     ThredfiBillLineMixin,
     ThredfiBillMixin,
@@ -47,6 +55,9 @@ __all__ = [
     "ThredfiBillPaymentMixin",
     "ThredfiBusinessMixin",
     "ThredfiChildMixin",
+    "ThredfiCustomerCreditAllocationMixin",
+    "ThredfiCustomerCreditLineMixin",
+    "ThredfiCustomerCreditMixin",
     "ThredfiCustomerMixin",
     "ThredfiFieldsBase",
     "ThredfiInvoiceLineMixin",
@@ -57,5 +68,8 @@ __all__ = [
     "ThredfiRefundMixin",
     "ThredfiRefundPaymentMixin",
     "ThredfiSyncMixin",
+    "ThredfiVendorCreditAllocationMixin",
+    "ThredfiVendorCreditLineMixin",
+    "ThredfiVendorCreditMixin",
     "ThredfiVendorMixin",
 ]

@@ -25,6 +25,8 @@ RESOURCES = (
     "bill_payments",
     "payouts",
     "accounts",
+    "customer_credits",
+    "vendor_credits",
 )
 #: Spellings accepted for a resource name (URL path segments, singular forms).
 ALIASES = {
@@ -41,6 +43,8 @@ ALIASES = {
     "payout": "payouts",
     "account": "accounts",
     "chart_of_accounts": "accounts",
+    "customer_credit": "customer_credits",
+    "vendor_credit": "vendor_credits",
 }
 
 

@@ -17,6 +17,7 @@ MODULES = (
     "bills",
     "payouts",
     "accounts",
+    "credits",
 )
 
 

@@ -36,7 +36,8 @@ FIXED_PAYMENT_FIELDS = (
 
 
 def bill_paid(store: Store, bill: dict[str, Any]) -> int:
-    return sum(
+    """What bill payments (not cancelled, failed or returned) and vendor credits have paid."""
+    return bill.get("_credited", 0) + sum(
         alloc["amount_cents"]
         for payment in store.existing("bill_payments", bill["_payment_ids"])
         if payment["status"] not in INACTIVE
