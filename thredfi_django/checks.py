@@ -129,8 +129,8 @@ def check_token_cache(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
 
 #: Values of THREDFI['LINE_SCHEMA'] (README, "Invoice and bill lines").
 LINE_SCHEMAS = ("guide", "reference")
-#: Resources with lines that name a ledger account.
-LINE_PARENTS = ("invoice", "bill", "customer_credit", "vendor_credit")
+#: Resources that name a ledger account (their lines' or their own).
+LINE_PARENTS = ("invoice", "bill", "customer_credit", "vendor_credit", "write_off")
 #: Documented ledger account types (digest §3.9.8).
 ACCOUNT_TYPES = ("asset", "liability", "equity", "revenue", "expense")
 

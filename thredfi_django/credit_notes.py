@@ -144,7 +144,7 @@ def _check_allocations(obj: Any, kind: Kind, total: int, add) -> None:
             valid.append((n, allocation, cents))
     if not valid:
         return
-    left = outstanding_cents(obj, allocations, kind.target)
+    left = outstanding_cents(obj, [getattr(a, kind.target) for a in allocations], kind.target)
     mine: dict[Any, int] = {}
     for _, allocation, cents in valid:
         key = getattr(allocation, f"{kind.target}_id")

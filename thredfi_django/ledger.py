@@ -107,3 +107,32 @@ def line_accounts(parent: Any, lines: list[Any], schema: str | None = None) -> l
             errors,
         )
     return fields
+
+
+def object_account(obj: Any) -> dict[str, Any] | None:
+    """``{"type": "AccountId", "id": ...}`` for an object naming one account (a write-off's
+    destination): its ``account_code``, else ``ACCOUNT_CODES[resource]``; None when neither."""
+    code = account_code(obj.thredfi_resource, obj)
+    if code is None:
+        return None
+    business = obj.get_thredfi_business()
+    business_id = str(business.thredfi_id) if business is not None and business.thredfi_id else None
+    if business_id is None:
+        raise ThredfiLocalValidationError(
+            f"This {obj.thredfi_resource.replace('_', ' ')} names ledger account {code!r}, "
+            "whose id can only be looked up once its business is in Thredfi.",
+            {"business": ["Push the business to Thredfi first."]},
+        )
+    account = chart(business_id).get(code)
+    if account is None:
+        raise ThredfiLocalValidationError(
+            f"Business {business} has no ledger account {code!r}.",
+            {
+                "account_code": [
+                    f"Account code {code!r} is not in the chart of accounts of business "
+                    f"{business} ({business_id}). Use one of its codes, or create the account "
+                    "(manage.py thredfi_accounts --create-missing)."
+                ]
+            },
+        )
+    return {"type": "AccountId", "id": account["id"]}

@@ -34,6 +34,7 @@ CREATE_PATHS = {
     "payout": "/v1/platform/businesses/{b}/payouts/",
     "customer_credit": "/v1/platform/businesses/{b}/customer-credits/",
     "vendor_credit": "/v1/platform/businesses/{b}/vendor-credits/",
+    "write_off": "/v1/platform/businesses/{b}/invoices/{parent}/write-offs/",
 }
 #: resource -> (HTTP method, client method name) for an update after the first push.
 UPDATES = {
@@ -64,8 +65,9 @@ CLIENT_ATTR = {
     "payout": "payouts",
     "customer_credit": "customer_credits",
     "vendor_credit": "vendor_credits",
+    "write_off": "write_offs",
 }
-PARENT_RESOURCE = {"refund_payment": "refund"}
+PARENT_RESOURCE = {"refund_payment": "refund", "write_off": "invoice"}
 
 
 @dataclass

@@ -29,43 +29,51 @@ def document_total_cents(document: Any) -> int | None:
     return total
 
 
-#: The parents whose allocations take from an invoice's or a bill's outstanding amount.
+#: What takes from an invoice's or a bill's outstanding amount: the allocations of these
+#: parents (payments, credit notes), and these synced objects themselves (write-offs). Each
+#: points at the document with a foreign key named after it ("invoice", "bill").
 ALLOCATING = {"invoice": ("payment", "customer_credit"), "bill": ("bill_payment", "vendor_credit")}
+TAKING = {"invoice": ("write_off",), "bill": ()}
 
 
-def allocation_models(target: str, document_model: type) -> list[type]:
-    """Every installed allocation model (payment or credit) pointing at ``document_model``."""
+def taking_models(target: str, document_model: type) -> list[tuple[type, str]]:
+    """``(model, resource it belongs to)`` for every installed model taking from a document."""
     from django.apps import apps
 
     found = []
     for model in apps.get_models():
-        if getattr(model, "thredfi_parent_resource", None) not in ALLOCATING[target]:
-            continue
+        owner = getattr(model, "thredfi_parent_resource", None)
+        if owner not in ALLOCATING[target]:
+            owner = getattr(model, "thredfi_resource", None)
+            if owner not in TAKING[target]:
+                continue
         field = next((f for f in model._meta.concrete_fields if f.name == target), None)
         if field is not None and field.is_relation and field.related_model is document_model:
-            found.append(model)
+            found.append((model, owner))
     return found
 
 
-def outstanding_cents(parent: Any, allocations: list[Any], target: str) -> dict[Any, int]:
-    """``{document pk: cents still outstanding}`` for the ``target`` ("invoice"/"bill") of each
-    allocation of ``parent`` (a payment or credit note), not counting ``parent``'s own."""
-    documents = {getattr(a, f"{target}_id"): getattr(a, target) for a in allocations}
-    documents = {pk: doc for pk, doc in documents.items() if pk is not None}
+def outstanding_cents(owner: Any, documents: list[Any], target: str) -> dict[Any, int]:
+    """``{document pk: cents still outstanding}`` for each invoice or bill (``target``) in
+    ``documents``, not counting what ``owner`` (a payment, credit note or write-off) takes."""
+    documents = {doc.pk: doc for doc in documents if doc is not None and doc.pk is not None}
     if not documents:
         return {}
     taken: dict[Any, int] = dict.fromkeys(documents, 0)
     document_model = type(next(iter(documents.values())))
-    for model in allocation_models(target, document_model):
-        others = model._default_manager.filter(**{f"{target}__in": list(documents)})
-        if model.thredfi_parent_resource == parent.thredfi_resource and parent.pk is not None:
-            others = others.exclude(**{model.get_thredfi_parent_field().name: parent.pk})
-        for other in others:
+    for model, resource in taking_models(target, document_model):
+        rows = model._default_manager.filter(**{f"{target}__in": list(documents)})
+        if resource == owner.thredfi_resource and owner.pk is not None:
+            # The owner's own allocations (a child model), or the owner itself (a write-off).
+            child = hasattr(model, "get_thredfi_parent_field")
+            own = {model.get_thredfi_parent_field().name: owner.pk} if child else {"pk": owner.pk}
+            rows = rows.exclude(**own)
+        for row in rows:
             try:
-                amount = to_cents(other.get_thredfi_value("amount_cents"), strict=True)
+                amount = to_cents(row.get_thredfi_value("amount_cents"), strict=True)
             except (TypeError, ValueError, ArithmeticError):
-                continue  # that payment's own validation reports it
-            taken[getattr(other, f"{target}_id")] += amount
+                continue  # that object's own validation reports it
+            taken[getattr(row, f"{target}_id")] += amount
     result = {}
     for pk, document in documents.items():
         total = document_total_cents(document)

@@ -57,6 +57,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "amount_cents", "currency", "payment_method", "payment_date", "payment_reference",
         "check_number", "description", "memo", "processing_fee_cents", "metadata",
     ),
+    "write_off": ("amount_cents", "write_off_at", "memo"),
     "payout": (
         "processor", "processor_payout_id", "paid_out_amount_cents", "fee_cents",
         "additional_refunds_amount_cents", "currency", "status", "completed_at",
@@ -76,7 +77,11 @@ RELATIONS: dict[str, dict[str, str]] = {
     "refund": {"invoice_id": "invoice"},
     "bill": {"vendor_id": "vendor"},
     "bill_payment": {"vendor_id": "vendor"},
+    "write_off": {"invoice_id": "invoice"},
 }
+#: Ledger accounts sent as {"type": "AccountId", "id"}: resource -> remote field. The code is the
+#: object's ``account_code``, else THREDFI['ACCOUNT_CODES'][resource]; none: not sent.
+ACCOUNT_FIELDS = {"write_off": "destination_account"}
 #: Lists of remote ids: remote field -> the mixin attribute naming the related objects.
 LIST_RELATIONS: dict[str, dict[str, str]] = {
     "payout": {
@@ -98,7 +103,9 @@ NOT_UPDATABLE: dict[str, tuple[str, ...]] = {
         "payment_date",
     ),
 }
-DATETIME_FIELDS = {"sent_at", "due_at", "completed_at", "received_at", "approved_at"}
+DATETIME_FIELDS = {
+    "sent_at", "due_at", "completed_at", "received_at", "approved_at", "write_off_at",
+}  # fmt: skip
 DATE_FIELDS = {"payment_date", "bill_date", "fiscal_year_end"}
 #: Documented maximum lengths (§3.1, §3.9).
 MAX_LENGTHS = {
@@ -116,6 +123,7 @@ REQUIRED = {
     "bill": ("bill_date", "currency"),
     "bill_payment": ("amount_cents", "currency", "payment_date"),
     "payout": ("processor", "paid_out_amount_cents"),
+    "write_off": ("amount_cents", "write_off_at"),
 }
 
 
@@ -175,6 +183,10 @@ def build_payload(obj: Any) -> dict[str, Any]:
         fk = obj._thredfi_fk_to(target)
         related = getattr(obj, fk.name) if fk is not None else None
         payload[remote_field] = remote_id(related)
+    if resource in ACCOUNT_FIELDS:
+        account = ledger.object_account(obj)
+        if account is not None:
+            payload[ACCOUNT_FIELDS[resource]] = account
     for remote_field, attribute in LIST_RELATIONS.get(resource, {}).items():
         related = related_rows(obj, getattr(obj, attribute))
         payload[remote_field] = [remote_id(item) for item in related]
@@ -267,6 +279,15 @@ def validate(obj: Any) -> None:
             add(field, f"At most {MAX_LENGTHS[field]} characters (this has {len(value)}).")
 
     _check_currency(obj, add)
+    if resource == "write_off":
+        _check_write_off(obj, add)
+    business = obj.get_thredfi_business()
+    if resource in ACCOUNT_FIELDS and business is not None and business.thredfi_id:
+        try:
+            ledger.object_account(obj)
+        except ThredfiLocalValidationError as err:
+            for field, messages in err.field_errors.items():
+                errors.setdefault(field, []).extend(messages)
 
     lines_name = getattr(obj, "thredfi_lines_related_name", None)
     if lines_name:
@@ -313,7 +334,7 @@ def _check_allocations(obj: Any, allocations: list[Any], add) -> None:
             valid.append((n, allocation, cents))
     if not valid:
         return
-    outstanding = outstanding_cents(obj, allocations, target)
+    outstanding = outstanding_cents(obj, [getattr(a, target) for a in allocations], target)
     mine: dict[Any, int] = {}
     for _, allocation, cents in valid:
         key = getattr(allocation, f"{target}_id")
@@ -339,6 +360,22 @@ def _check_allocations(obj: Any, allocations: list[Any], add) -> None:
             "allocations",
             f"The allocations add up to {from_cents(allocated)}, more than the payment's "
             f"{from_cents(total_cents)}.",
+        )
+
+
+def _check_write_off(obj: Any, add) -> None:
+    """A write-off may not exceed what its invoice has outstanding."""
+    cents = _check_amount("amount_cents", obj.get_thredfi_value("amount_cents"), lambda *a: None)
+    fk = obj._thredfi_fk_to("invoice")
+    invoice = getattr(obj, fk.name) if fk is not None else None
+    if cents is None or invoice is None:
+        return
+    left = outstanding_cents(obj, [invoice], "invoice").get(invoice.pk)
+    if left is not None and cents > left:
+        add(
+            "amount_cents",
+            f"Writing off {from_cents(cents)} exceeds what invoice {invoice} has "
+            f"outstanding, {from_cents(left)}.",
         )
 
 

@@ -27,6 +27,7 @@ from .models import (
     VendorCredit,
     VendorCreditAllocation,
     VendorCreditLine,
+    WriteOff,
 )
 
 _n = count(1)
@@ -149,3 +150,10 @@ def make_vendor_credit(bill: Bill, lines=(Decimal("20.00"),), allocate=None, **f
     if allocate is not None:
         VendorCreditAllocation.objects.create(credit=credit, bill=bill, amount=allocate)
     return credit
+
+
+def make_write_off(invoice: Invoice, amount: Decimal, **fields) -> WriteOff:
+    fields.setdefault("written_off_at", dt.datetime(2026, 12, 31, tzinfo=dt.timezone.utc))
+    return WriteOff.objects.create(
+        account=invoice.account, invoice=invoice, amount=amount, **fields
+    )

@@ -30,6 +30,7 @@ from thredfi_django.mixins import (
     ThredfiVendorCreditLineMixin,
     ThredfiVendorCreditMixin,
     ThredfiVendorMixin,
+    ThredfiWriteOffMixin,
 )
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
@@ -302,3 +303,17 @@ class VendorCreditAllocation(ThredfiVendorCreditAllocationMixin):
 
     class Meta:
         ordering = ["pk"]
+
+
+class WriteOff(ThredfiWriteOffMixin):
+    """Part of an invoice given up as bad debt."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="write_offs")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="write_offs")
+    amount = models.DecimalField(**MONEY)
+    written_off_at = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=200, blank=True)
+    account_code = models.CharField(max_length=20, blank=True)
+
+    def __str__(self):
+        return f"Write-off of {self.amount}"

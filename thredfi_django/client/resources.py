@@ -241,6 +241,20 @@ class VendorCredits(Create, List, Retrieve, Resource):
     path = "vendor-credits/"
 
 
+class WriteOffs(Resource):
+    """Bad-debt write-offs of invoices: ``POST invoices/{invoice_id}/write-offs/`` (the
+    widget's endpoint; no list or get is documented)."""
+
+    path = "invoices/"
+
+    def create(self, data: dict[str, Any]) -> Record:
+        """Write off part of the invoice ``data["invoice_id"]`` names (it goes into the path,
+        not the body)."""
+        body = dict(data)
+        invoice_id = body.pop("invoice_id", None)
+        return self._call("POST", self._path(invoice_id, "write-offs"), json=body)
+
+
 class Payouts(Create, List, Retrieve, Resource):
     """Processor settlements. Thredfi upserts on ``external_id``: a create repeated with the
     same external_id *updates* the payout (200), until it is reconciled (then 4xx)."""
@@ -291,6 +305,7 @@ class BusinessScope:
     payouts = collection(Payouts)
     customer_credits = collection(CustomerCredits)
     vendor_credits = collection(VendorCredits)
+    write_offs = collection(WriteOffs)
 
     def __init__(self, client: ThredfiClient, business_id: str):
         self.client = client

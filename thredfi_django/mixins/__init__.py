@@ -46,6 +46,7 @@ from .resources import (
     ThredfiRefundMixin,
     ThredfiRefundPaymentMixin,
     ThredfiVendorMixin,
+    ThredfiWriteOffMixin,
 )
 
 __all__ = [
@@ -72,4 +73,5 @@ __all__ = [
     "ThredfiVendorCreditLineMixin",
     "ThredfiVendorCreditMixin",
     "ThredfiVendorMixin",
+    "ThredfiWriteOffMixin",
 ]

@@ -147,6 +147,22 @@ class ThredfiRefundPaymentMixin(ThredfiSyncMixin):
         abstract = True
 
 
+class ThredfiWriteOffMixin(ThredfiSyncMixin):
+    """A bad-debt write-off of part of an invoice (a foreign key named ``invoice``), sent to
+    ``invoices/{id}/write-offs/``; ``destination_account`` from its ``account_code`` or
+    THREDFI['ACCOUNT_CODES']['write_off'] when either is set. No update or delete exists."""
+
+    thredfi_resource = "write_off"
+    thredfi_default_sources = {
+        "amount_cents": ("amount",),
+        "write_off_at": ("write_off_at", "written_off_at", "date"),
+        "memo": ("memo", "reason", "notes"),
+    }
+
+    class Meta:
+        abstract = True
+
+
 class ThredfiPayoutMixin(ThredfiSyncMixin):
     """A processor settlement (Stripe, Adyen...) listing the payments and refund payments it
     pays out. Thredfi upserts payouts on external_id, so a later save is sent again as a whole

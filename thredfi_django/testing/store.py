@@ -27,6 +27,7 @@ RESOURCES = (
     "accounts",
     "customer_credits",
     "vendor_credits",
+    "write_offs",
 )
 #: Spellings accepted for a resource name (URL path segments, singular forms).
 ALIASES = {
@@ -45,6 +46,7 @@ ALIASES = {
     "chart_of_accounts": "accounts",
     "customer_credit": "customer_credits",
     "vendor_credit": "vendor_credits",
+    "write_off": "write_offs",
 }
 
 

@@ -18,6 +18,7 @@ MODULES = (
     "payouts",
     "accounts",
     "credits",
+    "write_offs",
 )
 
 

@@ -51,8 +51,11 @@ def _overdue(store: Store, record: dict[str, Any]) -> bool:
 
 
 def refresh(store: Store, record: dict[str, Any]) -> None:
-    """Outstanding balance and status from total and payments; the customer's balance too."""
-    record["outstanding_balance"] = record["total_amount"] - record["paid_amount"]
+    """Outstanding balance and status from total, payments and write-offs; the customer's
+    balance too."""
+    record["outstanding_balance"] = (
+        record["total_amount"] - record["paid_amount"] - record.get("written_off_amount", 0)
+    )
     if record.get("voided_at"):
         record["status"] = "voided"
     elif record["paid_amount"] > 0 and record["outstanding_balance"] <= 0:
