@@ -35,6 +35,7 @@ CREATE_PATHS = {
     "customer_credit": "/v1/platform/businesses/{b}/customer-credits/",
     "vendor_credit": "/v1/platform/businesses/{b}/vendor-credits/",
     "write_off": "/v1/platform/businesses/{b}/invoices/{parent}/write-offs/",
+    "vendor_refund": "/v1/platform/businesses/{b}/vendor-refunds/",
 }
 #: resource -> (HTTP method, client method name) for an update after the first push.
 UPDATES = {
@@ -66,6 +67,7 @@ CLIENT_ATTR = {
     "customer_credit": "customer_credits",
     "vendor_credit": "vendor_credits",
     "write_off": "write_offs",
+    "vendor_refund": "vendor_refunds",
 }
 PARENT_RESOURCE = {"refund_payment": "refund", "write_off": "invoice"}
 

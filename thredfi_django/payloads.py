@@ -14,6 +14,7 @@ each other (§10):
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -58,6 +59,10 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "check_number", "description", "memo", "processing_fee_cents", "metadata",
     ),
     "write_off": ("amount_cents", "write_off_at", "memo"),
+    "vendor_refund": (
+        "total_refunded_amount_cents", "currency", "reference_number", "refund_type",
+        "refund_date", "description", "memo", "reason", "metadata",
+    ),
     "payout": (
         "processor", "processor_payout_id", "paid_out_amount_cents", "fee_cents",
         "additional_refunds_amount_cents", "currency", "status", "completed_at",
@@ -78,7 +83,26 @@ RELATIONS: dict[str, dict[str, str]] = {
     "bill": {"vendor_id": "vendor"},
     "bill_payment": {"vendor_id": "vendor"},
     "write_off": {"invoice_id": "invoice"},
+    "vendor_refund": {"vendor_id": "vendor"},
 }
+
+
+@dataclass(frozen=True)
+class Allocations:
+    """How a resource's allocations are sent and checked."""
+
+    target: str  # invoice / bill
+    total_field: str  # what they may not exceed together
+    bounded: bool  # each at most what its target has outstanding (not for refunds)
+    extra: tuple[tuple[str, str], ...] = ()  # constant keys sent with each
+
+
+ALLOCATIONS = {
+    "payment": Allocations("invoice", "total_amount_cents", True),
+    "bill_payment": Allocations("bill", "amount_cents", True),
+    "vendor_refund": Allocations("bill", "total_refunded_amount_cents", False,
+                                 (("allocation_type", "bill"),)),
+}  # fmt: skip
 #: Ledger accounts sent as {"type": "AccountId", "id"}: resource -> remote field. The code is the
 #: object's ``account_code``, else THREDFI['ACCOUNT_CODES'][resource]; none: not sent.
 ACCOUNT_FIELDS = {"write_off": "destination_account"}
@@ -106,7 +130,7 @@ NOT_UPDATABLE: dict[str, tuple[str, ...]] = {
 DATETIME_FIELDS = {
     "sent_at", "due_at", "completed_at", "received_at", "approved_at", "write_off_at",
 }  # fmt: skip
-DATE_FIELDS = {"payment_date", "bill_date", "fiscal_year_end"}
+DATE_FIELDS = {"payment_date", "bill_date", "fiscal_year_end", "refund_date"}
 #: Documented maximum lengths (§3.1, §3.9).
 MAX_LENGTHS = {
     "external_id": 255, "legal_name": 255, "vat_number": 20, "company_number": 20,
@@ -124,6 +148,7 @@ REQUIRED = {
     "bill_payment": ("amount_cents", "currency", "payment_date"),
     "payout": ("processor", "paid_out_amount_cents"),
     "write_off": ("amount_cents", "write_off_at"),
+    "vendor_refund": ("total_refunded_amount_cents", "currency"),
 }
 
 
@@ -199,10 +224,11 @@ def build_payload(obj: Any) -> dict[str, Any]:
         ]
     alloc_name = getattr(obj, "thredfi_allocations_related_name", None)
     if alloc_name:
-        target = "invoice" if resource == "payment" else "bill"
+        rule = ALLOCATIONS[resource]
         payload["allocations"] = [
             {
-                f"{target}_id": remote_id(getattr(a, target)),
+                **dict(rule.extra),
+                f"{rule.target}_id": remote_id(getattr(a, rule.target)),
                 "amount_cents": json_value("amount_cents", a.get_thredfi_value("amount_cents")),
             }
             for a in related_rows(obj, alloc_name)
@@ -322,10 +348,10 @@ def validate(obj: Any) -> None:
 
 
 def _check_allocations(obj: Any, allocations: list[Any], add) -> None:
-    """Each amount valid, none above what its invoice/bill has outstanding, all within the
-    payment's total."""
-    target = "invoice" if obj.thredfi_resource == "payment" else "bill"
-    total_field = "total_amount_cents" if target == "invoice" else "amount_cents"
+    """Each amount valid, none above what its invoice/bill has outstanding (where that bounds
+    it), all within the total."""
+    rule = ALLOCATIONS[obj.thredfi_resource]
+    target, total_field = rule.target, rule.total_field
     valid = []
     for n, allocation in enumerate(allocations):
         value = allocation.get_thredfi_value("amount_cents")
@@ -334,6 +360,24 @@ def _check_allocations(obj: Any, allocations: list[Any], add) -> None:
             valid.append((n, allocation, cents))
     if not valid:
         return
+    if rule.bounded:
+        _check_outstanding(obj, allocations, valid, target, add)
+    total = obj.get_thredfi_value(total_field)
+    try:
+        total_cents = to_cents(total, total_field) if total is not None else None
+    except ThredfiLocalValidationError:
+        total_cents = None  # reported on the field itself
+    allocated = sum(cents for _, _, cents in valid)
+    if total_cents is not None and allocated > total_cents:
+        add(
+            "allocations",
+            f"The allocations add up to {from_cents(allocated)}, more than the "
+            f"{obj.thredfi_resource.replace('_', ' ')}'s {from_cents(total_cents)}.",
+        )
+
+
+def _check_outstanding(obj: Any, allocations: list, valid: list, target: str, add) -> None:
+    """What ``obj`` allocates to each document, at most what the document has outstanding."""
     outstanding = outstanding_cents(obj, [getattr(a, target) for a in allocations], target)
     mine: dict[Any, int] = {}
     for _, allocation, cents in valid:
@@ -349,18 +393,6 @@ def _check_allocations(obj: Any, allocations: list[Any], add) -> None:
                 f"exceeds what it has outstanding, {from_cents(left)}; lower the allocation, "
                 "or change the other payments allocated to it.",
             )
-    total = obj.get_thredfi_value(total_field)
-    try:
-        total_cents = to_cents(total, total_field) if total is not None else None
-    except ThredfiLocalValidationError:
-        total_cents = None  # reported on the field itself
-    allocated = sum(cents for _, _, cents in valid)
-    if total_cents is not None and allocated > total_cents:
-        add(
-            "allocations",
-            f"The allocations add up to {from_cents(allocated)}, more than the payment's "
-            f"{from_cents(total_cents)}.",
-        )
 
 
 def _check_write_off(obj: Any, add) -> None:

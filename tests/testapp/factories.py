@@ -27,6 +27,8 @@ from .models import (
     VendorCredit,
     VendorCreditAllocation,
     VendorCreditLine,
+    VendorRefund,
+    VendorRefundAllocation,
     WriteOff,
 )
 
@@ -157,3 +159,13 @@ def make_write_off(invoice: Invoice, amount: Decimal, **fields) -> WriteOff:
     return WriteOff.objects.create(
         account=invoice.account, invoice=invoice, amount=amount, **fields
     )
+
+
+def make_vendor_refund(bill: Bill, amount: Decimal, **fields) -> VendorRefund:
+    """A refund from ``bill``'s vendor of ``amount``, allocated to ``bill``."""
+    fields.setdefault("refunded_on", TODAY)
+    refund = VendorRefund.objects.create(
+        account=bill.account, vendor=bill.vendor, amount=amount, **fields
+    )
+    VendorRefundAllocation.objects.create(refund=refund, bill=bill, amount=amount)
+    return refund

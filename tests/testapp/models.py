@@ -30,6 +30,8 @@ from thredfi_django.mixins import (
     ThredfiVendorCreditLineMixin,
     ThredfiVendorCreditMixin,
     ThredfiVendorMixin,
+    ThredfiVendorRefundAllocationMixin,
+    ThredfiVendorRefundMixin,
     ThredfiWriteOffMixin,
 )
 
@@ -317,3 +319,26 @@ class WriteOff(ThredfiWriteOffMixin):
 
     def __str__(self):
         return f"Write-off of {self.amount}"
+
+
+class VendorRefund(ThredfiVendorRefundMixin):
+    """An overpayment a vendor sent back."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="vendor_refunds")
+    vendor = models.ForeignKey(Vendor, on_delete=models.PROTECT, related_name="refunds")
+    amount = models.DecimalField(**MONEY)
+    currency = models.CharField(max_length=3, default="GBP")
+    refunded_on = models.DateField(null=True, blank=True)
+    refund_type = models.CharField(max_length=30, default="overpayment")
+
+    def __str__(self):
+        return f"Vendor refund {self.amount}"
+
+
+class VendorRefundAllocation(ThredfiVendorRefundAllocationMixin):
+    refund = models.ForeignKey(VendorRefund, on_delete=models.CASCADE, related_name="allocations")
+    bill = models.ForeignKey(Bill, on_delete=models.PROTECT, related_name="refund_allocations")
+    amount = models.DecimalField(**MONEY)
+
+    class Meta:
+        ordering = ["pk"]

@@ -255,6 +255,15 @@ class WriteOffs(Resource):
         return self._call("POST", self._path(invoice_id, "write-offs"), json=body)
 
 
+class VendorRefunds(Create, List, Retrieve, Update, Resource):
+    """Money coming back from a vendor, allocated to bills; 200 + the existing refund on a
+    repeated external_id. PATCH updates only its description, memo, reason, metadata and
+    expected completion date. Business token only (the reference)."""
+
+    path = "vendor-refunds/"
+    update_method = "PATCH"
+
+
 class Payouts(Create, List, Retrieve, Resource):
     """Processor settlements. Thredfi upserts on ``external_id``: a create repeated with the
     same external_id *updates* the payout (200), until it is reconciled (then 4xx)."""
@@ -306,6 +315,7 @@ class BusinessScope:
     customer_credits = collection(CustomerCredits)
     vendor_credits = collection(VendorCredits)
     write_offs = collection(WriteOffs)
+    vendor_refunds = collection(VendorRefunds)
 
     def __init__(self, client: ThredfiClient, business_id: str):
         self.client = client

@@ -46,6 +46,8 @@ from .resources import (
     ThredfiRefundMixin,
     ThredfiRefundPaymentMixin,
     ThredfiVendorMixin,
+    ThredfiVendorRefundAllocationMixin,
+    ThredfiVendorRefundMixin,
     ThredfiWriteOffMixin,
 )
 
@@ -73,5 +75,7 @@ __all__ = [
     "ThredfiVendorCreditLineMixin",
     "ThredfiVendorCreditMixin",
     "ThredfiVendorMixin",
+    "ThredfiVendorRefundAllocationMixin",
+    "ThredfiVendorRefundMixin",
     "ThredfiWriteOffMixin",
 ]

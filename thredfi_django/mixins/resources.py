@@ -272,6 +272,42 @@ class ThredfiBillPaymentMixin(ThredfiSyncMixin):
         return deps
 
 
+class ThredfiVendorRefundMixin(ThredfiSyncMixin):
+    """Money a vendor pays back (an overpayment, a billing error, returned goods), allocated to
+    bills (related rows with ``bill`` and ``amount``). Thredfi's PATCH cannot change its
+    amount or allocations, so a change after the first push needs attention."""
+
+    thredfi_resource = "vendor_refund"
+    thredfi_allocations_related_name: ClassVar[str] = "allocations"
+    thredfi_default_sources = {
+        "total_refunded_amount_cents": ("total_refunded_amount", "amount"),
+        "refund_date": ("refund_date", "refunded_on", "date"),
+        "reference_number": ("reference_number", "reference"),
+    }
+
+    class Meta:
+        abstract = True
+
+    def get_thredfi_dependencies(self) -> list[ThredfiSyncMixin]:
+        """The vendor and every bill the refund is allocated to."""
+        deps = super().get_thredfi_dependencies()
+        for allocation in payloads.related_rows(self, self.thredfi_allocations_related_name):
+            target = getattr(allocation, "bill", None)
+            if target is not None and target not in deps:
+                deps.append(target)
+        return deps
+
+
+class ThredfiVendorRefundAllocationMixin(ThredfiChildMixin):
+    """The part of a vendor refund allocated to one bill; saving it marks the refund dirty."""
+
+    thredfi_parent_resource = "vendor_refund"
+    thredfi_default_sources = {"amount_cents": ("amount_cents", "amount")}
+
+    class Meta:
+        abstract = True
+
+
 class ThredfiBillPaymentAllocationMixin(ThredfiChildMixin):
     """The part of a bill payment applied to one bill; saving it marks the payment dirty."""
 

@@ -264,7 +264,7 @@ class FakeThredfi:
             if isinstance(payload, dict) and "message" in payload and "error" not in payload:
                 payload.setdefault("request_id", request_id)
             # Encoded under the lock: rendered records share nested lists with the store.
-            content = json.dumps(payload).encode()
+            content = b"" if status == 204 else json.dumps(payload).encode()
         if fault is not None and fault.kind == "drop":
             raise ConnectionDropped(f"{method} {path} applied, then the connection was dropped")
         return status, {**JSON, **extra, "X-Request-Id": request_id}, content

@@ -28,6 +28,7 @@ RESOURCES = (
     "customer_credits",
     "vendor_credits",
     "write_offs",
+    "vendor_refunds",
 )
 #: Spellings accepted for a resource name (URL path segments, singular forms).
 ALIASES = {
@@ -47,6 +48,7 @@ ALIASES = {
     "customer_credit": "customer_credits",
     "vendor_credit": "vendor_credits",
     "write_off": "write_offs",
+    "vendor_refund": "vendor_refunds",
 }
 
 

@@ -19,6 +19,7 @@ MODULES = (
     "accounts",
     "credits",
     "write_offs",
+    "vendor_refunds",
 )
 
 
