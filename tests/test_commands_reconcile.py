@@ -10,12 +10,14 @@ from django.core.management import CommandError, call_command
 from tests.testapp.factories import (
     make_bill,
     make_bill_payment,
+    make_customer_credit,
     make_invoice,
     make_payment,
     make_refund,
     make_refund_payment,
+    make_vendor_refund,
 )
-from tests.testapp.models import BillLine, Invoice, InvoiceLine
+from tests.testapp.models import BillLine, Invoice, InvoiceLine, VendorRefund
 from thredfi_django.client import get_client
 from thredfi_django.models import SyncState, SyncStatus
 from thredfi_django.outbox import state_for
@@ -191,3 +193,19 @@ def test_refunds_and_their_payments_are_compared_too(synced, committed):
     assert error is None
     assert "refunds: 1 local, 1 remote with external_id, all match" in output
     assert "refund_payments: 1 local, 1 remote with external_id, all match" in output
+
+
+def test_credit_notes_and_vendor_refunds_are_compared_too(committed, thredfi_fake):
+    bill = make_bill(lines=((1, Decimal("100.00")),))
+    make_bill_payment(bill, Decimal("100.00"))
+    make_vendor_refund(bill, Decimal("15.00"))
+    make_customer_credit(make_invoice(), allocate=Decimal("20.00"))
+    with committed():
+        call_command("thredfi_sync", "--now", stdout=StringIO())
+    VendorRefund.objects.update(amount=Decimal("16.00"))  # no signal
+
+    output, error = reconcile()
+    assert error is not None
+    assert "customer_credits: 1 local, 1 remote with external_id, all match" in output
+    assert "vendor_refunds: 1 local, 1 remote with external_id, 1 difference(s)" in output
+    assert "amount 1600 cents locally, 1500 cents in Thredfi" in output

@@ -1,8 +1,8 @@
 """``manage.py thredfi_reconcile``: compare what Thredfi holds with what we think we sent.
 
-For each business: page through every remote collection we push to (customers, invoices,
-payments, refunds and their payments, vendors, bills, bill payments), match the records to the
-local sync-state rows by external_id, and report drift under that business:
+For each business: page through every remote collection we push to that has a list (all but
+write-offs), match the records to the local sync-state rows by external_id, and report drift
+under that business:
 - a local object whose Thredfi ID is missing although Thredfi has it (a create whose response was
   lost): repairable by adopting the remote id;
 - a local object we believe is in Thredfi but is not there (or under another id);
@@ -53,6 +53,9 @@ COLLECTIONS = {
     "bill": "bills",
     "bill_payment": "bill_payments",
     "payout": "payouts",
+    "customer_credit": "customer_credits",
+    "vendor_credit": "vendor_credits",
+    "vendor_refund": "vendor_refunds",
 }
 #: Resources whose amount is compared (the local side from the payload we would send).
 AMOUNT_FIELDS = {
@@ -63,6 +66,7 @@ AMOUNT_FIELDS = {
     "refund_payment": "amount_cents",
     "bill_payment": "amount_cents",
     "payout": "paid_out_amount_cents",
+    "vendor_refund": "total_refunded_amount_cents",
 }
 
 
@@ -84,7 +88,8 @@ def detail_differences(instance: Any, record: dict[str, Any]) -> list[str]:
 
 def remote_amount(resource: str, record: dict[str, Any]) -> int | None:
     """The amount in cents of a remote record (None when it carries none)."""
-    keys = ("total_amount_cents", "total_amount", "amount_cents", "paid_out_amount_cents")
+    keys = ("total_amount_cents", "total_amount", "amount_cents", "paid_out_amount_cents",
+            "total_refunded_amount_cents")  # fmt: skip
     for key in keys:
         if record.get(key) is not None:
             return int(record[key])
