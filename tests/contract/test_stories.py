@@ -168,3 +168,69 @@ def test_another_businesss_token_is_a_403(target):
     mine, theirs = target.new_business("mine"), target.new_business("theirs")
     with pytest.raises(ThredfiPermissionError):
         target.client.request("GET", theirs.customers.base_path, business_id=mine.business_id)
+
+
+def sales_account(scope) -> dict:
+    (sales,) = [a for a in scope.accounts.list() if a.get("code") == "4000"]
+    return {"type": "AccountId", "id": sales["id"]}
+
+
+def test_an_account_is_created_once_per_external_id(target):
+    scope = target.new_business()
+    body = {"code": "7100", "name": "Software", "account_type": "expense",
+            "external_id": target.external_id("account")}  # fmt: skip
+    first, again = scope.accounts.create(body), scope.accounts.create(body)
+
+    expect(first, "ledger account", id=str, code=str, account_type=str)
+    assert (first.http_status, again.http_status, again["id"]) == (201, 200, first["id"])
+
+
+def test_a_customer_credit_is_applied_to_an_invoice_once(target):
+    scope = target.new_business()
+    party = customer(target, scope)
+    invoice = scope.invoices.create(invoice_body(target, scope, party))
+    body = {
+        "external_id": target.external_id("credit"),
+        "customer_id": party["id"],
+        "source_invoice_id": invoice["id"],
+        "line_items": [{"amount": 500, "revenue_account_identifier": sales_account(scope)}],
+        "allocations": [{"amount": 500, "invoice_id": invoice["id"]}],
+    }
+    first, again = scope.customer_credits.create(body), scope.customer_credits.create(body)
+
+    expect(first, "customer credit", id=str, line_items=list, allocations=list)
+    assert (first.http_status, again.http_status, again["id"]) == (201, 200, first["id"])
+
+
+def test_part_of_an_invoice_is_written_off(target):
+    scope = target.new_business()
+    invoice = scope.invoices.create(invoice_body(target, scope, customer(target, scope)))
+    written_off = scope.write_offs.create({
+        "invoice_id": invoice["id"], "external_id": target.external_id("write-off"),
+        "amount_cents": 500, "write_off_at": "2025-03-31T00:00:00Z", "memo": "bad debt",
+    })  # fmt: skip
+    expect(written_off, "write-off", id=str, amount_cents=int)
+
+
+def test_a_payout_repeated_with_its_external_id_is_updated(target):
+    scope = target.new_business()
+    body = {"external_id": target.external_id("payout"), "processor": "stripe",
+            "paid_out_amount_cents": 900, "currency": "GBP"}  # fmt: skip
+    first = scope.payouts.create(body)
+    again = scope.payouts.create({**body, "fee_cents": 100})
+
+    expect(first, "payout", id=str, paid_out_amount_cents=int)
+    assert (first.http_status, again.http_status, again["id"]) == (201, 200, first["id"])
+    assert again["fee_cents"] == 100
+
+
+def test_a_vendor_refund_is_created_once_per_external_id(target):
+    scope = target.new_business()
+    vendor = scope.vendors.create({"external_id": target.external_id("vendor"),
+                                   "company_name": "Paper Co"})  # fmt: skip
+    body = {"external_id": target.external_id("vendor-refund"), "vendor_id": vendor["id"],
+            "total_refunded_amount_cents": 500, "currency": "GBP"}  # fmt: skip
+    first, again = scope.vendor_refunds.create(body), scope.vendor_refunds.create(body)
+
+    expect(first, "vendor refund", id=str)
+    assert (first.http_status, again.http_status, again["id"]) == (201, 200, first["id"])
