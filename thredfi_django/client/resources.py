@@ -166,6 +166,13 @@ class Void:
         return self._call("POST", self._path(record_id, "void"), json=data or {})
 
 
+class Delete:
+    """``delete(id)`` (DELETE ``{id}/``; no body in the answer)."""
+
+    def delete(self: Any, record_id: str) -> None:
+        self._call("DELETE", self._path(record_id))
+
+
 class Cancel:
     """``cancel(id)`` (POST to ``{id}/delete/``: a state change, so a POST, per the reference)."""
 
@@ -255,7 +262,7 @@ class WriteOffs(Resource):
         return self._call("POST", self._path(invoice_id, "write-offs"), json=body)
 
 
-class VendorRefunds(Create, List, Retrieve, Update, Resource):
+class VendorRefunds(Create, List, Retrieve, Update, Delete, Resource):
     """Money coming back from a vendor, allocated to bills; 200 + the existing refund on a
     repeated external_id. PATCH updates only its description, memo, reason, metadata and
     expected completion date. Business token only (the reference)."""
