@@ -69,6 +69,17 @@ def test_the_flag_shows_in_thredfi_status_and_the_admin(renamed):
     assert "outdated in Thredfi" in html
 
 
+def test_the_customers_own_admin_page_says_so(renamed):
+    run("thredfi_reconcile", "--fix")
+    user = make_staff("clerk", "testapp.view_customer", "thredfi_django.view_syncstate")
+    page = (
+        client_for(user)
+        .get(reverse("admin:testapp_customer_change", args=[renamed.pk]))
+        .content.decode()
+    )
+    assert "outdated in Thredfi (no update endpoint)" in page
+
+
 def test_the_flag_is_cleared_once_thredfi_matches_again(renamed, thredfi_fake):
     run("thredfi_reconcile", "--fix")
     (remote,) = thredfi_fake.records("customers")
