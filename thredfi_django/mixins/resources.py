@@ -68,7 +68,11 @@ class ThredfiInvoiceMixin(ThredfiSyncMixin):
 
 
 class ThredfiInvoiceLineMixin(ThredfiChildMixin):
-    """One line of an invoice. Saving or deleting it marks the invoice dirty."""
+    """One line of an invoice. Saving or deleting it marks the invoice dirty.
+
+    Its ledger account: an ``account_code`` field, a ``get_thredfi_account_code()`` method or
+    ``thredfi_field_map``, else THREDFI['ACCOUNT_CODES']['invoice'] (``ledger.py``); a code
+    the business's chart lacks is refused before any request."""
 
     thredfi_parent_resource = "invoice"
     thredfi_default_sources = {
@@ -238,7 +242,8 @@ class ThredfiBillMixin(ThredfiSyncMixin):
 
 
 class ThredfiBillLineMixin(ThredfiChildMixin):
-    """One line of a bill. Saving or deleting it marks the bill dirty."""
+    """One line of a bill. Saving or deleting it marks the bill dirty. Its ledger account as
+    for invoice lines, defaulting to THREDFI['ACCOUNT_CODES']['bill']."""
 
     thredfi_parent_resource = "bill"
     thredfi_default_sources = ThredfiInvoiceLineMixin.thredfi_default_sources
