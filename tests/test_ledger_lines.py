@@ -157,6 +157,22 @@ def test_the_chart_is_read_once_per_business_while_cached(thredfi_fake, queue, c
     assert gets(thredfi_fake, "/chart-of-accounts/") == 2
 
 
+def test_an_account_created_after_the_chart_was_cached_is_found(thredfi_fake, queue, committed):
+    with committed():
+        first = make_invoice()
+    queue.drain()
+    first.account.refresh_from_db()
+    scope = get_client().business(str(first.account.thredfi_id))
+    scope.accounts.create({"code": "4100", "name": "Services", "account_type": "revenue"})
+    with committed():
+        second = make_invoice(first.customer)
+        second.lines.update(account_code="4100")
+    queue.drain()
+
+    assert outbox.state_for(second).status == SyncStatus.SYNCED
+    assert gets(thredfi_fake, "/chart-of-accounts/") == 2  # the miss looked once more
+
+
 def test_the_client_pages_through_a_chart_of_accounts(thredfi_fake):
     business = thredfi_fake.add_business(settings.THREDFI["PARTNER_UUID"])
     accounts = get_client().business(business["id"]).accounts

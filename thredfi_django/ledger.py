@@ -3,27 +3,36 @@
 A line names its ledger account by code ("4000"): the line model's ``account_code`` (a field,
 a ``get_thredfi_account_code()`` method, or ``thredfi_field_map``), else
 ``THREDFI['ACCOUNT_CODES']`` for its parent (invoice or bill). The code must be in the
-business's chart of accounts, read once per business per ``CHART_CACHE_SECONDS`` through the
-Django cache, so an unknown code fails here, naming the code and the business, before a request
-is spent on the invoice or bill. ``THREDFI['LINE_SCHEMA']`` decides what a line carries:
-``account_code`` ("guide") or ``account_identifier`` with the account's id ("reference").
+business's chart of accounts, so an unknown code fails here, naming the code and the business,
+before a request is spent on the invoice or bill. ``THREDFI['LINE_SCHEMA']`` decides what a
+line carries: ``account_code`` ("guide") or ``account_identifier`` with the account's id
+("reference").
+
+The chart is read once per business per ``CHART_CACHE_SECONDS``: kept in this process (a push
+looks codes up twice; a Redis round trip each would cost more than the rest of building the
+body) and in the Django cache (shared by the workers). A code missing from a cached chart is
+looked up once more in Thredfi before it is refused: an account created since is found.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
+from django.core.cache import caches
+from django.core.signals import setting_changed
+
+from .client import get_client
 from .conf import thredfi_settings
 from .exceptions import ThredfiLocalValidationError
 
 #: What is kept of each ledger account (the list also carries balances, which go stale).
 ACCOUNT_KEYS = ("id", "code", "name", "account_type", "account_subtype", "is_active")
 
-
-def _cache():
-    from django.core.cache import caches
-
-    return caches[thredfi_settings.CACHE_ALIAS]
+_lock = threading.Lock()
+#: cache key -> (monotonic expiry, {code: account}): this process's copies.
+_charts: dict[str, tuple[float, dict[str, dict[str, Any]]]] = {}
 
 
 def cache_key(business_id: str) -> str:
@@ -31,26 +40,53 @@ def cache_key(business_id: str) -> str:
     return f"thredfi:chart:{thredfi_settings.base_url}:{business_id}"
 
 
-def chart(business_id: str) -> dict[str, dict[str, Any]]:
-    """``{code: account}`` of one business (its remote id), from the cache or one paged read."""
-    cache = _cache()
-    key = cache_key(business_id)
-    accounts = cache.get(key)
+def chart(business_id: str, *, fresh: bool = False) -> dict[str, dict[str, Any]]:
+    """``{code: account}`` of one business (its remote id): this process's copy, else the
+    Django cache's, else one paged read from Thredfi (always, with ``fresh=True``)."""
+    key, ttl = cache_key(business_id), thredfi_settings.CHART_CACHE_SECONDS
+    now = time.monotonic()
+    if not fresh:
+        with _lock:
+            kept = _charts.get(key)
+        if kept is not None and kept[0] > now:
+            return kept[1]
+    cache = caches[thredfi_settings.CACHE_ALIAS]
+    accounts = None if fresh else cache.get(key)
     if accounts is None:
-        from .client import get_client
-
         accounts = {
             str(record["code"]): {name: record.get(name) for name in ACCOUNT_KEYS}
             for record in get_client().business(business_id).accounts.list()
             if isinstance(record, dict) and record.get("code") not in (None, "")
         }
-        cache.set(key, accounts, thredfi_settings.CHART_CACHE_SECONDS)
+        cache.set(key, accounts, ttl)
+    with _lock:
+        _charts[key] = (now + ttl, accounts)
     return accounts
 
 
 def forget(business_id: str) -> None:
     """Drop the cached chart of a business (after creating an account in it)."""
-    _cache().delete(cache_key(business_id))
+    key = cache_key(business_id)
+    with _lock:
+        _charts.pop(key, None)
+    caches[thredfi_settings.CACHE_ALIAS].delete(key)
+
+
+def forget_all(**kwargs: Any) -> None:
+    """Drop this process's copies of every chart (the Django cache is left alone)."""
+    with _lock:
+        _charts.clear()
+
+
+setting_changed.connect(forget_all, dispatch_uid="thredfi_django.ledger.forget_all")
+
+
+def _account(business_id: str, code: str) -> dict[str, Any] | None:
+    """The account with ``code``, looking in Thredfi once more when the cached chart lacks it."""
+    account = chart(business_id).get(code)
+    if account is None:
+        account = chart(business_id, fresh=True).get(code)
+    return account
 
 
 def account_code(parent_resource: str, line: Any) -> str | None:
@@ -83,14 +119,13 @@ def line_accounts(parent: Any, lines: list[Any], schema: str | None = None) -> l
                 {"business": ["Push the business to Thredfi first."]},
             )
         return [{"account_code": code} if code else {} for code in codes]
-    accounts = chart(business_id) if any(codes) else {}
     errors: dict[str, list[str]] = {}
     fields = []
     for n, code in enumerate(codes):
         if not code:
             fields.append({})
             continue
-        account = accounts.get(code)
+        account = _account(business_id, code)
         if account is None:
             errors[f"line_items[{n}].account_code"] = [
                 f"Line {n + 1}: account code {code!r} is not in the chart of accounts of "
@@ -123,7 +158,7 @@ def object_account(obj: Any) -> dict[str, Any] | None:
             "whose id can only be looked up once its business is in Thredfi.",
             {"business": ["Push the business to Thredfi first."]},
         )
-    account = chart(business_id).get(code)
+    account = _account(business_id, code)
     if account is None:
         raise ThredfiLocalValidationError(
             f"Business {business} has no ledger account {code!r}.",
