@@ -10,6 +10,7 @@ not known here, so the server still has the last word.
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
 from typing import Any
 
 from .money import to_cents
@@ -36,8 +37,10 @@ ALLOCATING = {"invoice": ("payment", "customer_credit"), "bill": ("bill_payment"
 TAKING = {"invoice": ("write_off",), "bill": ()}
 
 
-def taking_models(target: str, document_model: type) -> list[tuple[type, str]]:
-    """``(model, resource it belongs to)`` for every installed model taking from a document."""
+@cache
+def taking_models(target: str, document_model: type) -> tuple[tuple[type, str], ...]:
+    """``(model, resource it belongs to)`` for every installed model taking from a document
+    (installed models do not change while the process runs, so this is worked out once)."""
     from django.apps import apps
 
     found = []
@@ -50,7 +53,7 @@ def taking_models(target: str, document_model: type) -> list[tuple[type, str]]:
         field = next((f for f in model._meta.concrete_fields if f.name == target), None)
         if field is not None and field.is_relation and field.related_model is document_model:
             found.append((model, owner))
-    return found
+    return tuple(found)
 
 
 def outstanding_cents(owner: Any, documents: list[Any], target: str) -> dict[Any, int]:
