@@ -76,7 +76,8 @@ DEFAULTS: dict[str, Any] = {
     # unit_price_cents + account_code, "reference" sends unit_price (cents) + account_identifier
     # {"type": "AccountId", "id": <ledger account uuid>} looked up in the chart of accounts.
     "LINE_SCHEMA": "guide",
-    # Ledger account code of a line whose model names none, per parent resource.
+    # Ledger account code of a line whose model names none, per parent resource (and of a
+    # write-off's destination_account, under "write_off": not sent when absent).
     "ACCOUNT_CODES": {
         "invoice": "4000",
         "bill": "5000",
