@@ -97,6 +97,20 @@ def account_code(parent_resource: str, line: Any) -> str | None:
     return str(code).strip() if code not in (None, "") else None
 
 
+def _business(owner: Any) -> tuple[Any, str | None]:
+    """The owner's business and its Thredfi ID (None before it was pushed)."""
+    business = owner.get_thredfi_business()
+    return business, str(business.thredfi_id) if business and business.thredfi_id else None
+
+
+def _not_in_chart(code: str, business: Any, business_id: str) -> str:
+    return (
+        f"{code!r} is not in the chart of accounts of business {business} "
+        f"({business_id}). Use one of its codes, or create the account "
+        "(manage.py thredfi_accounts --create-missing)."
+    )
+
+
 def line_accounts(parent: Any, lines: list[Any], schema: str | None = None) -> list[dict[str, Any]]:
     """The account field of each line of ``parent``, per ``schema`` (default ``LINE_SCHEMA``).
 
@@ -109,8 +123,7 @@ def line_accounts(parent: Any, lines: list[Any], schema: str | None = None) -> l
     resource = parent.thredfi_resource
     codes = [account_code(resource, line) for line in lines]
     reference = (schema or thredfi_settings.LINE_SCHEMA) == "reference"
-    business = parent.get_thredfi_business()
-    business_id = str(business.thredfi_id) if business is not None and business.thredfi_id else None
+    business, business_id = _business(parent)
     if business_id is None:
         if reference and any(codes):
             raise ThredfiLocalValidationError(
@@ -127,11 +140,8 @@ def line_accounts(parent: Any, lines: list[Any], schema: str | None = None) -> l
             continue
         account = _account(business_id, code)
         if account is None:
-            errors[f"line_items[{n}].account_code"] = [
-                f"Line {n + 1}: account code {code!r} is not in the chart of accounts of "
-                f"business {business} ({business_id}). Use one of its codes, or create the "
-                "account (manage.py thredfi_accounts --create-missing)."
-            ]
+            message = f"Line {n + 1}: account code {_not_in_chart(code, business, business_id)}"
+            errors[f"line_items[{n}].account_code"] = [message]
         elif reference:
             fields.append({"account_identifier": {"type": "AccountId", "id": account["id"]}})
         else:
@@ -150,8 +160,7 @@ def object_account(obj: Any) -> dict[str, Any] | None:
     code = account_code(obj.thredfi_resource, obj)
     if code is None:
         return None
-    business = obj.get_thredfi_business()
-    business_id = str(business.thredfi_id) if business is not None and business.thredfi_id else None
+    business, business_id = _business(obj)
     if business_id is None:
         raise ThredfiLocalValidationError(
             f"This {obj.thredfi_resource.replace('_', ' ')} names ledger account {code!r}, "
@@ -162,12 +171,6 @@ def object_account(obj: Any) -> dict[str, Any] | None:
     if account is None:
         raise ThredfiLocalValidationError(
             f"Business {business} has no ledger account {code!r}.",
-            {
-                "account_code": [
-                    f"Account code {code!r} is not in the chart of accounts of business "
-                    f"{business} ({business_id}). Use one of its codes, or create the account "
-                    "(manage.py thredfi_accounts --create-missing)."
-                ]
-            },
+            {"account_code": [f"Account code {_not_in_chart(code, business, business_id)}"]},
         )
     return {"type": "AccountId", "id": account["id"]}
