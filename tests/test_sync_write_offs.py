@@ -73,3 +73,17 @@ def test_payments_count_write_offs_too():
     with pytest.raises(ThredfiLocalValidationError) as caught:
         payment.validate_for_thredfi()
     assert "outstanding, 40.00" in caught.value.field_errors["allocations[0].amount_cents"][0]
+
+
+def test_an_unknown_destination_account_fails_locally(thredfi_fake, queue, committed):
+    with committed():
+        invoice = make_invoice()
+    queue.drain()
+    invoice.account.refresh_from_db()
+    write_off = make_write_off(invoice, Decimal("10.00"), account_code="6999")
+
+    with pytest.raises(ThredfiLocalValidationError) as caught:
+        write_off.validate_for_thredfi()
+    (message,) = caught.value.field_errors["account_code"]
+    assert message.startswith("Account code '6999' is not in the chart of accounts of business")
+    assert str(invoice.account.thredfi_id) in message
