@@ -16,7 +16,8 @@ from . import ledger
 from .exceptions import ThredfiLocalValidationError
 from .money import from_cents
 from .outstanding import outstanding_cents
-from .payloads import json_value, related_rows, remote_id, to_cents
+from .payloads import json_value, related_rows, remote_id
+from .validation import check_amount
 
 
 @dataclass(frozen=True)
@@ -120,16 +121,7 @@ def _cents(field: str, value: Any, add, *, allow_zero: bool = False) -> int | No
     if value is None:
         add(field, "Required.")
         return None
-    try:
-        cents = to_cents(value, field)
-    except ThredfiLocalValidationError as err:
-        for message in err.field_errors[field]:
-            add(field, message)
-        return None
-    if cents < 0 or (cents == 0 and not allow_zero):
-        add(field, f"Must be greater than {'or equal to ' if allow_zero else ''}0 (got {value}).")
-        return None
-    return cents
+    return check_amount(field, value, add, allow_zero=allow_zero)
 
 
 def _check_allocations(obj: Any, kind: Kind, total: int, add) -> None:

@@ -52,7 +52,7 @@ def validate(obj: Any) -> None:
         if value is None:
             continue
         if field.endswith("_cents"):
-            _check_amount(field, value, add, allow_zero=field in ZERO_ALLOWED)
+            check_amount(field, value, add, allow_zero=field in ZERO_ALLOWED)
         elif isinstance(value, str) and field in MAX_LENGTHS and len(value) > MAX_LENGTHS[field]:
             add(field, f"At most {MAX_LENGTHS[field]} characters (this has {len(value)}).")
 
@@ -81,7 +81,7 @@ def validate(obj: Any) -> None:
             if price is None:
                 add(f"line_items[{n}].unit_price", f"Line {n + 1}: unit price is required.")
             else:
-                _check_amount(f"line_items[{n}].unit_price", price, add, allow_zero=True)
+                check_amount(f"line_items[{n}].unit_price", price, add, allow_zero=True)
         business = obj.get_thredfi_business()
         if lines and business is not None and business.thredfi_id:
             try:
@@ -107,7 +107,7 @@ def _check_allocations(obj: Any, allocations: list[Any], add) -> None:
     valid = []
     for n, allocation in enumerate(allocations):
         value = allocation.get_thredfi_value("amount_cents")
-        cents = _check_amount(f"allocations[{n}].amount_cents", value, add)
+        cents = check_amount(f"allocations[{n}].amount_cents", value, add)
         if cents is not None:
             valid.append((n, allocation, cents))
     if not valid:
@@ -149,7 +149,7 @@ def _check_outstanding(obj: Any, allocations: list, valid: list, target: str, ad
 
 def _check_write_off(obj: Any, add) -> None:
     """A write-off may not exceed what its invoice has outstanding."""
-    cents = _check_amount("amount_cents", obj.get_thredfi_value("amount_cents"), lambda *a: None)
+    cents = check_amount("amount_cents", obj.get_thredfi_value("amount_cents"), lambda *a: None)
     fk = obj._thredfi_fk_to("invoice")
     invoice = getattr(obj, fk.name) if fk is not None else None
     if cents is None or invoice is None:
@@ -189,8 +189,8 @@ def _check_method(obj: Any, add) -> None:
             add(field, f"{value!r} is not a Thredfi {field}; use one of {', '.join(allowed)}.")
 
 
-def _check_amount(field: str, value: Any, add, *, allow_zero: bool = False) -> int | None:
-    """Report what is wrong with an amount; its cents when nothing is."""
+def check_amount(field: str, value: Any, add, *, allow_zero: bool = False) -> int | None:
+    """Report (``add(field, message)``) what is wrong with an amount; its cents if nothing is."""
     try:
         cents = to_cents(value, field)
     except ThredfiLocalValidationError as err:
