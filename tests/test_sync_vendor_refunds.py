@@ -69,3 +69,22 @@ def test_the_fake_keeps_vendor_refunds_to_business_tokens_and_their_patch_narrow
         client.request("GET", scope.vendor_refunds.base_path)  # the partner token
     scope.vendor_refunds.delete(created["id"])
     assert list(scope.vendor_refunds.list()) == []
+
+
+def test_a_refund_and_its_payment_in_one_request_replay_with_their_idempotency_key(thredfi_fake):
+    business = thredfi_fake.add_business(settings.THREDFI["PARTNER_UUID"])
+    scope = get_client().business(business["id"])
+    vendor = scope.vendors.create({"external_id": "v", "company_name": "Paper Co"})
+    body = {"vendor_id": vendor["id"], "total_amount_cents": 700, "processing_fee_cents": 20,
+            "payment_method": "bank_transfer", "refund_type": "overpayment"}  # fmt: skip
+
+    first = scope.vendor_refund_payments.create(body, idempotency_key="vrp-1")
+    replay = scope.vendor_refund_payments.create(body, idempotency_key="vrp-1")
+
+    assert (first.http_status, replay.http_status) == (201, 200)
+    assert replay["payment"]["id"] == first["payment"]["id"]
+    assert first["refund"]["total_refunded_amount_cents"] == 700
+    assert first["payment"]["net_amount_cents"] == 680
+    (listed,) = scope.vendor_refund_payments.list()
+    assert listed["refund_id"] == first["refund"]["id"]
+    assert scope.vendor_refund_payments.get(listed["id"])["refund"]["id"] == first["refund"]["id"]

@@ -271,6 +271,13 @@ class VendorRefunds(Create, List, Retrieve, Update, Delete, Resource):
     update_method = "PATCH"
 
 
+class VendorRefundPayments(Create, List, Retrieve, Resource):
+    """A vendor refund, its payment and its allocations in one request; answers ``{refund,
+    payment, allocations}``. Pass ``idempotency_key`` (documented, optional) to retry safely."""
+
+    path = "vendor-refunds/payments/"
+
+
 class Payouts(Create, List, Retrieve, Resource):
     """Processor settlements. Thredfi upserts on ``external_id``: a create repeated with the
     same external_id *updates* the payout (200), until it is reconciled (then 4xx)."""
@@ -323,6 +330,7 @@ class BusinessScope:
     vendor_credits = collection(VendorCredits)
     write_offs = collection(WriteOffs)
     vendor_refunds = collection(VendorRefunds)
+    vendor_refund_payments = collection(VendorRefundPayments)
 
     def __init__(self, client: ThredfiClient, business_id: str):
         self.client = client

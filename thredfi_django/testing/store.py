@@ -29,6 +29,7 @@ RESOURCES = (
     "vendor_credits",
     "write_offs",
     "vendor_refunds",
+    "vendor_refund_payments",
 )
 #: Spellings accepted for a resource name (URL path segments, singular forms).
 ALIASES = {
@@ -49,6 +50,7 @@ ALIASES = {
     "vendor_credit": "vendor_credits",
     "write_off": "write_offs",
     "vendor_refund": "vendor_refunds",
+    "vendor_refund_payment": "vendor_refund_payments",
 }
 
 

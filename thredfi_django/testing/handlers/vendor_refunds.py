@@ -61,12 +61,18 @@ def _check_body(data: dict, errors: FieldErrors) -> None:
 
 @route("POST", "/businesses/{business_id}/vendor-refunds/", auth="business_token")
 def create_vendor_refund(call: Call):
-    data, errors, store = call.body(), FieldErrors(), call.store
+    status, record = _create_refund(call, call.body())
+    return status, render_vendor_refund(call.store, record)
+
+
+def _create_refund(call: Call, data: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """(201, the new refund) or (200, the one a repeated external_id names)."""
+    errors, store = FieldErrors(), call.store
     _check_body(data, errors)
     errors.raise_if_any()
     existing = existing_for_external_id(call, "vendor_refunds", call.business_id, "vendor refund")
     if existing is not None:
-        return 200, render_vendor_refund(store, existing)
+        return 200, existing
     vendor = resolve_party(call, data, errors, "vendor")
     allocations = []
     for n, allocation in enumerate(data.get("allocations") or []):
@@ -97,7 +103,7 @@ def create_vendor_refund(call: Call):
         vendor_refund_payments=data.get("payments") or [],
     )
     store.insert("vendor_refunds", record, call.business_id)
-    return 201, render_vendor_refund(store, record)
+    return 201, record
 
 
 @route("GET", "/businesses/{business_id}/vendor-refunds/", auth="business_token")
@@ -137,3 +143,78 @@ def delete_vendor_refund(call: Call):
     record = get_or_404(call, "vendor_refunds", "refund_id", "vendor refund")
     call.store.remove("vendor_refunds", record["id"])
     return 204, None
+
+
+# -- one-shot refund + payment + allocations ---------------------------------------------------
+
+
+@renderer("vendor_refund_payments")
+def render_vendor_refund_payment(store: Store, record: dict[str, Any]) -> dict[str, Any]:
+    data = public(record)
+    vendor = store.tables["vendors"].get(record["vendor_id"]) or {}
+    data["vendor_name"] = vendor.get("company_name") or vendor.get("individual_name")
+    data["net_amount_cents"] = record["refunded_amount_cents"] - record["processing_fee_cents"]
+    return data
+
+
+def _detail(store: Store, payment: dict[str, Any]) -> dict[str, Any]:
+    refund = store.tables["vendor_refunds"][payment["refund_id"]]
+    return {
+        "refund": render_vendor_refund(store, refund),
+        "payment": render_vendor_refund_payment(store, payment),
+        "allocations": refund["allocations"],
+    }
+
+
+@route("POST", "/businesses/{business_id}/vendor-refunds/payments/", auth="business_token",
+       idempotency_key=True)  # fmt: skip
+def create_vendor_refund_payment(call: Call):
+    """The refund, its payment and its allocations in one request; the documented optional
+    Idempotency-Key header is what makes a retry safe (the dispatcher replays it)."""
+    data, errors, store = call.body(), FieldErrors(), call.store
+    v.required(data, ("vendor_id", "total_amount_cents"), errors)
+    v.integer(data, "processing_fee_cents", errors, minimum=0)
+    errors.raise_if_any()
+    refund_body = {**data, "total_refunded_amount_cents": data["total_amount_cents"],
+                   "currency": data.get("currency") or call.business["base_currency"]}  # fmt: skip
+    status, refund = _create_refund(call, refund_body)
+    if status == 200:  # a repeated external_id: the refund and the payment made then
+        made = [p for p in store.all("vendor_refund_payments", call.business_id)
+                if p["refund_id"] == refund["id"]]  # fmt: skip
+        if made:
+            return 200, _detail(store, made[0])
+    record = {
+        "id": store.new_id(),
+        "business_id": call.business_id,
+        "refund_id": refund["id"],
+        "vendor_id": refund["vendor_id"],
+        "external_id": refund.get("external_id"),
+        "payment_reference": data.get("payment_reference"),
+        "payment_method": data.get("payment_method"),
+        "processor": data.get("processor"),
+        "refunded_amount_cents": refund["total_refunded_amount_cents"],
+        "processing_fee_cents": data.get("processing_fee_cents") or 0,
+        "currency": refund["currency"],
+        "status": "completed",
+        "payment_date": refund["refund_date"],
+        "completed_at": store.now(),
+        "reconciled_bank_transactions": [],
+    }
+    store.insert("vendor_refund_payments", record, call.business_id)
+    return status, _detail(store, record)
+
+
+@route("GET", "/businesses/{business_id}/vendor-refunds/payments/", auth="business_token")
+def list_vendor_refund_payments(call: Call):
+    def keep(record: dict[str, Any]) -> bool:
+        return matches_exact(call.query, record, "vendor_id", "refund_id")
+
+    records = filtered(call.store.all("vendor_refund_payments", call.business_id), keep)
+    return 200, paginate(call, records, lambda r: render(call, "vendor_refund_payments", r))
+
+
+@route("GET", "/businesses/{business_id}/vendor-refunds/payments/{payment_id}/",
+       auth="business_token")  # fmt: skip
+def get_vendor_refund_payment(call: Call):
+    record = get_or_404(call, "vendor_refund_payments", "payment_id", "vendor refund payment")
+    return 200, _detail(call.store, record)
