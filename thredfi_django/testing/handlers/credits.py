@@ -149,10 +149,17 @@ def _party(call: Call, kind: Kind, data: dict, errors: FieldErrors) -> dict | No
     if kind is VENDOR and not data.get("vendor_id") and external_id:
         existing = call.store.by_external_id("vendors", call.business_id, external_id)
         if existing is None:  # documented: a vendor credit may create its vendor
-            vendor = {"id": call.store.new_id(), "type": "VendorData", "business_id":
-                      call.business_id, "external_id": str(external_id), "company_name":
-                      str(external_id), "status": "ACTIVE", "is_archived": False,
-                      "transaction_tags": [], "documents": []}  # fmt: skip
+            vendor = {
+                "id": call.store.new_id(),
+                "type": "VendorData",
+                "business_id": call.business_id,
+                "external_id": str(external_id),
+                "company_name": str(external_id),
+                "status": "ACTIVE",
+                "is_archived": False,
+                "transaction_tags": [],
+                "documents": [],
+            }
             return call.store.insert("vendors", vendor, call.business_id)
         return existing
     return resolve_party(call, data, errors, kind.party)
