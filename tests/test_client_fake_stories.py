@@ -59,7 +59,7 @@ def invoice_for(customer, external_id="dj:tests:invoice:1", **overrides):
         "customer_id": customer["id"],
         "sent_at": format_datetime(dt.date(2025, 1, 15)),
         "line_items": [
-            {"description": "Widgets", "quantity": "3", "unit_price": to_cents("12.50")}
+            {"description": "Widgets", "quantity": "3", "unit_price_cents": to_cents("12.50")}
         ],
         **overrides,
     }
@@ -230,7 +230,10 @@ def test_server_errors_are_transient(thredfi_fake, acme, status):
 
 def test_invalid_data_names_the_field(acme):
     with pytest.raises(ThredfiValidationError) as caught:
-        acme.invoices.create({"external_id": "i", "customer_external_id": "nobody"})
+        line = {"quantity": 1, "unit_price_cents": 100}
+        acme.invoices.create(
+            {"external_id": "i", "customer_external_id": "nobody", "line_items": [line]}
+        )
     assert "customer_external_id" in caught.value.field_errors
     assert not caught.value.transient
 
@@ -249,7 +252,7 @@ def test_accounts_payable_round_trip(acme):
             "external_id": "dj:tests:bill:1",
             "vendor_id": vendor["id"],
             "bill_date": "2025-01-10",
-            "line_items": [{"description": "Paper", "quantity": 1, "unit_price": 5000}],
+            "line_items": [{"description": "Paper", "quantity": 1, "unit_price_cents": 5000}],
         }
     )
     acme.bills.update(bill["id"], {"memo": "Q1 paper"})

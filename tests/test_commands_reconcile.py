@@ -7,8 +7,17 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from tests.testapp.factories import make_invoice, make_payment
-from tests.testapp.models import Invoice, InvoiceLine
+from tests.testapp.factories import (
+    make_bill,
+    make_bill_payment,
+    make_customer_credit,
+    make_invoice,
+    make_payment,
+    make_refund,
+    make_refund_payment,
+    make_vendor_refund,
+)
+from tests.testapp.models import BillLine, Invoice, InvoiceLine, VendorRefund
 from thredfi_django.client import get_client
 from thredfi_django.engine.absorb import state_for
 from thredfi_django.models import SyncState, SyncStatus
@@ -132,3 +141,71 @@ def test_objects_not_pushed_yet_are_noted_not_counted_as_drift(synced):
     output, error = reconcile()
     assert error is None
     assert "1 invoice(s) not pushed to Thredfi yet" in output
+
+
+def section(output: str, label: str) -> str:
+    """The lines of ``output`` under the heading naming ``label``, up to the next heading."""
+    start = output.index(label)
+    following = output.find("\n[", start)
+    return output[start : following if following != -1 else len(output)]
+
+
+def test_notes_are_reported_under_their_own_business_and_counts_never_read_all_match(
+    synced, committed
+):
+    northwind = make_invoice()
+    with committed():
+        call_command("thredfi_sync", "--now", stdout=StringIO())
+    northwind.account.refresh_from_db()
+    make_invoice(synced.customer)  # Acme's, saved but not pushed yet
+
+    output, error = reconcile()
+    assert error is None
+    acme = section(output, synced.account.legal_name)
+    other = section(output, northwind.account.legal_name)
+    assert "1 invoice(s) not pushed to Thredfi yet" in acme
+    assert "not pushed" not in other
+    assert "invoices: 2 local, 1 remote with external_id, no drift; counts differ" in acme
+    assert "invoices: 1 local, 1 remote with external_id, all match" in other
+
+
+def test_bills_and_bill_payments_are_compared_too(committed, thredfi_fake):
+    bill = make_bill(lines=((1, Decimal("120.00")),))
+    make_bill_payment(bill, Decimal("20.00"))
+    with committed():
+        call_command("thredfi_sync", "--now", stdout=StringIO())
+    BillLine.objects.filter(bill=bill).update(unit_price=Decimal("121.00"))  # no signal
+
+    output, error = reconcile()
+    assert error is not None
+    assert "vendors: 1 local, 1 remote with external_id, all match" in output
+    assert "bill_payments: 1 local, 1 remote with external_id, all match" in output
+    assert "amount 12100 cents locally, 12000 cents in Thredfi" in output
+
+
+def test_refunds_and_their_payments_are_compared_too(synced, committed):
+    refund = make_refund(synced, Decimal("30.00"))
+    make_refund_payment(refund, Decimal("30.00"))
+    with committed():
+        call_command("thredfi_sync", "--now", stdout=StringIO())
+
+    output, error = reconcile()
+    assert error is None
+    assert "refunds: 1 local, 1 remote with external_id, all match" in output
+    assert "refund_payments: 1 local, 1 remote with external_id, all match" in output
+
+
+def test_credit_notes_and_vendor_refunds_are_compared_too(committed, thredfi_fake):
+    bill = make_bill(lines=((1, Decimal("100.00")),))
+    make_bill_payment(bill, Decimal("100.00"))
+    make_vendor_refund(bill, Decimal("15.00"))
+    make_customer_credit(make_invoice(), allocate=Decimal("20.00"))
+    with committed():
+        call_command("thredfi_sync", "--now", stdout=StringIO())
+    VendorRefund.objects.update(amount=Decimal("16.00"))  # no signal
+
+    output, error = reconcile()
+    assert error is not None
+    assert "customer_credits: 1 local, 1 remote with external_id, all match" in output
+    assert "vendor_refunds: 1 local, 1 remote with external_id, 1 difference(s)" in output
+    assert "amount 1600 cents locally, 1500 cents in Thredfi" in output

@@ -68,8 +68,9 @@ def test_a_page_past_the_end_is_empty(acme):
 
 
 def test_external_id_filters_on_customers_and_invoices(acme):
+    line = {"quantity": 1, "unit_price_cents": 100}
     acme.created("invoices/", {"external_id": "inv-1", "customer_external_id": "c-07",
-                               "line_items": [{"quantity": 1, "unit_price": 100}]})  # fmt: skip
+                               "line_items": [line]})  # fmt: skip
 
     by_id = acme.get("customers/", params={"external_id": "c-07"}).json()["results"]
     by_customer = acme.get("customers/", params={"customer_external_id": "c-07"}).json()

@@ -25,7 +25,7 @@ def bill_body(**overrides):
         "external_id": "bill-1",
         "vendor_external_id": "ven-1",
         "bill_date": "2025-01-10",
-        "line_items": [{"description": "Paper", "quantity": 4, "unit_price": 2500}],
+        "line_items": [{"description": "Paper", "quantity": 4, "unit_price_cents": 2500}],
         **overrides,
     }
 
@@ -62,7 +62,8 @@ def test_a_bill_needs_an_existing_vendor(acme):
 def test_bill_totals_and_put_replacing_lines(acme, vendor):
     bill = acme.created("bills/", bill_body())
 
-    updated = acme.put(f"bills/{bill['id']}/", {"line_items": [{"quantity": 1, "unit_price": 7}]})
+    lines = [{"quantity": 1, "unit_price_cents": 7}]
+    updated = acme.put(f"bills/{bill['id']}/", {"line_items": lines})
 
     assert bill["total_amount"] == 10000
     assert bill["vendor"]["id"] == vendor["id"]

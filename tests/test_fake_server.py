@@ -49,7 +49,7 @@ def test_a_whole_flow_over_http_on_one_keep_alive_connection(server, api, fake):
         {
             "external_id": "i-1",
             "customer_id": customer["id"],
-            "line_items": [{"quantity": 1, "unit_price": 500}],
+            "line_items": [{"quantity": 1, "unit_price_cents": 500}],
         },
     )
     listed = acme.get("invoices/").json()

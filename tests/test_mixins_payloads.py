@@ -7,6 +7,7 @@ import uuid
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from django.test import override_settings
 
 from tests.testapp.factories import (
@@ -60,7 +61,7 @@ def test_an_invoice_payload_maps_host_fields_to_thredfi_fields_in_cents():
                 "external_id": f"dj:tests:testapp.invoice:{invoice.pk}:line:{line.pk}",
                 "description": line.description,
                 "quantity": quantity,
-                "unit_price": cents,
+                "unit_price_cents": cents,
                 "account_code": "4000",
             }
             for line, quantity, cents in zip(
@@ -149,14 +150,13 @@ def test_a_payment_of_zero_is_refused():
     assert "total_amount_cents" in errors and "allocations[0].amount_cents" in errors
 
 
-def test_preview_shows_the_request_without_sending_it():
+def test_preview_shows_the_request_without_sending_it(thredfi_fake):
+    business = thredfi_fake.add_business(settings.THREDFI["PARTNER_UUID"])
     invoice = make_invoice()
-    invoice.account.thredfi_id = uuid.UUID("22222222-2222-2222-2222-222222222222")
+    invoice.account.thredfi_id = uuid.UUID(business["id"])
     shown = preview(invoice)
     assert shown["method"] == "POST"
-    assert shown["path"] == (
-        "/v1/platform/businesses/22222222-2222-2222-2222-222222222222/invoices/"
-    )
+    assert shown["path"] == f"/v1/platform/businesses/{business['id']}/invoices/"
     assert shown["payload"]["invoice_number"] == invoice.number
     assert shown["errors"] == {}
     invoice.thredfi_id = uuid.uuid4()

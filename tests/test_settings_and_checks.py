@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
-from thredfi_django.checks import check_settings
+from thredfi_django.checks import check_ledger_settings, check_settings
 from thredfi_django.conf import thredfi_settings
 from thredfi_django.exceptions import ThredfiConfigurationError
 
@@ -165,3 +165,22 @@ def test_a_beat_schedule_without_the_sweep_is_a_warning():
         assert ids(check_beat_schedule()) == ["thredfi_django.W004"]
     with override_settings(CELERY_BEAT_SCHEDULE={}):
         assert ids(check_beat_schedule()) == ["thredfi_django.W004"]
+
+
+def test_ledger_settings_are_checked():
+    with override_settings(THREDFI=GOOD):
+        assert check_ledger_settings() == []
+    bad = {
+        "LINE_SCHEMA": "hybrid",
+        "ACCOUNT_CODES": {"invoice": 4000},
+        "LEDGER_ACCOUNTS": {"4000": {"name": "Sales", "account_type": "income"}},
+        "CHART_CACHE_SECONDS": 0,
+    }
+    with override_settings(THREDFI={**GOOD, **bad}):
+        table = check_settings()
+        messages = check_ledger_settings()
+    assert ids(messages) == ["thredfi_django.E021", "thredfi_django.E022"]
+    assert "'invoice': '4000'" in messages[0].hint
+    assert {m.id for m in table} == {"thredfi_django.E009"}
+    assert "LINE_SCHEMA" in " ".join(m.msg for m in table)
+    assert "CHART_CACHE_SECONDS" in " ".join(m.msg for m in table)

@@ -68,9 +68,10 @@ def test_a_whole_platform_saved_at_once_is_pushed_dependencies_first_in_one_drai
     assert thredfi_fake.count_by_external_id("invoices") == {
         i.get_thredfi_external_id(): 1 for i in invoices
     }
-    # Nothing waited on anything: every object cost exactly its own request (plus tokens).
+    # Nothing waited on anything: every object cost exactly its own request (plus tokens and
+    # one read of the business's chart of accounts for the invoice lines).
     assert not SyncAttempt.objects.exclude(outcome=SyncAttempt.Outcome.SUCCESS).exists()
-    assert thredfi_fake.stats.total_requests == 11 + 2  # a partner and a business token
+    assert thredfi_fake.stats.total_requests == 11 + 2 + 1
     for invoice in Invoice.objects.all():
         assert invoice.thredfi_id is not None
 
@@ -202,7 +203,7 @@ def test_the_next_batch_is_claimed_while_the_requests_of_the_last_are_in_flight(
     assert claimed_while_in_flight == [True]
     assert claims == [2, 2, 0]
     assert statuses() == {SyncStatus.SYNCED: 1 + 1 + 4}
-    assert thredfi_fake.stats.total_requests == 2 + 4 + 2  # setup, invoices, tokens
+    assert thredfi_fake.stats.total_requests == 2 + 4 + 2 + 1  # setup, invoices, tokens, chart
 
 
 def test_an_error_while_requests_are_in_flight_still_records_them(

@@ -8,7 +8,8 @@ from urllib.parse import urlsplit
 from django.conf import settings as django_settings
 from django.core import checks
 
-from .conf import ENVIRONMENTS, SETTINGS, setting_problems
+from .conf import ENVIRONMENTS, SETTINGS, setting_problems, thredfi_settings
+from .exceptions import ThredfiConfigurationError
 from .loopback import is_loopback
 
 
@@ -201,3 +202,51 @@ def check_beat_schedule(app_configs=None, **kwargs) -> list[checks.CheckMessage]
             )
         )
     return messages
+
+
+#: Values of THREDFI['LINE_SCHEMA'] (README, "Invoice and bill lines").
+LINE_SCHEMAS = ("guide", "reference")
+#: Resources that name a ledger account (their lines' or their own).
+LINE_PARENTS = ("invoice", "bill", "customer_credit", "vendor_credit", "write_off")
+#: Documented ledger account types (digest §3.9.8).
+ACCOUNT_TYPES = ("asset", "liability", "equity", "revenue", "expense")
+
+
+@checks.register(checks.Tags.compatibility)
+def check_ledger_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """What is inside ACCOUNT_CODES and LEDGER_ACCOUNTS (the settings table checks that they
+    are dicts, and LINE_SCHEMA and CHART_CACHE_SECONDS themselves)."""
+    try:
+        codes, accounts = thredfi_settings.ACCOUNT_CODES, thredfi_settings.LEDGER_ACCOUNTS
+    except ThredfiConfigurationError:
+        return []  # reported by check_settings
+    errors: list[checks.CheckMessage] = []
+
+    def error(text: str, hint: str, check_id: str) -> None:
+        errors.append(checks.Error(text, hint=hint, id=f"thredfi_django.{check_id}"))
+
+    if not isinstance(codes, dict) or not all(
+        key in LINE_PARENTS and isinstance(code, str) and code.strip()
+        for key, code in codes.items()
+    ):
+        error(
+            f"settings.THREDFI['ACCOUNT_CODES'] is {codes!r}.",
+            f"Use a dict of line parent ({', '.join(LINE_PARENTS)}) -> ledger account code, "
+            "e.g. {'invoice': '4000', 'bill': '5000'}.",
+            "E021",
+        )
+    if not isinstance(accounts, dict) or not all(
+        isinstance(code, str)
+        and isinstance(spec, dict)
+        and spec.get("name")
+        and spec.get("account_type") in ACCOUNT_TYPES
+        for code, spec in accounts.items()
+    ):
+        error(
+            f"settings.THREDFI['LEDGER_ACCOUNTS'] is {accounts!r}.",
+            "Use a dict of code -> {'name': ..., 'account_type': one of "
+            f"{', '.join(ACCOUNT_TYPES)}}}, e.g. {{'4000': {{'name': 'Sales', "
+            "'account_type': 'revenue'}}.",
+            "E022",
+        )
+    return errors

@@ -125,6 +125,13 @@ class Labels(Kind):
         return isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
 
 
+class Mapping(Kind):
+    description = "a dict"
+
+    def accepts(self, value: Any) -> bool:
+        return isinstance(value, dict)
+
+
 class Setting:
     """One key of ``THREDFI``: its default and the values it accepts."""
 
@@ -197,6 +204,27 @@ SETTINGS: dict[str, Setting] = {
     "REQUEST_CHUNK": Setting(2000, Int(low=1, high=30000)),
     # Attempt history rows kept per object.
     "ATTEMPT_HISTORY": Setting(20, Int(low=0)),
+    # Invoice/bill line schema (docs/thredfi-api.md: the docs disagree): "guide" sends
+    # unit_price_cents + account_code, "reference" sends unit_price (cents) + account_identifier
+    # {"type": "AccountId", "id": <ledger account uuid>} looked up in the chart of accounts.
+    "LINE_SCHEMA": Setting("guide", Text(choices=("guide", "reference"))),
+    # Ledger account code of a line whose model names none, per parent resource (and of a
+    # write-off's destination_account, under "write_off": not sent when absent).
+    "ACCOUNT_CODES": Setting(
+        {"invoice": "4000", "bill": "5000", "customer_credit": "4000", "vendor_credit": "5000"},
+        Mapping(),
+    ),
+    # Accounts ``manage.py thredfi_accounts --create-missing`` creates where a business lacks
+    # them: code -> {"name", "account_type"[, "account_subtype"]}.
+    "LEDGER_ACCOUNTS": Setting(
+        {
+            "4000": {"name": "Sales", "account_type": "revenue"},
+            "5000": {"name": "Cost of sales", "account_type": "expense"},
+        },
+        Mapping(),
+    ),
+    # Seconds a business's chart of accounts is cached (one paged GET per business per period).
+    "CHART_CACHE_SECONDS": Setting(3600, Seconds(low=1)),
     # Frontend token view (thredfi_django.views.BusinessTokenView): dotted path to a callable
     # resolver(request, requested_id: str | None) -> business object (with thredfi_id) or None
     # (= forbidden). It alone decides which business a user may get a token for.

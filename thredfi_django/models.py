@@ -100,6 +100,17 @@ class SyncState(models.Model):
     last_error_fields = models.JSONField(default=dict, blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)
 
+    #: Synced, yet Thredfi may hold older data: the object changed after its first push and
+    #: Thredfi has no update endpoint for it (customers, vendors). Shown next to "synced" in the
+    #: admin, thredfi_status and thredfi_reconcile (which compares the details and can clear it).
+    #: NULL reads as False: the outbox inserts rows with raw SQL that leaves the column unset.
+    remote_stale = models.BooleanField(
+        _("outdated in Thredfi"),
+        null=True,
+        default=False,
+        help_text=_("Changed after its first push; Thredfi has no update for it."),
+    )
+
     #: Human label of the host object at its last save (for the admin, survives deletion).
     label = models.CharField(max_length=200, blank=True)
     last_synced_at = models.DateTimeField(null=True, blank=True)

@@ -1,11 +1,10 @@
-"""Default request bodies and local validation, per Thredfi resource.
+"""Default request bodies per Thredfi resource, and the tables validation.py checks them by.
 
 Field names follow the API reference (../shared/thredfi-api.md §3.9). Where the docs contradict
-each other we follow the reference schema, not the guides (§10):
-- invoice/bill lines carry ``unit_price`` in integer cents (the reference's field name; Layer's
-  equivalent is cents and the guides' ``unit_price_cents`` says the same), plus ``account_code``
-  when the host line has one (the guides' way of naming the revenue account; the reference's
-  ``account_identifier`` needs a ledger UUID the host does not know);
+each other (§10):
+- invoice/bill lines follow ``THREDFI['LINE_SCHEMA']``, one of the two documented schemas, never
+  a mix: "guide" sends ``unit_price_cents`` + ``account_code``, "reference" ``unit_price`` (in
+  integer cents, as Layer's equivalent) + ``account_identifier`` (``ledger.py``);
 - ``sent_at``/``due_at``/``completed_at``/``received_at`` are date-times (``…T00:00:00Z`` when the
   host stores a date); ``payment_date``/``bill_date``/``fiscal_year_end`` are dates;
 - invoices carry ``currency`` (guides send it; the reference omits it) so the server can reject a
@@ -15,10 +14,12 @@ each other we follow the reference schema, not the guides (§10):
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from . import money
+from . import ledger, money
+from .conf import thredfi_settings
 from .exceptions import ThredfiLocalValidationError
 
 #: Scalar remote fields per resource (relations and lines are added by build_payload).
@@ -55,6 +56,21 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "amount_cents", "currency", "payment_method", "payment_date", "payment_reference",
         "check_number", "description", "memo", "processing_fee_cents", "metadata",
     ),
+    "write_off": ("amount_cents", "write_off_at", "memo"),
+    "vendor_refund": (
+        "total_refunded_amount_cents", "currency", "reference_number", "refund_type",
+        "refund_date", "description", "memo", "reason", "metadata",
+    ),
+    "payout": (
+        "processor", "processor_payout_id", "paid_out_amount_cents", "fee_cents",
+        "additional_refunds_amount_cents", "currency", "status", "completed_at",
+        "reference_number", "memo", "metadata",
+    ),
+}  # fmt: skip
+#: Amounts that may be 0 (everything else in cents must be positive).
+ZERO_ALLOWED = {
+    "processing_fee_cents", "paid_out_amount_cents", "fee_cents",
+    "additional_refunds_amount_cents",
 }  # fmt: skip
 
 #: Remote id fields filled from a foreign key to another synced resource.
@@ -64,8 +80,39 @@ RELATIONS: dict[str, dict[str, str]] = {
     "refund": {"invoice_id": "invoice"},
     "bill": {"vendor_id": "vendor"},
     "bill_payment": {"vendor_id": "vendor"},
+    "write_off": {"invoice_id": "invoice"},
+    "vendor_refund": {"vendor_id": "vendor"},
 }
-LINE_FIELDS = ("description", "quantity", "unit_price", "account_code")
+
+
+@dataclass(frozen=True)
+class Allocations:
+    """How a resource's allocations are sent and checked."""
+
+    target: str  # invoice / bill
+    total_field: str  # what they may not exceed together
+    bounded: bool  # each at most what its target has outstanding (not for refunds)
+    extra: tuple[tuple[str, str], ...] = ()  # constant keys sent with each
+
+
+ALLOCATIONS = {
+    "payment": Allocations("invoice", "total_amount_cents", True),
+    "bill_payment": Allocations("bill", "amount_cents", True),
+    "vendor_refund": Allocations("bill", "total_refunded_amount_cents", False,
+                                 (("allocation_type", "bill"),)),
+}  # fmt: skip
+#: Ledger accounts sent as {"type": "AccountId", "id"}: resource -> remote field. The code is the
+#: object's ``account_code``, else THREDFI['ACCOUNT_CODES'][resource]; none: not sent.
+ACCOUNT_FIELDS = {"write_off": "destination_account"}
+#: Lists of remote ids: remote field -> the mixin attribute naming the related objects.
+LIST_RELATIONS: dict[str, dict[str, str]] = {
+    "payout": {
+        "payment_ids": "thredfi_payments_related_name",
+        "refund_payment_ids": "thredfi_refund_payments_related_name",
+    },
+}
+#: Host fields read per line (the account is ledger.py's, the price key the schema's).
+LINE_FIELDS = ("description", "quantity", "unit_price")
 #: Fields the update endpoint does not accept (business PATCH: §3.1; bill payment PATCH: §3.5).
 NOT_UPDATABLE: dict[str, tuple[str, ...]] = {
     "business": ("external_id", "country", "base_currency"),
@@ -78,8 +125,10 @@ NOT_UPDATABLE: dict[str, tuple[str, ...]] = {
         "payment_date",
     ),
 }
-DATETIME_FIELDS = {"sent_at", "due_at", "completed_at", "received_at", "approved_at"}
-DATE_FIELDS = {"payment_date", "bill_date", "fiscal_year_end"}
+DATETIME_FIELDS = {
+    "sent_at", "due_at", "completed_at", "received_at", "approved_at", "write_off_at",
+}  # fmt: skip
+DATE_FIELDS = {"payment_date", "bill_date", "fiscal_year_end", "refund_date"}
 #: Documented maximum lengths (§3.1, §3.9).
 MAX_LENGTHS = {
     "external_id": 255, "legal_name": 255, "vat_number": 20, "company_number": 20,
@@ -95,6 +144,9 @@ REQUIRED = {
     "refund_payment": ("amount_cents", "completed_at"),
     "bill": ("bill_date", "currency"),
     "bill_payment": ("amount_cents", "currency", "payment_date"),
+    "payout": ("processor", "paid_out_amount_cents"),
+    "write_off": ("amount_cents", "write_off_at"),
+    "vendor_refund": ("total_refunded_amount_cents", "currency"),
 }
 
 
@@ -112,7 +164,8 @@ def _field_error(field: str, message: str) -> ThredfiLocalValidationError:
     return ThredfiLocalValidationError("Cannot be sent to Thredfi.", {field: [message]})
 
 
-def _json_value(field: str, value: Any) -> Any:
+def json_value(field: str, value: Any) -> Any:
+    """A host value as Thredfi takes it: cents for amounts, ISO dates, strings for UUIDs."""
     if value is None:
         return None
     if field.endswith("_cents") or field == "unit_price":
@@ -138,7 +191,8 @@ def related_rows(obj: Any, related_name: str) -> list[Any]:
     return list(manager.all()) if manager is not None else []
 
 
-def _remote_id(obj: Any) -> str | None:
+def remote_id(obj: Any) -> str | None:
+    """The Thredfi ID of a synced object, as a string (None when it has none yet)."""
     return str(obj.thredfi_id) if obj is not None and obj.thredfi_id else None
 
 
@@ -147,23 +201,35 @@ def build_payload(obj: Any) -> dict[str, Any]:
     resource = obj.thredfi_resource
     payload: dict[str, Any] = {"external_id": obj.get_thredfi_external_id()}
     for field in FIELDS[resource]:
-        value = _json_value(field, obj.get_thredfi_value(field))
+        value = json_value(field, obj.get_thredfi_value(field))
         if value is not None and value != "":
-            payload[field] = _enum_case(resource, field, value)
+            payload[field] = enum_case(resource, field, value)
     for remote_field, target in RELATIONS.get(resource, {}).items():
         fk = obj._thredfi_fk_to(target)
         related = getattr(obj, fk.name) if fk is not None else None
-        payload[remote_field] = _remote_id(related)
+        payload[remote_field] = remote_id(related)
+    if resource in ACCOUNT_FIELDS:
+        account = ledger.object_account(obj)
+        if account is not None:
+            payload[ACCOUNT_FIELDS[resource]] = account
+    for remote_field, attribute in LIST_RELATIONS.get(resource, {}).items():
+        related = related_rows(obj, getattr(obj, attribute))
+        payload[remote_field] = [remote_id(item) for item in related]
     lines_name = getattr(obj, "thredfi_lines_related_name", None)
     if lines_name:
-        payload["line_items"] = [_line(obj, line) for line in related_rows(obj, lines_name)]
+        lines = related_rows(obj, lines_name)
+        accounts = ledger.line_accounts(obj, lines)
+        payload["line_items"] = [
+            {**_line(obj, line), **account} for line, account in zip(lines, accounts, strict=True)
+        ]
     alloc_name = getattr(obj, "thredfi_allocations_related_name", None)
     if alloc_name:
-        target = "invoice" if resource == "payment" else "bill"
+        rule = ALLOCATIONS[resource]
         payload["allocations"] = [
             {
-                f"{target}_id": _remote_id(getattr(a, target)),
-                "amount_cents": _json_value("amount_cents", a.get_thredfi_value("amount_cents")),
+                **dict(rule.extra),
+                f"{rule.target}_id": remote_id(getattr(a, rule.target)),
+                "amount_cents": json_value("amount_cents", a.get_thredfi_value("amount_cents")),
             }
             for a in related_rows(obj, alloc_name)
         ]
@@ -176,7 +242,8 @@ UPPER_CASE_ENUMS = {("refund", "method"), ("refund_payment", "method")}
 LOWER_CASE_ENUMS = {("payment", "payment_method"), ("bill_payment", "payment_method")}
 
 
-def _enum_case(resource: str, field: str, value: Any) -> Any:
+def enum_case(resource: str, field: str, value: Any) -> Any:
+    """``value`` in the case Thredfi documents for ``field`` of ``resource``."""
     if not isinstance(value, str):
         return value
     if (resource, field) in UPPER_CASE_ENUMS or field in ("currency", "base_currency"):
@@ -188,10 +255,11 @@ def _enum_case(resource: str, field: str, value: Any) -> Any:
 
 def _line(parent: Any, line: Any) -> dict[str, Any]:
     item = {"external_id": f"{parent.get_thredfi_external_id()}:line:{line.pk}"}
+    price_key = "unit_price" if thredfi_settings.LINE_SCHEMA == "reference" else "unit_price_cents"
     for field in LINE_FIELDS:
-        value = _json_value(field, line.get_thredfi_value(field))
+        value = json_value(field, line.get_thredfi_value(field))
         if value is not None and value != "":
-            item[field] = value
+            item[price_key if field == "unit_price" else field] = value
     return item
 
 
@@ -201,99 +269,3 @@ def build_update_payload(obj: Any) -> dict[str, Any]:
     for field in NOT_UPDATABLE.get(obj.thredfi_resource, ()):
         payload.pop(field, None)
     return payload
-
-
-# --------------------------------------------------------------------------------------------
-# Local validation: everything we can know is wrong before spending an HTTP request on it.
-# --------------------------------------------------------------------------------------------
-
-
-def validate(obj: Any) -> None:
-    """Raise ThredfiLocalValidationError naming every field that cannot be sent as it is."""
-    errors: dict[str, list[str]] = {}
-    resource = obj.thredfi_resource
-
-    def add(field: str, message: str) -> None:
-        errors.setdefault(field, []).append(message)
-
-    for field in REQUIRED.get(resource, ()):
-        if obj.get_thredfi_value(field) in (None, ""):
-            add(field, f"{field} is required by Thredfi; set it on the {obj._meta.verbose_name}.")
-
-    for target in RELATIONS.get(resource, {}).values():
-        fk = obj._thredfi_fk_to(target)
-        if fk is None or getattr(obj, fk.attname) is None:
-            add(target, f"A {resource.replace('_', ' ')} needs a {target} before it can be sent.")
-
-    if resource != "business" and obj.get_thredfi_business() is None:
-        add("business", "No business found: set the foreign key to your business model.")
-
-    for field in FIELDS[resource]:
-        value = obj.get_thredfi_value(field)
-        if value is None:
-            continue
-        if field.endswith("_cents"):
-            _check_amount(field, value, add, allow_zero=field.startswith("processing_fee"))
-        elif isinstance(value, str) and field in MAX_LENGTHS and len(value) > MAX_LENGTHS[field]:
-            add(field, f"At most {MAX_LENGTHS[field]} characters (this has {len(value)}).")
-
-    _check_currency(obj, add)
-
-    lines_name = getattr(obj, "thredfi_lines_related_name", None)
-    if lines_name:
-        lines = related_rows(obj, lines_name)
-        if not lines and obj.pk is not None:
-            add("line_items", "Add at least one line item.")
-        # Keys are 0-based like the server's field errors; messages count from 1 for people.
-        for n, line in enumerate(lines):
-            quantity = line.get_thredfi_value("quantity")
-            if quantity is None or Decimal(str(quantity)) <= 0:
-                add(f"line_items[{n}].quantity", f"Line {n + 1}: quantity must be greater than 0.")
-            price = line.get_thredfi_value("unit_price")
-            if price is None:
-                add(f"line_items[{n}].unit_price", f"Line {n + 1}: unit price is required.")
-            else:
-                _check_amount(f"line_items[{n}].unit_price", price, add, allow_zero=True)
-    alloc_name = getattr(obj, "thredfi_allocations_related_name", None)
-    if alloc_name:
-        for n, allocation in enumerate(related_rows(obj, alloc_name)):
-            _check_amount(
-                f"allocations[{n}].amount_cents", allocation.get_thredfi_value("amount_cents"), add
-            )
-    if errors:
-        raise ThredfiLocalValidationError(
-            f"This {obj._meta.verbose_name} cannot be sent to Thredfi as it is.", errors
-        )
-
-
-def _check_amount(field: str, value: Any, add, *, allow_zero: bool = False) -> None:
-    try:
-        cents = to_cents(value, field)
-    except ThredfiLocalValidationError as err:
-        for message in err.field_errors.get(field, [str(err)]):
-            add(field, message)
-        return
-    if cents < 0 or (cents == 0 and not allow_zero):
-        add(field, f"Must be greater than {'or equal to ' if allow_zero else ''}0 (got {value}).")
-
-
-def _check_currency(obj: Any, add) -> None:
-    resource = obj.thredfi_resource
-    field = "base_currency" if resource == "business" else "currency"
-    if field not in FIELDS[resource]:
-        return
-    currency = obj.get_thredfi_value(field)
-    if currency in (None, ""):
-        return
-    if str(currency).upper() not in CURRENCIES:
-        add(
-            field,
-            f"Unknown currency {currency!r}; Thredfi accepts {', '.join(sorted(CURRENCIES))}.",
-        )
-        return
-    if resource in ("business", "bill"):
-        return  # bills may be in a foreign currency (the reference takes a currency per bill)
-    business = obj.get_thredfi_business()
-    base = business.get_thredfi_value("base_currency") if business is not None else None
-    if base and str(base).upper() != str(currency).upper():
-        add(field, f"{currency} differs from the business's base currency {base}.")

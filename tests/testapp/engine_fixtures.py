@@ -52,12 +52,23 @@ class TaskQueue:
         return results
 
 
+class PerObjectDispatch:
+    """The settings, with DISPATCH = "per_object"."""
+
+    def __init__(self, settings):
+        self._settings = settings
+
+    def __getattr__(self, name):
+        return "per_object" if name == "DISPATCH" else getattr(self._settings, name)
+
+
 @pytest.fixture
-def queue(monkeypatch, settings, django_capture_on_commit_callbacks):
+def queue(monkeypatch, django_capture_on_commit_callbacks):
     from thredfi_django.recording import wake
 
-    # These tests follow each row's own task; the drain path has tests of its own.
-    settings.THREDFI = {**settings.THREDFI, "DISPATCH": "per_object"}
+    # These tests follow each row's own task, whatever THREDFI a test overrides; the drain
+    # path has tests of its own.
+    monkeypatch.setattr(wake, "thredfi_settings", PerObjectDispatch(wake.thredfi_settings))
     monkeypatch.setattr(wake, "wake", _absorb_and_publish)
     tasks = TaskQueue(django_capture_on_commit_callbacks)
     monkeypatch.setattr(wake.current_app, "send_task", tasks.publish)

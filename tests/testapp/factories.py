@@ -13,13 +13,23 @@ from .models import (
     BillPayment,
     BillPaymentAllocation,
     Customer,
+    CustomerCredit,
+    CustomerCreditAllocation,
+    CustomerCreditLine,
     Invoice,
     InvoiceLine,
     Payment,
     PaymentAllocation,
+    Payout,
     Refund,
     RefundPayment,
     Vendor,
+    VendorCredit,
+    VendorCreditAllocation,
+    VendorCreditLine,
+    VendorRefund,
+    VendorRefundAllocation,
+    WriteOff,
 )
 
 _n = count(1)
@@ -103,3 +113,59 @@ def make_bill_payment(bill: Bill, amount: Decimal, **fields) -> BillPayment:
     )
     BillPaymentAllocation.objects.create(bill_payment=payment, bill=bill, amount=amount)
     return payment
+
+
+def make_payout(payments=(), refund_payments=(), **fields) -> Payout:
+    """A payout of ``payments`` (amount: their total unless given), paid out now."""
+    payments = list(payments)
+    account = fields.pop("account", None) or payments[0].account
+    fields.setdefault("amount", sum((p.amount for p in payments), Decimal("0")))
+    fields.setdefault("paid_out_at", dt.datetime(2026, 11, 27, 9, tzinfo=dt.timezone.utc))
+    payout = Payout.objects.create(account=account, **fields)
+    payout.payments.set(payments)
+    payout.refund_payments.set(refund_payments)
+    return payout
+
+
+def make_customer_credit(invoice: Invoice, lines=(Decimal("20.00"),), allocate=None, **fields):
+    """A credit note for ``invoice``'s customer (``invoice`` is its source), with one line per
+    amount in ``lines``; ``allocate`` applies that much of it to the invoice."""
+    fields.setdefault("issued_on", TODAY)
+    credit = CustomerCredit.objects.create(
+        account=invoice.account, customer=invoice.customer, invoice=invoice, **fields
+    )
+    for amount in lines:
+        CustomerCreditLine.objects.create(credit=credit, description="Goodwill", amount=amount)
+    if allocate is not None:
+        CustomerCreditAllocation.objects.create(credit=credit, invoice=invoice, amount=allocate)
+    return credit
+
+
+def make_vendor_credit(bill: Bill, lines=(Decimal("20.00"),), allocate=None, **fields):
+    """A credit note from ``bill``'s vendor, like :func:`make_customer_credit`."""
+    fields.setdefault("received_on", TODAY)
+    credit = VendorCredit.objects.create(
+        account=bill.account, vendor=bill.vendor, bill=bill, **fields
+    )
+    for amount in lines:
+        VendorCreditLine.objects.create(credit=credit, description="Damaged", amount=amount)
+    if allocate is not None:
+        VendorCreditAllocation.objects.create(credit=credit, bill=bill, amount=allocate)
+    return credit
+
+
+def make_write_off(invoice: Invoice, amount: Decimal, **fields) -> WriteOff:
+    fields.setdefault("written_off_at", dt.datetime(2026, 12, 31, tzinfo=dt.timezone.utc))
+    return WriteOff.objects.create(
+        account=invoice.account, invoice=invoice, amount=amount, **fields
+    )
+
+
+def make_vendor_refund(bill: Bill, amount: Decimal, **fields) -> VendorRefund:
+    """A refund from ``bill``'s vendor of ``amount``, allocated to ``bill``."""
+    fields.setdefault("refunded_on", TODAY)
+    refund = VendorRefund.objects.create(
+        account=bill.account, vendor=bill.vendor, amount=amount, **fields
+    )
+    VendorRefundAllocation.objects.create(refund=refund, bill=bill, amount=amount)
+    return refund

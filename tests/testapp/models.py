@@ -15,14 +15,24 @@ from thredfi_django.mixins import (
     ThredfiBillPaymentAllocationMixin,
     ThredfiBillPaymentMixin,
     ThredfiBusinessMixin,
+    ThredfiCustomerCreditAllocationMixin,
+    ThredfiCustomerCreditLineMixin,
+    ThredfiCustomerCreditMixin,
     ThredfiCustomerMixin,
     ThredfiInvoiceLineMixin,
     ThredfiInvoiceMixin,
     ThredfiPaymentAllocationMixin,
     ThredfiPaymentMixin,
+    ThredfiPayoutMixin,
     ThredfiRefundMixin,
     ThredfiRefundPaymentMixin,
+    ThredfiVendorCreditAllocationMixin,
+    ThredfiVendorCreditLineMixin,
+    ThredfiVendorCreditMixin,
     ThredfiVendorMixin,
+    ThredfiVendorRefundAllocationMixin,
+    ThredfiVendorRefundMixin,
+    ThredfiWriteOffMixin,
 )
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
@@ -148,6 +158,58 @@ class RefundPayment(ThredfiRefundPaymentMixin):
         return f"Refund payment {self.amount}"
 
 
+class CustomerCredit(ThredfiCustomerCreditMixin):
+    """A credit note for a customer, optionally for one invoice (its source)."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="credits")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="credits")
+    invoice = models.ForeignKey(
+        Invoice, null=True, blank=True, on_delete=models.PROTECT, related_name="credit_notes"
+    )
+    issued_on = models.DateField(null=True, blank=True)
+
+    def __str__(self):
+        return f"Credit note {self.pk}"
+
+
+class CustomerCreditLine(ThredfiCustomerCreditLineMixin):
+    credit = models.ForeignKey(CustomerCredit, on_delete=models.CASCADE, related_name="lines")
+    description = models.CharField(max_length=200, blank=True)
+    amount = models.DecimalField(**MONEY)
+    tax_amount = models.DecimalField(**MONEY, null=True, blank=True)
+    account_code = models.CharField(max_length=20, blank=True, default="4000")
+
+    class Meta:
+        ordering = ["pk"]
+
+
+class CustomerCreditAllocation(ThredfiCustomerCreditAllocationMixin):
+    credit = models.ForeignKey(CustomerCredit, on_delete=models.CASCADE, related_name="allocations")
+    invoice = models.ForeignKey(
+        Invoice, on_delete=models.PROTECT, related_name="credit_allocations"
+    )
+    amount = models.DecimalField(**MONEY)
+
+    class Meta:
+        ordering = ["pk"]
+
+
+class Payout(ThredfiPayoutMixin):
+    """A Stripe settlement of some payments, less its fee."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="payouts")
+    processor = models.CharField(max_length=20, default="stripe")
+    amount = models.DecimalField(**MONEY)
+    fee = models.DecimalField(**MONEY, default=Decimal("0"))
+    currency = models.CharField(max_length=3, default="GBP")
+    paid_out_at = models.DateTimeField(null=True, blank=True)
+    payments = models.ManyToManyField(Payment, blank=True, related_name="payouts")
+    refund_payments = models.ManyToManyField(RefundPayment, blank=True, related_name="payouts")
+
+    def __str__(self):
+        return f"Payout {self.amount} {self.currency}"
+
+
 class Vendor(ThredfiVendorMixin):
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="vendors")
     name = models.CharField(max_length=200)
@@ -206,6 +268,76 @@ class BillPaymentAllocation(ThredfiBillPaymentAllocationMixin):
         BillPayment, on_delete=models.CASCADE, related_name="allocations"
     )
     bill = models.ForeignKey(Bill, on_delete=models.PROTECT, related_name="allocations")
+    amount = models.DecimalField(**MONEY)
+
+    class Meta:
+        ordering = ["pk"]
+
+
+class VendorCredit(ThredfiVendorCreditMixin):
+    """A credit note from a vendor, optionally for one bill (its source)."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="vendor_credits")
+    vendor = models.ForeignKey(Vendor, on_delete=models.PROTECT, related_name="credits")
+    bill = models.ForeignKey(
+        Bill, null=True, blank=True, on_delete=models.PROTECT, related_name="credit_notes"
+    )
+    received_on = models.DateField(null=True, blank=True)
+
+    def __str__(self):
+        return f"Vendor credit {self.pk}"
+
+
+class VendorCreditLine(ThredfiVendorCreditLineMixin):
+    credit = models.ForeignKey(VendorCredit, on_delete=models.CASCADE, related_name="lines")
+    description = models.CharField(max_length=200, blank=True)
+    amount = models.DecimalField(**MONEY)
+    account_code = models.CharField(max_length=20, blank=True, default="5000")
+
+    class Meta:
+        ordering = ["pk"]
+
+
+class VendorCreditAllocation(ThredfiVendorCreditAllocationMixin):
+    credit = models.ForeignKey(VendorCredit, on_delete=models.CASCADE, related_name="allocations")
+    bill = models.ForeignKey(Bill, on_delete=models.PROTECT, related_name="credit_allocations")
+    amount = models.DecimalField(**MONEY)
+
+    class Meta:
+        ordering = ["pk"]
+
+
+class WriteOff(ThredfiWriteOffMixin):
+    """Part of an invoice given up as bad debt."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="write_offs")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="write_offs")
+    amount = models.DecimalField(**MONEY)
+    written_off_at = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=200, blank=True)
+    account_code = models.CharField(max_length=20, blank=True)
+
+    def __str__(self):
+        return f"Write-off of {self.amount}"
+
+
+class VendorRefund(ThredfiVendorRefundMixin):
+    """An overpayment a vendor sent back."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="vendor_refunds")
+    vendor = models.ForeignKey(Vendor, on_delete=models.PROTECT, related_name="refunds")
+    amount = models.DecimalField(**MONEY)
+    currency = models.CharField(max_length=3, default="GBP")
+    refunded_on = models.DateField(null=True, blank=True)
+    refund_type = models.CharField(max_length=30, default="overpayment")
+
+    def __str__(self):
+        return f"Vendor refund {self.amount}"
+
+
+class VendorRefundAllocation(ThredfiVendorRefundAllocationMixin):
+    refund = models.ForeignKey(VendorRefund, on_delete=models.CASCADE, related_name="allocations")
+    bill = models.ForeignKey(Bill, on_delete=models.PROTECT, related_name="refund_allocations")
     amount = models.DecimalField(**MONEY)
 
     class Meta:

@@ -24,6 +24,19 @@ FAILED_STATUSES = (SyncStatus.FAILED, SyncStatus.NEEDS_ATTENTION)
 PROBLEMS = "problems"
 
 
+class RemoteStaleListFilter(admin.SimpleListFilter):
+    """Synced rows whose later changes Thredfi could not take (``SyncState.remote_stale``)."""
+
+    title = _("outdated in Thredfi")
+    parameter_name = "outdated"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("yes", _("Yes"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        return queryset.filter(remote_stale=True) if self.value() == "yes" else queryset
+
+
 class AgeListFilter(admin.SimpleListFilter):
     """How long ago the row last changed (a save, an attempt, a retry)."""
 

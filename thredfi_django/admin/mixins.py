@@ -196,6 +196,8 @@ class ThredfiSyncAdminMixin:
         if state is None:
             return status_badge(None)
         parts = [status_badge(state.status)]
+        if state.remote_stale:
+            parts.append(format_html(" · {}", _("outdated in Thredfi (no update endpoint)")))
         if state.last_synced_at:
             parts.append(format_html(" last synced {}", when(state.last_synced_at)))
         url = getattr(obj, "_thredfi_state_url", None)

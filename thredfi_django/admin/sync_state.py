@@ -39,7 +39,7 @@ from .display import (
     status_badge,
     when,
 )
-from .filters import AgeListFilter, BusinessListFilter, ModelListFilter
+from .filters import AgeListFilter, BusinessListFilter, ModelListFilter, RemoteStaleListFilter
 from .mixins import SYNC_PERMISSION
 from .retry import held_back_message, hold_back_still_invalid
 
@@ -133,6 +133,7 @@ class SyncStateAdmin(admin.ModelAdmin):
     list_filter = [
         ("content_type", ModelListFilter),
         "status",
+        RemoteStaleListFilter,
         BusinessListFilter,
         AgeListFilter,
     ]
@@ -155,6 +156,7 @@ class SyncStateAdmin(admin.ModelAdmin):
                     "business",
                     "external_id",
                     "remote_id",
+                    "remote_stale",
                 ]
             },
         ),
@@ -293,7 +295,15 @@ class SyncStateAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("status"), ordering="status")
     def status_badge(self, state: SyncState) -> str:
-        return status_badge(state.status)
+        badge = status_badge(state.status)
+        if not state.remote_stale:
+            return badge
+        return format_html(
+            '{} <span class="thredfi-stale" title="{}">{}</span>',
+            badge,
+            _("Changed after its first push; Thredfi has no update for it and keeps older data."),
+            _("outdated in Thredfi"),
+        )
 
     @admin.display(description=_("business"), ordering="business__label")
     def business_display(self, state: SyncState) -> str:

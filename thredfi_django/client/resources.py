@@ -136,6 +136,8 @@ class Create:
 
     #: The key some endpoints wrap the created object in (``{"payment": {...}}``).
     create_envelope: ClassVar[str | None] = None
+    #: Where an answer of several records holds the one created (checked; the whole returned).
+    answer_record: ClassVar[str | None] = None
 
     def create(self: Any, data: dict[str, Any], *, idempotency_key: str | None = None) -> Record:
         headers = {"Idempotency-Key": str(idempotency_key)} if idempotency_key else None
@@ -145,6 +147,10 @@ class Create:
         if envelope and isinstance(record, dict) and isinstance(record.get(envelope), dict):
             record = Record(record[envelope], http_status=record.http_status)
         sent = data.get("external_id") if isinstance(data, dict) else None
+        part = self.answer_record
+        if part and isinstance(record, dict) and isinstance(record.get(part), dict):
+            checked_record(Record(record[part]), method="POST", path=path, external_id=sent)
+            return record
         return checked_record(record, method="POST", path=path, external_id=sent)
 
 
@@ -218,6 +224,20 @@ class Void:
         return self._record("POST", self._path(record_id, "void"), json=data or {}, empty_ok=True)
 
 
+class Delete:
+    """``delete(id)`` (DELETE ``{id}/``; no body in the answer)."""
+
+    def delete(self: Any, record_id: str) -> None:
+        self._call("DELETE", self._path(record_id))
+
+
+class Cancel:
+    """``cancel(id)`` (POST to ``{id}/delete/``: a state change, so a POST, per the reference)."""
+
+    def cancel(self: Any, record_id: str) -> Record:
+        return self._call("POST", self._path(record_id, "delete"), json={})
+
+
 # -- the collections ------------------------------------------------------------------------
 
 
@@ -266,9 +286,72 @@ class Bills(Create, List, Retrieve, Update, Resource):
     path = "bills/"
 
 
-class BillPayments(Create, List, Retrieve, Update, Resource):
+class BillPayments(Create, List, Retrieve, Update, Cancel, Resource):
+    """Bill payments; only ``pending`` or ``failed`` ones can be cancelled."""
+
     path = "bills/payments/"
     update_method = "PATCH"
+
+
+class CustomerCredits(Create, List, Retrieve, Resource):
+    """Credit notes for customers, allocated to invoices; idempotent on external_id."""
+
+    path = "customer-credits/"
+    external_id_filters = ("external_id", "search")
+
+
+class VendorCredits(Create, List, Retrieve, Resource):
+    """Credit notes from vendors, allocated to bills; idempotent on external_id."""
+
+    path = "vendor-credits/"
+
+
+class WriteOffs(Resource):
+    """Bad-debt write-offs of invoices: ``POST invoices/{invoice_id}/write-offs/`` (the
+    widget's endpoint; no list or get is documented)."""
+
+    path = "invoices/"
+
+    def create(self, data: dict[str, Any]) -> Record:
+        """Write off part of the invoice ``data["invoice_id"]`` names (it goes into the path,
+        not the body)."""
+        body = dict(data)
+        invoice_id = body.pop("invoice_id", None)
+        return self._call("POST", self._path(invoice_id, "write-offs"), json=body)
+
+
+class VendorRefunds(Create, List, Retrieve, Update, Delete, Resource):
+    """Money coming back from a vendor, allocated to bills; 200 + the existing refund on a
+    repeated external_id. PATCH updates only its description, memo, reason, metadata and
+    expected completion date. Business token only (the reference)."""
+
+    path = "vendor-refunds/"
+    update_method = "PATCH"
+
+
+class VendorRefundPayments(Create, List, Retrieve, Resource):
+    """A vendor refund, its payment and its allocations in one request; answers ``{refund,
+    payment, allocations}``. Pass ``idempotency_key`` (documented, optional) to retry safely."""
+
+    path = "vendor-refunds/payments/"
+    answer_record = "refund"
+
+
+class Payouts(Create, List, Retrieve, Resource):
+    """Processor settlements. Thredfi upserts on ``external_id``: a create repeated with the
+    same external_id *updates* the payout (200), until it is reconciled (then 4xx)."""
+
+    path = "payouts/"
+
+    def upsert(self, record_id: str, data: dict[str, Any]) -> Record:
+        """Update ``record_id`` by posting its full body again (it carries the external_id)."""
+        return self.create(data)
+
+
+class Accounts(Create, List, Retrieve, Resource):
+    """The chart of accounts (ledger accounts with ``code``, ``name``, ``account_type``)."""
+
+    path = "general-ledger/chart-of-accounts/"
 
 
 class collection:  # noqa: N801 - used like a decorator-style declaration
@@ -300,6 +383,13 @@ class BusinessScope:
     vendors = collection(Vendors)
     bills = collection(Bills)
     bill_payments = collection(BillPayments)
+    accounts = collection(Accounts)
+    payouts = collection(Payouts)
+    customer_credits = collection(CustomerCredits)
+    vendor_credits = collection(VendorCredits)
+    write_offs = collection(WriteOffs)
+    vendor_refunds = collection(VendorRefunds)
+    vendor_refund_payments = collection(VendorRefundPayments)
 
     def __init__(self, client: ThredfiClient, business_id: str):
         self.client = client

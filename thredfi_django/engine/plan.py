@@ -36,6 +36,11 @@ CREATE_PATHS = {
     "vendor": "/v1/platform/businesses/{b}/vendors/",
     "bill": "/v1/platform/businesses/{b}/bills/",
     "bill_payment": "/v1/platform/businesses/{b}/bills/payments/",
+    "payout": "/v1/platform/businesses/{b}/payouts/",
+    "customer_credit": "/v1/platform/businesses/{b}/customer-credits/",
+    "vendor_credit": "/v1/platform/businesses/{b}/vendor-credits/",
+    "write_off": "/v1/platform/businesses/{b}/invoices/{parent}/write-offs/",
+    "vendor_refund": "/v1/platform/businesses/{b}/vendor-refunds/",
 }
 #: resource -> (HTTP method, client method name) for an update after the first push.
 UPDATES = {
@@ -43,6 +48,8 @@ UPDATES = {
     "invoice": ("PUT", "update"),
     "bill": ("PUT", "update"),
     "bill_payment": ("PATCH", "update"),
+    # Payouts have no update path: a create repeated with the same external_id upserts.
+    "payout": ("POST", "upsert"),
 }
 #: resource -> (path suffix, client method name) for a delete.
 DELETES = {
@@ -61,8 +68,13 @@ CLIENT_ATTR = {
     "vendor": "vendors",
     "bill": "bills",
     "bill_payment": "bill_payments",
+    "payout": "payouts",
+    "customer_credit": "customer_credits",
+    "vendor_credit": "vendor_credits",
+    "write_off": "write_offs",
+    "vendor_refund": "vendor_refunds",
 }
-PARENT_RESOURCE = {"refund_payment": "refund"}
+PARENT_RESOURCE = {"refund_payment": "refund", "write_off": "invoice"}
 
 
 @dataclass

@@ -23,6 +23,14 @@ delete's sync-state row, the parent's marker) commits or rolls back with the hos
 """
 
 from .base import ThredfiChildMixin, ThredfiFieldsBase, ThredfiSyncMixin
+from .credits import (
+    ThredfiCustomerCreditAllocationMixin,
+    ThredfiCustomerCreditLineMixin,
+    ThredfiCustomerCreditMixin,
+    ThredfiVendorCreditAllocationMixin,
+    ThredfiVendorCreditLineMixin,
+    ThredfiVendorCreditMixin,
+)
 from .resources import (
     ThredfiBillLineMixin,
     ThredfiBillMixin,
@@ -34,9 +42,13 @@ from .resources import (
     ThredfiInvoiceMixin,
     ThredfiPaymentAllocationMixin,
     ThredfiPaymentMixin,
+    ThredfiPayoutMixin,
     ThredfiRefundMixin,
     ThredfiRefundPaymentMixin,
     ThredfiVendorMixin,
+    ThredfiVendorRefundAllocationMixin,
+    ThredfiVendorRefundMixin,
+    ThredfiWriteOffMixin,
 )
 
 __all__ = [
@@ -46,14 +58,24 @@ __all__ = [
     "ThredfiBillPaymentMixin",
     "ThredfiBusinessMixin",
     "ThredfiChildMixin",
+    "ThredfiCustomerCreditAllocationMixin",
+    "ThredfiCustomerCreditLineMixin",
+    "ThredfiCustomerCreditMixin",
     "ThredfiCustomerMixin",
     "ThredfiFieldsBase",
     "ThredfiInvoiceLineMixin",
     "ThredfiInvoiceMixin",
     "ThredfiPaymentAllocationMixin",
     "ThredfiPaymentMixin",
+    "ThredfiPayoutMixin",
     "ThredfiRefundMixin",
     "ThredfiRefundPaymentMixin",
     "ThredfiSyncMixin",
+    "ThredfiVendorCreditAllocationMixin",
+    "ThredfiVendorCreditLineMixin",
+    "ThredfiVendorCreditMixin",
     "ThredfiVendorMixin",
+    "ThredfiVendorRefundAllocationMixin",
+    "ThredfiVendorRefundMixin",
+    "ThredfiWriteOffMixin",
 ]

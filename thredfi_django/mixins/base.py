@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 from django.db import models, router, transaction
 from django.utils.translation import gettext_lazy as _
 
-from .. import payloads
+from .. import payloads, validation
 from ..conf import thredfi_settings
 
 if TYPE_CHECKING:
@@ -275,7 +275,7 @@ class ThredfiSyncMixin(ThredfiFieldsBase):
 
         Raises ThredfiLocalValidationError with ``field_errors`` ({field: [message]}) naming
         what to fix; the engine then sends nothing. Extend it with ``super()``."""
-        payloads.validate(self)
+        validation.validate(self)
 
     def get_thredfi_label(self) -> str:
         """Short human label stored on the sync state (survives deletion)."""

@@ -68,7 +68,11 @@ class ThredfiInvoiceMixin(ThredfiSyncMixin):
 
 
 class ThredfiInvoiceLineMixin(ThredfiChildMixin):
-    """One line of an invoice. Saving or deleting it marks the invoice dirty."""
+    """One line of an invoice. Saving or deleting it marks the invoice dirty.
+
+    Its ledger account: an ``account_code`` field, a ``get_thredfi_account_code()`` method or
+    ``thredfi_field_map``, else THREDFI['ACCOUNT_CODES']['invoice'] (``ledger.py``); a code
+    the business's chart lacks is refused before any request."""
 
     thredfi_parent_resource = "invoice"
     thredfi_default_sources = {
@@ -147,6 +151,62 @@ class ThredfiRefundPaymentMixin(ThredfiSyncMixin):
         abstract = True
 
 
+class ThredfiWriteOffMixin(ThredfiSyncMixin):
+    """A bad-debt write-off of part of an invoice (a foreign key named ``invoice``), sent to
+    ``invoices/{id}/write-offs/``; ``destination_account`` from its ``account_code`` or
+    THREDFI['ACCOUNT_CODES']['write_off'] when either is set. No update or delete exists."""
+
+    thredfi_resource = "write_off"
+    thredfi_default_sources = {
+        "amount_cents": ("amount",),
+        "write_off_at": ("write_off_at", "written_off_at", "date"),
+        "memo": ("memo", "reason", "notes"),
+    }
+
+    class Meta:
+        abstract = True
+
+
+class ThredfiPayoutMixin(ThredfiSyncMixin):
+    """A processor settlement (Stripe, Adyen...) listing the payments and refund payments it
+    pays out. Thredfi upserts payouts on external_id, so a later save is sent again as a whole
+    (until Thredfi has reconciled it to a bank transaction). Save the payout after changing
+    which payments it holds: a many-to-many change alone is not a save."""
+
+    thredfi_resource = "payout"
+    #: Related names (many-to-many or reverse foreign key) of the payments and refund payments.
+    thredfi_payments_related_name: ClassVar[str] = "payments"
+    thredfi_refund_payments_related_name: ClassVar[str] = "refund_payments"
+    thredfi_default_sources = {
+        "paid_out_amount_cents": ("paid_out_amount", "amount"),
+        "fee_cents": ("fee", "fee_amount"),
+        "additional_refunds_amount_cents": ("additional_refunds_amount",),
+        "completed_at": ("completed_at", "paid_out_at", "date"),
+        "reference_number": ("reference_number", "reference"),
+    }
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def get_thredfi_queryset(cls):
+        """The payouts with their payments and refund payments, one query each."""
+        qs = super().get_thredfi_queryset()
+        if cls.thredfi_prefetch is not None:
+            return qs
+        names = (cls.thredfi_payments_related_name, cls.thredfi_refund_payments_related_name)
+        return qs.prefetch_related(*(n for n in names if hasattr(cls, n)))
+
+    def get_thredfi_dependencies(self) -> list[ThredfiSyncMixin]:
+        """Every payment and refund payment the payout lists."""
+        deps = super().get_thredfi_dependencies()
+        for name in (self.thredfi_payments_related_name, self.thredfi_refund_payments_related_name):
+            for item in payloads.related_rows(self, name):
+                if item not in deps:
+                    deps.append(item)
+        return deps
+
+
 # -- AP ----------------------------------------------------------------------------------------
 
 
@@ -182,7 +242,8 @@ class ThredfiBillMixin(ThredfiSyncMixin):
 
 
 class ThredfiBillLineMixin(ThredfiChildMixin):
-    """One line of a bill. Saving or deleting it marks the bill dirty."""
+    """One line of a bill. Saving or deleting it marks the bill dirty. Its ledger account as
+    for invoice lines, defaulting to THREDFI['ACCOUNT_CODES']['bill']."""
 
     thredfi_parent_resource = "bill"
     thredfi_default_sources = ThredfiInvoiceLineMixin.thredfi_default_sources
@@ -214,6 +275,42 @@ class ThredfiBillPaymentMixin(ThredfiSyncMixin):
             if target is not None and target not in deps:
                 deps.append(target)
         return deps
+
+
+class ThredfiVendorRefundMixin(ThredfiSyncMixin):
+    """Money a vendor pays back (an overpayment, a billing error, returned goods), allocated to
+    bills (related rows with ``bill`` and ``amount``). Thredfi's PATCH cannot change its
+    amount or allocations, so a change after the first push needs attention."""
+
+    thredfi_resource = "vendor_refund"
+    thredfi_allocations_related_name: ClassVar[str] = "allocations"
+    thredfi_default_sources = {
+        "total_refunded_amount_cents": ("total_refunded_amount", "amount"),
+        "refund_date": ("refund_date", "refunded_on", "date"),
+        "reference_number": ("reference_number", "reference"),
+    }
+
+    class Meta:
+        abstract = True
+
+    def get_thredfi_dependencies(self) -> list[ThredfiSyncMixin]:
+        """The vendor and every bill the refund is allocated to."""
+        deps = super().get_thredfi_dependencies()
+        for allocation in payloads.related_rows(self, self.thredfi_allocations_related_name):
+            target = getattr(allocation, "bill", None)
+            if target is not None and target not in deps:
+                deps.append(target)
+        return deps
+
+
+class ThredfiVendorRefundAllocationMixin(ThredfiChildMixin):
+    """The part of a vendor refund allocated to one bill; saving it marks the refund dirty."""
+
+    thredfi_parent_resource = "vendor_refund"
+    thredfi_default_sources = {"amount_cents": ("amount_cents", "amount")}
+
+    class Meta:
+        abstract = True
 
 
 class ThredfiBillPaymentAllocationMixin(ThredfiChildMixin):

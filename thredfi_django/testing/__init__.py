@@ -18,6 +18,9 @@ inject faults::
                     slow_rate=0.1, slow_seconds=0.2, seed=1, paths=["/invoices/"])
     fake.expire_tokens()                   # every issued token now answers 401
     fake.duplicate_mode = "409"            # repeated external_id: 409 instead of 200 + existing
+    fake.duplicate_mode = "duplicate"      # ... or a 2nd record where no Idempotency-Key is
+                                           # documented (refunds, bills, bill payments, ...)
+    fake.line_schema = "reference"         # lines: unit_price + account_identifier
     fake.pagination_style = "next"         # {count, next, previous, results} envelope
     fake.records("invoices"); fake.count_by_external_id("payments"); fake.stats
     fake.remove_record("customers", customer_id); fake.reset()

@@ -5,7 +5,7 @@
 - ``POST /__fake__/fail-next``                  JSON = ``fail_next`` kwargs
 - ``POST /__fake__/reset``                      ``reset()``
 - ``POST /__fake__/expire-tokens``              ``expire_tokens()``
-- ``POST /__fake__/config``                     ``{"duplicate_mode", "pagination_style"}``
+- ``POST /__fake__/config``                     ``CONFIG`` names and values below
 - ``GET  /__fake__/records/<resource>``         ``records()``, optional ``?business_id=``
 - ``POST /__fake__/partners``                   ``{"partner_uuid", "api_key"}``
 
@@ -55,6 +55,14 @@ def refusal(
     return None
 
 
+#: ``/__fake__/config`` settings and their values.
+CONFIG = {
+    "duplicate_mode": ("200", "409", "duplicate"),
+    "pagination_style": ("page_info", "next"),
+    "line_schema": ("guide", "reference"),
+}
+
+
 def control(fake: FakeThredfi, method: str, path: str, query: str, raw: bytes) -> tuple[int, Any]:
     action = path[len("/__fake__/") :].strip("/")
     try:
@@ -86,14 +94,12 @@ def _route(fake: FakeThredfi, method: str, action: str, query: dict, body: dict)
             fake.expire_tokens()
             return 200, {"expired": True}
         if action == "config":
-            for name, options in (("duplicate_mode", ("200", "409")),
-                                  ("pagination_style", ("page_info", "next"))):  # fmt: skip
+            for name, options in CONFIG.items():
                 if name in body:
                     if str(body[name]) not in options:
                         raise ValueError(f"{name} must be one of {options}")
                     setattr(fake, name, str(body[name]))
-            return 200, {"duplicate_mode": fake.duplicate_mode,
-                         "pagination_style": fake.pagination_style}  # fmt: skip
+            return 200, {name: getattr(fake, name) for name in CONFIG}
         if action == "partners":
             fake.add_partner(body["partner_uuid"], body["api_key"])
             return 200, {"partner_uuid": body["partner_uuid"]}

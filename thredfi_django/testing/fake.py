@@ -67,12 +67,17 @@ class FakeThredfi:
         self.store = Store(clock)
         self.tokens = TokenBook()
         self.faults = Faults()
-        #: What a repeated external_id create answers: "200" (existing record) or "409".
+        #: What a repeated external_id create answers: "200" (existing record), "409", or
+        #: "duplicate": on the resources without a documented Idempotency-Key
+        #: (handlers.common.UNGUARDED) a second record is created, as a server that does not
+        #: deduplicate them would, so "look up by external_id before retrying" can be tested.
         self.duplicate_mode = "200"
         #: The URL of the last server started by ``serve()`` (None before).
         self.url: str | None = None
         #: List envelope: "page_info" (API reference) or "next" (pagination guide).
         self.pagination_style = "page_info"
+        #: Invoice/bill line schema accepted: "guide" or "reference" (handlers/lines.py).
+        self.line_schema = "guide"
         self._reset_counters()
         handlers.load()
 
@@ -123,6 +128,7 @@ class FakeThredfi:
             self.faults = Faults()
             self.duplicate_mode = "200"
             self.pagination_style = "page_info"
+            self.line_schema = "guide"
             self._reset_counters()
 
     def expire_tokens(self) -> None:
@@ -264,7 +270,7 @@ class FakeThredfi:
             if isinstance(payload, dict) and "message" in payload and "error" not in payload:
                 payload.setdefault("request_id", request_id)
             # Encoded under the lock: rendered records share nested lists with the store.
-            content = json.dumps(payload).encode()
+            content = b"" if status == 204 else json.dumps(payload).encode()
         if fault is not None and fault.kind == "drop":
             raise ConnectionDropped(f"{method} {path} applied, then the connection was dropped")
         return status, {**JSON, **extra, "X-Request-Id": request_id}, content
@@ -308,12 +314,19 @@ class FakeThredfi:
                 "permission_denied",
                 "This endpoint needs the partner token; a business-scoped token cannot call it.",
             )
+        if call.route.auth == "business_token" and token.business_id is None:
+            raise error(
+                403,
+                "permission_denied",
+                "This endpoint needs a business-scoped token; mint one with "
+                "POST /v1/platform/{business_id}/oauth2/token/.",
+            )
         business_id = call.params.get("business_id")
         if business_id is None:
             return
-        # Business-scoped endpoints take the business token of that business OR the owning
-        # partner's token: the guides say business token only, the API reference documents the
-        # partner token for many of them (digest §10 q4); an emulator accepts both.
+        # Kept lenient on purpose: "business" routes also take the owning partner's token, which
+        # the API reference documents for them (the guides say business token only, digest §10
+        # q4); a client the fake accepted would then fail on neither reading.
         if token.business_id is not None and token.business_id != business_id:
             raise error(
                 403,

@@ -23,13 +23,15 @@ from .fake import FakeThredfi
 
 
 def _clear_token_cache() -> None:
-    """Drop cached tokens so one test's tokens never leak into the next (other fakes)."""
+    """Drop cached tokens (and charts of accounts) so one test's never leak into the next."""
     from django.core.cache import caches
 
+    from thredfi_django import ledger
     from thredfi_django.client.shared import reset_client
     from thredfi_django.conf import thredfi_settings
 
     reset_client()  # the shared client also remembers its last tokens in memory
+    ledger.forget_all()
 
     cache = caches[thredfi_settings.TOKEN_CACHE]
     try:

@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 API = "/v1/platform"
 
 #: auth kinds: "basic" (handler authenticates itself), "partner" (partner token only),
-#: "business" (business token of that business, or the owning partner's token).
+#: "business" (business token of that business, or the owning partner's token: the reference
+#: documents the partner token for these, the guides the business token; digest §3 "B/P?"),
+#: "business_token" (that business's token only: the reference pages marked "B!").
 Handler = Callable[["Call"], tuple[int, Any]]
 
 

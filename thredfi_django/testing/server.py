@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 from ..loopback import is_loopback
-from .control import CONTROL_HEADER
+from .control import CONFIG, CONTROL_HEADER
 from .errors import ConnectionDropped
 
 if TYPE_CHECKING:
@@ -185,8 +185,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-remote", action="store_true",
                         help="allow binding to a non-loopback address")  # fmt: skip
     parser.add_argument("--token-ttl", type=int, default=3600, help="token lifetime in seconds")
-    parser.add_argument("--duplicate-mode", choices=("200", "409"), default="200")
-    parser.add_argument("--pagination-style", choices=("page_info", "next"), default="page_info")
+    for name, choices in CONFIG.items():  # the settings /__fake__/config also takes
+        parser.add_argument(f"--{name.replace('_', '-')}", choices=choices, default=choices[0])
 
 
 def run(options: dict[str, Any], out=sys.stdout) -> None:
@@ -194,8 +194,8 @@ def run(options: dict[str, Any], out=sys.stdout) -> None:
     from .fake import FakeThredfi
 
     fake = FakeThredfi(token_ttl=options["token_ttl"])
-    fake.duplicate_mode = options["duplicate_mode"]
-    fake.pagination_style = options["pagination_style"]
+    for name in CONFIG:
+        setattr(fake, name, options[name])
     if options.get("partner_uuid") and options.get("api_key"):
         fake.add_partner(options["partner_uuid"], options["api_key"])
     server = FakeServer(fake, options["host"], options["port"], options["allow_remote"])

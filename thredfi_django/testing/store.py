@@ -24,6 +24,12 @@ RESOURCES = (
     "bills",
     "bill_payments",
     "payouts",
+    "accounts",
+    "customer_credits",
+    "vendor_credits",
+    "write_offs",
+    "vendor_refunds",
+    "vendor_refund_payments",
 )
 #: Spellings accepted for a resource name (URL path segments, singular forms).
 ALIASES = {
@@ -38,6 +44,13 @@ ALIASES = {
     "bill": "bills",
     "bill_payment": "bill_payments",
     "payout": "payouts",
+    "account": "accounts",
+    "chart_of_accounts": "accounts",
+    "customer_credit": "customer_credits",
+    "vendor_credit": "vendor_credits",
+    "write_off": "write_offs",
+    "vendor_refund": "vendor_refunds",
+    "vendor_refund_payment": "vendor_refund_payments",
 }
 
 

@@ -18,8 +18,17 @@ COUNTRIES = (
 COUNTRY_CURRENCY = {
     "GB": "GBP", "SE": "SEK", "NO": "NOK", "DK": "DKK", "IS": "ISK", "MY": "MYR", "SG": "SGD",
 }  # fmt: skip
-#: Only GB's list is enforced: the guide's lists for other countries are truncated (digest §3.9.1).
-ENTITY_TYPES = {"GB": ("limited", "sole_trader", "llp", "partnership", "plc")}
+#: The entity types the guides list per country (digest §3.9.1). Only GB's list is complete; the
+#: others are truncated or examples. ENFORCED_COUNTRIES lists every country the guides say
+#: enforces a list (GB, DE, NL, ES, BE, and MY/SG per the reference).
+ENTITY_TYPES = {
+    "GB": ("limited", "sole_trader", "llp", "partnership", "plc"),
+    "DE": ("gmbh", "ug", "ag_de", "einzelunternehmen", "gbr", "kg", "ohg"),
+    "NL": ("bv",),
+    "ES": ("sl",),
+}
+COMPLETE_ENTITY_TYPES = ("GB",)
+ENFORCED_COUNTRIES = ("GB", "DE", "NL", "ES", "BE", "MY", "SG")
 PAYMENT_METHODS = (
     "bank_transfer", "credit_card", "debit_card", "ach", "check", "cash", "paypal", "stripe",
     "other", "card", "cheque", "direct_debit",

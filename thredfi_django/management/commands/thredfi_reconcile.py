@@ -1,12 +1,18 @@
 """``manage.py thredfi_reconcile``: compare what Thredfi holds with what we think we sent.
 
-For each business: page through its remote customers, invoices and payments, match them to the
-local sync-state rows by external_id, and report drift:
+For each business: page through every remote collection we push to that has a list (all but
+write-offs), match the records to the local sync-state rows by external_id, and report drift
+under that business:
 - a local object whose Thredfi ID is missing although Thredfi has it (a create whose response was
   lost): repairable by adopting the remote id;
 - a local object we believe is in Thredfi but is not there (or under another id);
 - a remote record carrying our external_id namespace with no local object;
-- an invoice or payment whose amount differs (integer cents on both sides).
+- an amount that differs (integer cents on both sides);
+- a customer or vendor whose details differ: Thredfi has no update for them, so a change after
+  the first push stays local (the row is "outdated in Thredfi"; ``--fix`` flags it so the
+  admin and thredfi_status show it, and clears the flag where Thredfi matches).
+Objects not pushed yet and remote records of other origin are noted under their business, and
+make a collection's counts differ without being drift.
 
 Report only by default: reconciliation is how an operator finds out what went wrong, and its
 repairs write IDs or re-push objects, so they should follow a look at the report. ``--fix``
@@ -17,7 +23,6 @@ Exits 1 while drift remains (after ``--fix``: drift it could not repair).
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -25,7 +30,6 @@ from typing import Any
 from django.contrib.contenttypes.models import ContentType
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
-from django.db.models import Q
 
 from thredfi_django.client import get_client
 from thredfi_django.conf import thredfi_settings
@@ -33,44 +37,90 @@ from thredfi_django.engine.absorb import absorb_all
 from thredfi_django.exceptions import ThredfiError
 from thredfi_django.models import SyncState
 from thredfi_django.money import to_cents
+from thredfi_django.payloads import FIELDS
 from thredfi_django.recording.resync import request_sync
+
+from ._businesses import business_states
 
 #: Host objects loaded per query when comparing amounts.
 CHUNK = 2000
-#: Remote collections compared per business: resource name -> client attribute.
-COLLECTIONS = {"customer": "customers", "invoice": "invoices", "payment": "payments"}
+#: Remote collections compared per business: resource name -> client attribute. Refund
+#: payments are listed per refund (their path is under it).
+COLLECTIONS = {
+    "customer": "customers",
+    "invoice": "invoices",
+    "payment": "payments",
+    "refund": "refunds",
+    "refund_payment": None,
+    "vendor": "vendors",
+    "bill": "bills",
+    "bill_payment": "bill_payments",
+    "payout": "payouts",
+    "customer_credit": "customer_credits",
+    "vendor_credit": "vendor_credits",
+    "vendor_refund": "vendor_refunds",
+}
+#: Resources whose amount is compared (the local side from the payload we would send).
+AMOUNT_FIELDS = {
+    "invoice": None,  # the host's ``total``, else the lines
+    "bill": None,
+    "payment": "total_amount_cents",
+    "refund": "amount_cents",
+    "refund_payment": "amount_cents",
+    "bill_payment": "amount_cents",
+    "payout": "paid_out_amount_cents",
+    "vendor_refund": "total_refunded_amount_cents",
+}
+
+
+#: Resources Thredfi cannot update: their details are compared field by field.
+DETAIL_RESOURCES = ("customer", "vendor")
+
+
+def detail_differences(instance: Any, record: dict[str, Any]) -> list[str]:
+    """``field: Thredfi 'x', here 'y'`` for each documented field the two disagree on."""
+    payload = instance.get_thredfi_payload()
+    return [
+        f"{name}: Thredfi {record.get(name)!r}, here {payload[name]!r}"
+        for name in FIELDS[instance.thredfi_resource]
+        if name in payload and payload[name] != record.get(name)
+    ]
 
 
 def remote_amount(resource: str, record: dict[str, Any]) -> int | None:
-    """The amount in cents of a remote invoice/payment (None when it carries none)."""
-    keys = ("total_amount_cents", "total_amount", "amount_cents")
+    """The amount in cents of a remote record (None when it carries none)."""
+    keys = ("total_amount_cents", "total_amount", "amount_cents", "paid_out_amount_cents",
+            "total_refunded_amount_cents")  # fmt: skip
     for key in keys:
         if record.get(key) is not None:
             return int(record[key])
-    if resource == "invoice" and record.get("line_items") is not None:
+    if resource in ("invoice", "bill") and record.get("line_items") is not None:
         return lines_total(record["line_items"])
     return None
 
 
 def lines_total(lines: list[dict[str, Any]]) -> int:
-    """Sum of quantity × unit_price (unit prices in cents), rounded half up to whole cents."""
+    """Sum of quantity × unit price (in cents, under either schema's key), rounded half up."""
     total = sum(
-        (Decimal(str(line.get("quantity", 1))) * Decimal(str(line.get("unit_price", 0))))
+        Decimal(str(line.get("quantity", 1)))
+        * Decimal(str(line.get("unit_price", line.get("unit_price_cents", 0))))
         for line in lines
     )
     return to_cents(Decimal(total) / 100)
 
 
 def local_amount(instance: Any) -> int | None:
-    """The local object's amount in cents: its ``total`` (invoices) or the payload's total."""
-    if instance.thredfi_resource == "invoice":
+    """The local object's amount in cents: its ``total`` (invoices, bills) or the payload's."""
+    resource = instance.thredfi_resource
+    if resource not in AMOUNT_FIELDS:
+        return None
+    field = AMOUNT_FIELDS[resource]
+    if field is None:
         total = getattr(instance, "total", None)
         if total is not None:
             return to_cents(total)
         return lines_total(instance.get_thredfi_payload().get("line_items") or [])
-    if instance.thredfi_resource == "payment":
-        return instance.get_thredfi_payload().get("total_amount_cents")
-    return None
+    return instance.get_thredfi_payload().get(field)
 
 
 @dataclass
@@ -85,14 +135,14 @@ class Drift:
 @dataclass
 class Report:
     drift: list[Drift] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
 
 
 class Command(BaseCommand):
     help = (
-        "Compare Thredfi's customers, invoices and payments (and businesses) with the local "
-        "objects by external_id; report missing IDs, objects missing on either side and "
-        "amounts that differ. --fix repairs what it can. Exits 1 while drift remains."
+        "Compare every Thredfi collection we push to (and the businesses) with the local "
+        "objects by external_id, business by business; report missing IDs, objects missing on "
+        "either side and amounts that differ. --fix repairs what it can. Exits 1 while drift "
+        "remains."
     )
 
     def add_arguments(self, parser):
@@ -114,14 +164,7 @@ class Command(BaseCommand):
             f"{thredfi_settings.EXTERNAL_ID_PREFIX}:{thredfi_settings.EXTERNAL_ID_NAMESPACE}:"
         )
         client = get_client()
-        businesses = SyncState.objects.filter(resource="business").order_by("pk")
-        if business:
-            businesses = businesses.filter(self._match(business))
-            if not businesses.exists():
-                raise CommandError(
-                    f"No business matches {business!r} (tried its local id, external_id and "
-                    "Thredfi ID)."
-                )
+        businesses = business_states(business)
         report = Report()
         try:
             self._businesses(client, list(businesses), report, only_these=bool(business))
@@ -132,50 +175,69 @@ class Command(BaseCommand):
             raise CommandError(f"Could not read from Thredfi: {err}") from err
         self._summary(report)
 
-    def _match(self, value: str) -> Q:
-        match = Q(object_id=value) | Q(external_id=value)
-        try:
-            match |= Q(remote_id=uuid.UUID(value))
-        except ValueError:
-            pass
-        return match
-
     # -- comparing ---------------------------------------------------------------------------
 
     def _businesses(self, client, states: list[SyncState], report: Report, only_these: bool):
         remote = {r.get("external_id"): r for r in client.businesses.list() if r.get("external_id")}
-        before = len(report.drift)
+        before, notes = len(report.drift), []
         if not only_these:
-            self._remote_only("business", remote, {s.external_id for s in states}, report)
-        self._compare("business", states, remote, report)
-        if report.drift[before:]:
+            self._remote_only("business", remote, {s.external_id for s in states}, report, notes)
+        self._compare("business", states, remote, report, notes)
+        if report.drift[before:] or notes:
             self.stdout.write(self.style.MIGRATE_HEADING("Businesses"))
             self._write_drift(report.drift[before:])
+            self._write_notes(notes)
 
     def _business(self, client, business: SyncState, report: Report, step: str) -> None:
         scope = client.business(str(business.remote_id))
         heading = f"{step} {business.label} ({business.remote_id})"
         self.stdout.write(self.style.MIGRATE_HEADING(heading))
         for resource, attr in COLLECTIONS.items():
-            remote = {
-                r.get("external_id"): r for r in getattr(scope, attr).list() if r.get("external_id")
-            }
             states = list(
                 SyncState.objects.filter(business=business, resource=resource).order_by("pk")
             )
-            before = len(report.drift)
-            self._compare(resource, states, remote, report)
-            self._remote_only(resource, remote, {s.external_id for s in states}, report)
+            if attr is None:
+                remote = self._refund_payments(scope, business)
+            else:
+                remote = {
+                    r.get("external_id"): r
+                    for r in getattr(scope, attr).list()
+                    if r.get("external_id")
+                }
+            if not states and not remote:
+                continue
+            before, notes = len(report.drift), []
+            self._compare(resource, states, remote, report, notes)
+            self._remote_only(resource, remote, {s.external_id for s in states}, report, notes)
             found = report.drift[before:]
-            verdict = f"{len(found)} difference(s)" if found else "all match"
+            if found:
+                verdict = f"{len(found)} difference(s)"
+            elif notes:
+                verdict = "no drift; counts differ (see below)"
+            else:
+                verdict = "all match"
             self.stdout.write(
                 f"  {resource}s: {len(states)} local, {len(remote)} remote with external_id, "
                 f"{verdict}"
             )
             self._write_drift(found)
+            self._write_notes(notes)
 
-    def _compare(self, resource, states, remote: dict, report: Report) -> None:
-        instances = self._instances(states) if resource in ("invoice", "payment") else {}
+    def _refund_payments(self, scope, business: SyncState) -> dict[str, dict]:
+        """The remote payments of every refund of this business we pushed."""
+        refund_ids = SyncState.objects.filter(
+            business=business, resource="refund", remote_id__isnull=False
+        ).values_list("remote_id", flat=True)
+        remote = {}
+        for refund_id in refund_ids:
+            for record in scope.refund_payments(str(refund_id)).list():
+                if record.get("external_id"):
+                    remote[record["external_id"]] = record
+        return remote
+
+    def _compare(self, resource, states, remote: dict, report: Report, notes: list) -> None:
+        compared = resource in AMOUNT_FIELDS or resource in DETAIL_RESOURCES
+        instances = self._instances(states) if compared else {}
         unpushed = 0
         for state in states:
             record = remote.get(state.external_id)
@@ -193,13 +255,26 @@ class Command(BaseCommand):
                 text = f"{what}: local Thredfi ID {state.remote_id} but Thredfi has it as {rid}"
                 self._add(report, Drift("id_mismatch", text, state, rid))
             instance = instances.get((state.content_type_id, state.object_id))
-            if instance is not None:
+            if instance is not None and resource in DETAIL_RESOURCES:
+                self._compare_details(report, state, what, instance, record)
+            elif instance is not None:
                 theirs, ours = remote_amount(resource, record), local_amount(instance)
                 if theirs is not None and ours is not None and theirs != ours:
                     text = f"{what}: amount {ours} cents locally, {theirs} cents in Thredfi"
                     self._add(report, Drift("amount", text, state))
         if unpushed:
-            report.notes.append(f"{unpushed} {resource}(s) not pushed to Thredfi yet")
+            notes.append(f"{unpushed} {resource}(s) not pushed to Thredfi yet")
+
+    def _compare_details(self, report: Report, state, what, instance, record) -> None:
+        differences = detail_differences(instance, record)
+        if differences:
+            text = (
+                f"{what}: outdated in Thredfi ({'; '.join(differences)}); Thredfi has no "
+                f"{state.resource} update: change it in Thredfi by hand"
+            )
+            self._add(report, Drift("outdated", text, state))
+        elif state.remote_stale and self.fix:
+            SyncState.objects.filter(pk=state.pk).update(remote_stale=False)
 
     def _instances(self, states: list[SyncState]) -> dict[tuple[int, str], Any]:
         """The host objects behind ``states``, loaded in chunks (amounts need their lines)."""
@@ -217,7 +292,7 @@ class Command(BaseCommand):
                     found[(ct_id, str(obj.pk))] = obj
         return found
 
-    def _remote_only(self, resource, remote: dict, local_ids: set[str], report: Report) -> None:
+    def _remote_only(self, resource, remote: dict, local_ids: set[str], report, notes) -> None:
         foreign = 0
         for external_id, record in remote.items():
             if external_id in local_ids:
@@ -228,7 +303,7 @@ class Command(BaseCommand):
             else:
                 foreign += 1
         if foreign:
-            report.notes.append(
+            notes.append(
                 f"{foreign} remote {resource}(s) not created by this platform (left alone)"
             )
 
@@ -244,6 +319,10 @@ class Command(BaseCommand):
             mark = self.style.SUCCESS("✓ fixed") if drift.repaired else self.style.ERROR("✗")
             self.stdout.write(f"    {mark} {drift.text}")
 
+    def _write_notes(self, notes: list[str]) -> None:
+        for note in notes:
+            self.stdout.write(f"    · {note}")
+
     def _repair(self, drift: Drift) -> bool:
         state = drift.state
         if drift.kind == "missing_id":
@@ -257,12 +336,17 @@ class Command(BaseCommand):
         if drift.kind == "amount":
             request_sync([state.pk])
             return True
+        if drift.kind == "outdated":
+            # Not repairable from here; flagged so the admin and thredfi_status show it.
+            SyncState.objects.filter(pk=state.pk).update(remote_stale=True)
+            return False
         return False  # id mismatches and remote-only records need a person
 
     def _set_remote_id(self, state: SyncState, remote_id: str | None) -> None:
         model = ContentType.objects.get_for_id(state.content_type_id).model_class()
         with transaction.atomic():
-            SyncState.objects.filter(pk=state.pk).update(remote_id=remote_id)
+            # A new remote id is a fresh record: whatever was outdated in the old one is not.
+            SyncState.objects.filter(pk=state.pk).update(remote_id=remote_id, remote_stale=False)
             if model is not None:
                 # update() sends no signal: adopting an id is not a change to push.
                 model._default_manager.filter(pk=state.object_id).update(thredfi_id=remote_id)
@@ -270,8 +354,6 @@ class Command(BaseCommand):
     # -- summary -----------------------------------------------------------------------------
 
     def _summary(self, report: Report) -> None:
-        for note in report.notes:
-            self.stdout.write(f"  · {note}")
         remaining = [d for d in report.drift if not d.repaired]
         repaired = len(report.drift) - len(remaining)
         if not report.drift:

@@ -90,6 +90,7 @@ class Command(BaseCommand):
                 )
             )
         self._write_oldest_pending()
+        self._write_remote_stale()
         if failures > 0:
             self._write_failures(failures)
 
@@ -134,6 +135,22 @@ class Command(BaseCommand):
         if oldest.next_attempt_at and oldest.next_attempt_at > now:
             text += f" (next attempt in {humanize_age(oldest.next_attempt_at - now)})"
         self.stdout.write(text)
+
+    def _write_remote_stale(self) -> None:
+        """Synced rows whose later changes Thredfi could not take (no update endpoint)."""
+        rows = (
+            SyncState.objects.filter(remote_stale=True)
+            .values("content_type_id")
+            .annotate(n=Count("id"))
+            .order_by()
+        )
+        for row in rows:
+            self.stdout.write(
+                self.style.WARNING(
+                    f"{row['n']} {model_label(row['content_type_id'])} object(s) outdated in "
+                    "Thredfi: changed after their first push, which Thredfi has no update for."
+                )
+            )
 
     def _write_failures(self, limit: int) -> None:
         failed = list(

@@ -16,6 +16,10 @@ MODULES = (
     "vendors",
     "bills",
     "payouts",
+    "accounts",
+    "credits",
+    "write_offs",
+    "vendor_refunds",
 )
 
 

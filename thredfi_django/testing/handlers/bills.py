@@ -36,7 +36,8 @@ FIXED_PAYMENT_FIELDS = (
 
 
 def bill_paid(store: Store, bill: dict[str, Any]) -> int:
-    return sum(
+    """What bill payments (not cancelled, failed or returned) and vendor credits have paid."""
+    return bill.get("_credited", 0) + sum(
         alloc["amount_cents"]
         for payment in store.existing("bill_payments", bill["_payment_ids"])
         if payment["status"] not in INACTIVE
@@ -113,13 +114,14 @@ def _check_bill(data: dict, errors: FieldErrors) -> None:
 
 @route("POST", "/businesses/{business_id}/bills/")
 def create_bill(call: Call):
+    data, errors, store = call.body(), FieldErrors(), call.store
+    _check_bill(data, errors)
+    lines = parse_lines(call, data, errors)
+    errors.raise_if_any()
     existing = existing_for_external_id(call, "bills", call.business_id, "bill")
     if existing is not None:
         return 200, render_bill(call.store, existing)
-    data, errors, store = call.body(), FieldErrors(), call.store
-    _check_bill(data, errors)
     vendor = resolve_party(call, data, errors, "vendor")
-    lines = parse_lines(data, errors, store)
     errors.raise_if_any()
     record = {name: data.get(name) for name in BILL_FIELDS}
     record.update(
@@ -163,7 +165,7 @@ def update_bill(call: Call):
     data, errors, store = call.body(), FieldErrors(), call.store
     _check_bill(data, errors)
     vendor = resolve_party(call, data, errors, "vendor", required=False)
-    lines = parse_lines(data, errors, store) if "line_items" in data else None
+    lines = parse_lines(call, data, errors) if "line_items" in data else None
     new_external_id = data.get("external_id")
     changed_id = new_external_id not in (None, "") and str(new_external_id) != record["external_id"]
     if changed_id and store.by_external_id("bills", call.business_id, new_external_id):
@@ -248,20 +250,26 @@ def _link(store: Store, payment: dict[str, Any]) -> None:
         store.touch(bill)
 
 
-@route("POST", "/businesses/{business_id}/bills/payments/", idempotency_key=True)
+@route("POST", "/businesses/{business_id}/bills/payments/", auth="business_token")
 def create_bill_payment(call: Call):
-    existing = existing_for_external_id(call, "bill_payments", call.business_id, "bill payment")
-    if existing is not None:
-        return 200, render_bill_payment(call.store, existing)
     data, errors, store = call.body(), FieldErrors(), call.store
     v.required(data, ("vendor_id", "amount_cents"), errors)
-    vendor = resolve_party(call, data, errors, "vendor") if data.get("vendor_id") else None
     amount = v.integer(data, "amount_cents", errors, minimum=1)
     v.integer(data, "processing_fee_cents", errors, minimum=0)
     v.choice(data, "currency", v.CURRENCIES, errors)
     v.choice(data, "status", PAYMENT_STATUSES, errors)
     v.date_value(data, "payment_date", errors)
     v.string(data, "external_id", errors, max_length=255, min_length=1)
+    for n, alloc in enumerate(v.list_of_objects(data, "allocations", errors)):
+        if alloc.get("amount_cents") is None:
+            errors.add(f"allocations[{n}].amount_cents", "This field is required.")
+        else:
+            v.integer(alloc, "amount_cents", errors, 1, f"allocations[{n}].amount_cents")
+    errors.raise_if_any()
+    existing = existing_for_external_id(call, "bill_payments", call.business_id, "bill payment")
+    if existing is not None:
+        return 200, render_bill_payment(call.store, existing)
+    vendor = resolve_party(call, data, errors, "vendor")
     allocations = _allocations(call, data, errors, None)
     allocated = sum(a["amount_cents"] for a in allocations)
     if amount is not None and allocated > amount:
@@ -290,7 +298,7 @@ def create_bill_payment(call: Call):
     return 201, render_bill_payment(store, record)
 
 
-@route("GET", "/businesses/{business_id}/bills/payments/")
+@route("GET", "/businesses/{business_id}/bills/payments/", auth="business_token")
 def list_bill_payments(call: Call):
     def keep(record: dict[str, Any]) -> bool:
         fields = ("external_id", "status", "vendor_id", "payment_method")
@@ -303,13 +311,15 @@ def list_bill_payments(call: Call):
     return 200, paginate(call, records, lambda r: render(call, "bill_payments", r))
 
 
-@route("GET", "/businesses/{business_id}/bills/payments/{bill_payment_id}/")
+@route("GET", "/businesses/{business_id}/bills/payments/{bill_payment_id}/", auth="business_token")
 def get_bill_payment(call: Call):
     record = get_or_404(call, "bill_payments", "bill_payment_id", "bill payment")
     return 200, render(call, "bill_payments", record)
 
 
-@route("PATCH", "/businesses/{business_id}/bills/payments/{bill_payment_id}/")
+@route(
+    "PATCH", "/businesses/{business_id}/bills/payments/{bill_payment_id}/", auth="business_token"
+)
 def update_bill_payment(call: Call):
     record = get_or_404(call, "bill_payments", "bill_payment_id", "bill payment")
     data, errors, store = call.body(), FieldErrors(), call.store
@@ -346,7 +356,11 @@ def update_bill_payment(call: Call):
     return 200, render_bill_payment(store, record)
 
 
-@route("POST", "/businesses/{business_id}/bills/payments/{bill_payment_id}/delete/")
+@route(
+    "POST",
+    "/businesses/{business_id}/bills/payments/{bill_payment_id}/delete/",
+    auth="business_token",
+)
 def cancel_bill_payment(call: Call):
     record = get_or_404(call, "bill_payments", "bill_payment_id", "bill payment")
     if record["status"] not in ("pending", "failed"):

@@ -9,6 +9,7 @@ from ..errors import ApiError, FieldErrors
 from ..listing import filtered, matches_exact, paginate
 from ..routes import Call, route
 from ..store import Store, public
+from .accounts import seed_chart
 from .common import existing_for_external_id, renderer
 
 WRITABLE = (
@@ -44,15 +45,27 @@ def _check(data: dict[str, Any], errors: FieldErrors, country: str | None) -> No
 
 
 def _check_entity_type(entity_type: Any, country: str | None) -> None:
-    """Shape 3 error, as the entity-types guide shows it (digest §5)."""
-    options = v.ENTITY_TYPES.get(country or "")
-    if options and isinstance(entity_type, str) and entity_type.lower() not in options:
+    """Shape 3 error, as the entity-types guide shows it (digest §5).
+
+    In a country that enforces a list: a code outside it where the list is complete (GB), and
+    anywhere a code the guides list for another country ("gmbh" in GB, "limited" in DE). Kept
+    lenient on purpose: other codes pass in DE/NL/ES/BE/MY/SG, whose lists the stored docs
+    truncate or omit, and in countries that enforce no list.
+    """
+    if country not in v.ENFORCED_COUNTRIES or not isinstance(entity_type, str):
+        return
+    code = entity_type.lower()
+    own = v.ENTITY_TYPES.get(country, ())
+    if code in own:
+        return
+    foreign = any(code in codes for other, codes in v.ENTITY_TYPES.items() if other != country)
+    if country in v.COMPLETE_ENTITY_TYPES or foreign:
+        shown = f" Valid options: {', '.join(own)}" if own else ""
         raise ApiError(
             400,
             {
                 "error_code": "validation_error",
-                "detail": f"Invalid entity_type {entity_type!r} for country {country}. "
-                f"Valid options: {', '.join(options)}",
+                "detail": f"Invalid entity_type {entity_type!r} for country {country}.{shown}",
             },
         )
 
@@ -60,9 +73,6 @@ def _check_entity_type(entity_type: Any, country: str | None) -> None:
 @route("POST", "/businesses/", auth="partner")
 def create_business(call: Call):
     partner = call.token.partner_uuid
-    existing = existing_for_external_id(call, "businesses", partner, "business")
-    if existing is not None:
-        return 200, {**render_business(call.store, existing), "_meta": {"created": False}}
     data = call.body()
     errors = FieldErrors()
     v.required(data, ("external_id", "legal_name", "entity_type", "email"), errors)
@@ -73,6 +83,9 @@ def create_business(call: Call):
     if errors:
         errors.raise_if_any()
     _check(data, errors, country)
+    existing = existing_for_external_id(call, "businesses", partner, "business")
+    if existing is not None:
+        return 200, {**render_business(call.store, existing), "_meta": {"created": False}}
     currency = data.get("base_currency") or v.COUNTRY_CURRENCY.get(country or "", "EUR")
     if not country and not data.get("base_currency"):
         currency = "GBP"
@@ -96,6 +109,7 @@ def create_business(call: Call):
     for name in WRITABLE:
         record.setdefault(name, data.get(name))
     store.insert("businesses", record, partner)
+    seed_chart(store, record)
     return 201, {**render_business(store, record), "_meta": {"created": True}}
 
 

@@ -51,9 +51,6 @@ def customer_summary(store: Store, customer: dict[str, Any]) -> dict[str, Any]:
 
 @route("POST", "/businesses/{business_id}/customers/")
 def create_customer(call: Call):
-    existing = existing_for_external_id(call, "customers", call.business_id, "customer")
-    if existing is not None:
-        return 200, render_customer(call.store, existing)
     data = call.body()
     errors = FieldErrors()
     for name, limit in STRINGS.items():
@@ -66,6 +63,9 @@ def create_customer(call: Call):
     if not any(data.get(k) for k in ("individual_name", "company_name", "email")):
         errors.add("individual_name", "Provide individual_name, company_name or email.")
     errors.raise_if_any()
+    existing = existing_for_external_id(call, "customers", call.business_id, "customer")
+    if existing is not None:
+        return 200, render_customer(call.store, existing)
     store = call.store
     record = {name: data.get(name) for name in FIELDS}
     record.update(

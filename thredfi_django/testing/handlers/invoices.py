@@ -51,8 +51,11 @@ def _overdue(store: Store, record: dict[str, Any]) -> bool:
 
 
 def refresh(store: Store, record: dict[str, Any]) -> None:
-    """Outstanding balance and status from total and payments; the customer's balance too."""
-    record["outstanding_balance"] = record["total_amount"] - record["paid_amount"]
+    """Outstanding balance and status from total, payments and write-offs; the customer's
+    balance too."""
+    record["outstanding_balance"] = (
+        record["total_amount"] - record["paid_amount"] - record.get("written_off_amount", 0)
+    )
     if record.get("voided_at"):
         record["status"] = "voided"
     elif record["paid_amount"] > 0 and record["outstanding_balance"] <= 0:
@@ -99,13 +102,14 @@ def _check_fields(call: Call, data: dict, errors: FieldErrors) -> None:
 
 @route("POST", "/businesses/{business_id}/invoices/")
 def create_invoice(call: Call):
+    data, errors, store = call.body(), FieldErrors(), call.store
+    _check_fields(call, data, errors)
+    lines = parse_lines(call, data, errors)
+    errors.raise_if_any()
     existing = existing_for_external_id(call, "invoices", call.business_id, "invoice")
     if existing is not None:
         return 200, render_invoice(call.store, existing)
-    data, errors, store = call.body(), FieldErrors(), call.store
-    _check_fields(call, data, errors)
     customer = resolve_party(call, data, errors, "customer")
-    lines = parse_lines(data, errors, store)
     errors.raise_if_any()
     number = store.next_number()
     record = {name: data.get(name) for name in SCALARS}
@@ -176,7 +180,7 @@ def update_invoice(call: Call):
     customer = None
     if data.get("customer_id") or data.get("customer_external_id"):
         customer = resolve_party(call, data, errors, "customer")
-    lines = parse_lines(data, errors, store) if "line_items" in data else None
+    lines = parse_lines(call, data, errors) if "line_items" in data else None
     new_external_id = data.get("external_id")
     if new_external_id not in (None, "") and str(new_external_id) != record.get("external_id"):
         other = store.by_external_id("invoices", call.business_id, new_external_id)

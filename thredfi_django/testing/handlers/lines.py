@@ -1,41 +1,68 @@
 """Line items of invoices and bills: validation and totals (integer cents, half-up).
 
-We read digest §10 q9 as: ``unit_price`` is integer cents (``unit_price_cents``, the guides'
-spelling, is accepted as an alias) and ``quantity`` a number or decimal string > 0.
+The docs show two line schemas (digest §10 q9); the fake accepts the one ``fake.line_schema``
+names and refuses the other's keys, so a client mixing them fails here as it would on a server
+that reads only one of them:
+- ``"guide"``: ``unit_price_cents`` + ``account_code`` (a code of the business's chart);
+- ``"reference"``: ``unit_price`` (integer cents) + ``account_identifier`` ``{"type":
+  "AccountId", "id": <ledger account id of the business>}``.
+``quantity`` (a number or decimal string > 0) and the price are required. Kept lenient on
+purpose: a line without an account is accepted (no page says the account is required).
 line subtotal = round_half_up(quantity × unit_price); line total = subtotal − discount_amount +
 Σ sales_taxes[].amount.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import validate as v
 from ..errors import FieldErrors
-from ..store import Store
+from .accounts import by_code
 
-KEPT = ("external_id", "description", "account_code", "account_identifier", "product")
+if TYPE_CHECKING:
+    from ..routes import Call
+
+KEPT = ("external_id", "description", "product")
+#: schema -> (price key, account key); each schema refuses the other's two keys.
+SCHEMAS = {
+    "guide": ("unit_price_cents", "account_code"),
+    "reference": ("unit_price", "account_identifier"),
+}
 
 
-def parse_lines(data: dict[str, Any], errors: FieldErrors, store: Store) -> list[dict] | None:
+def parse_lines(call: Call, data: dict[str, Any], errors: FieldErrors) -> list[dict] | None:
     """Validated, computed line dicts from ``data["line_items"]`` (errors use indexed names)."""
     raw = data.get("line_items")
     if not isinstance(raw, list) or not raw:
         errors.add("line_items", "At least one line item is required.")
         return None
+    schema = call.fake.line_schema
+    price_key, account_key = SCHEMAS[schema]
+    foreign = [key for name, keys in SCHEMAS.items() if name != schema for key in keys]
     lines = []
     for n, item in enumerate(raw):
         label = f"line_items[{n}]"
         if not isinstance(item, dict):
             errors.add(label, "Expected an object.")
             continue
-        quantity = v.quantity(item.get("quantity", 1), f"{label}.quantity", errors)
-        price_key = "unit_price" if "unit_price" in item else "unit_price_cents"
+        for key in foreign:
+            if key in item:
+                errors.add(
+                    f"{label}.{key}",
+                    f"Unknown field; lines take {price_key} and {account_key}.",
+                )
+        if item.get("quantity") is None:
+            errors.add(f"{label}.quantity", "This field is required.")
+            quantity = None
+        else:
+            quantity = v.quantity(item["quantity"], f"{label}.quantity", errors)
         if item.get(price_key) is None:
-            errors.add(f"{label}.unit_price", "This field is required (integer cents).")
+            errors.add(f"{label}.{price_key}", "This field is required (integer cents).")
             price = None
         else:
-            price = v.integer(item, price_key, errors, minimum=0, label=f"{label}.unit_price")
+            price = v.integer(item, price_key, errors, minimum=0, label=f"{label}.{price_key}")
+        account = _account(call, item, account_key, f"{label}.{account_key}", errors)
         discount = v.integer(item, "discount_amount", errors, 0, f"{label}.discount_amount") or 0
         taxes = v.list_of_objects(item, "sales_taxes", errors)
         tax_total = 0
@@ -47,9 +74,11 @@ def parse_lines(data: dict[str, Any], errors: FieldErrors, store: Store) -> list
         subtotal = v.cents(quantity * price)
         line = {k: item.get(k) for k in KEPT}
         line.update(
-            id=store.new_id(),
+            id=call.store.new_id(),
             quantity=str(int(quantity)) if quantity == quantity.to_integral() else str(quantity),
             unit_price=price,
+            account_code=account["code"] if account else None,
+            account_identifier={"type": "AccountId", "id": account["id"]} if account else None,
             discount_amount=discount,
             sales_taxes=taxes,
             sales_taxes_total=tax_total,
@@ -58,6 +87,25 @@ def parse_lines(data: dict[str, Any], errors: FieldErrors, store: Store) -> list
         )
         lines.append(line)
     return lines
+
+
+def _account(call: Call, item: dict, key: str, label: str, errors: FieldErrors) -> dict | None:
+    """The ledger account a line names, which must be one of this business's."""
+    value = item.get(key)
+    if value is None:
+        return None
+    if key == "account_code":
+        account = by_code(call.store, call.business_id, value)
+        if account is None:
+            errors.add(label, f"No account with code {value!r} in this business's chart.")
+        return account
+    if not isinstance(value, dict) or value.get("type") != "AccountId" or not value.get("id"):
+        errors.add(label, 'Expected {"type": "AccountId", "id": "<ledger account id>"}.')
+        return None
+    account = call.store.get("accounts", str(value["id"]), call.business_id)
+    if account is None:
+        errors.add(label, f"No ledger account {value['id']} in this business.")
+    return account
 
 
 def totals(record: dict[str, Any]) -> None:

@@ -62,8 +62,8 @@ def render_payment(store: Store, record: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def _check(call: Call, data: dict, errors: FieldErrors) -> tuple[dict | None, list[tuple]]:
-    store = call.store
+def _check_body(call: Call, data: dict, errors: FieldErrors) -> None:
+    """What the body alone says is wrong (checked before a repeated external_id is looked up)."""
     v.required(data, ("customer_id", "total_amount_cents"), errors)
     total = v.integer(data, "total_amount_cents", errors, minimum=1)
     v.integer(data, "processing_fee_cents", errors, minimum=0)
@@ -75,26 +75,34 @@ def _check(call: Call, data: dict, errors: FieldErrors) -> tuple[dict | None, li
     base = call.business["base_currency"]
     if currency not in (None, "") and currency != base:
         errors.add("currency", f"Currency must match the business base currency ({base}).")
-    customer = None
-    if data.get("customer_id") not in (None, ""):
-        customer = store.get("customers", str(data["customer_id"]), call.business_id)
-        if customer is None:
-            errors.add(
-                "customer_id",
-                f"Customer {data['customer_id']} does not exist in this business. "
-                "Create the customer first.",
-            )
-    allocations = []
     allocated = 0
     for n, alloc in enumerate(v.list_of_objects(data, "allocations", errors)):
         label = f"allocations[{n}]"
-        invoice = invoice_or_error(call, alloc.get("invoice_id"), f"{label}.invoice_id", errors)
-        amount = alloc.get("amount_cents")
-        if amount is None:
+        if alloc.get("invoice_id") in (None, ""):
+            errors.add(f"{label}.invoice_id", "This field is required.")
+        if alloc.get("amount_cents") is None:
             errors.add(f"{label}.amount_cents", "This field is required.")
             continue
-        amount = v.integer(alloc, "amount_cents", errors, 1, f"{label}.amount_cents")
-        if invoice is None or amount is None:
+        allocated += v.integer(alloc, "amount_cents", errors, 1, f"{label}.amount_cents") or 0
+    if total is not None and allocated > total:
+        errors.add("allocations", f"Allocations ({allocated}) exceed total_amount_cents ({total}).")
+
+
+def _check_records(call: Call, data: dict, errors: FieldErrors) -> tuple[dict | None, list]:
+    """The customer and invoices the body names, which must exist and be payable."""
+    customer = call.store.get("customers", str(data["customer_id"]), call.business_id)
+    if customer is None:
+        errors.add(
+            "customer_id",
+            f"Customer {data['customer_id']} does not exist in this business. "
+            "Create the customer first.",
+        )
+    allocations = []
+    for n, alloc in enumerate(data.get("allocations") or []):
+        label = f"allocations[{n}]"
+        invoice = invoice_or_error(call, alloc["invoice_id"], f"{label}.invoice_id", errors)
+        amount = alloc["amount_cents"]
+        if invoice is None:
             continue
         if invoice.get("voided_at"):
             errors.add(f"{label}.invoice_id", f"Invoice {invoice['id']} is voided.")
@@ -104,20 +112,19 @@ def _check(call: Call, data: dict, errors: FieldErrors) -> tuple[dict | None, li
                 f"Amount {amount} exceeds the invoice's outstanding balance "
                 f"{invoice['outstanding_balance']}.",
             )
-        allocated += amount
         allocations.append((invoice, amount))
-    if total is not None and allocated > total:
-        errors.add("allocations", f"Allocations ({allocated}) exceed total_amount_cents ({total}).")
     return customer, allocations
 
 
 @route("POST", "/businesses/{business_id}/invoices/payments/", idempotency_key=True)
 def create_payment(call: Call):
+    data, errors, store = call.body(), FieldErrors(), call.store
+    _check_body(call, data, errors)
+    errors.raise_if_any()
     existing = existing_for_external_id(call, "payments", call.business_id, "payment")
     if existing is not None:
         return 200, {"payment": render_payment(call.store, existing)}
-    data, errors, store = call.body(), FieldErrors(), call.store
-    customer, allocations = _check(call, data, errors)
+    customer, allocations = _check_records(call, data, errors)
     errors.raise_if_any()
     total = data["total_amount_cents"]
     allocated = sum(amount for _, amount in allocations)

@@ -50,19 +50,18 @@ def _check_method(data: dict, errors: FieldErrors) -> None:
 
 @route("POST", "/businesses/{business_id}/invoices/refunds/")
 def create_refund(call: Call):
-    existing = existing_for_external_id(call, "refunds", call.business_id, "refund")
-    if existing is not None:
-        return 200, render_refund(call.store, existing)
     data, errors, store = call.body(), FieldErrors(), call.store
     v.required(data, ("invoice_id",), errors)
-    invoice = None
-    if data.get("invoice_id") not in (None, ""):
-        invoice = invoice_or_error(call, data["invoice_id"], "invoice_id", errors)
     amount = v.integer(data, "amount_cents", errors, minimum=1)
     v.integer(data, "refund_processing_fee_cents", errors, minimum=0)
     v.string(data, "external_id", errors, max_length=255, min_length=1)
     v.datetime_value(data, "completed_at", errors)
     _check_method(data, errors)
+    errors.raise_if_any()
+    existing = existing_for_external_id(call, "refunds", call.business_id, "refund")
+    if existing is not None:
+        return 200, render_refund(call.store, existing)
+    invoice = invoice_or_error(call, data["invoice_id"], "invoice_id", errors)
     errors.raise_if_any()
     refundable = invoice["total_amount"] - invoice["refunded_amount"]
     if amount is None:
@@ -117,9 +116,6 @@ def _refund(call: Call) -> dict[str, Any]:
 @route("POST", "/businesses/{business_id}/invoices/refunds/{refund_id}/payments/")
 def create_refund_payment(call: Call):
     refund = _refund(call)
-    existing = existing_for_external_id(call, "refund_payments", call.business_id, "refund payment")
-    if existing is not None:
-        return 200, render_refund_payment(call.store, existing)
     data, errors, store = call.body(), FieldErrors(), call.store
     v.required(data, ("amount_cents",), errors)
     amount = v.integer(data, "amount_cents", errors, minimum=1)
@@ -128,6 +124,9 @@ def create_refund_payment(call: Call):
     v.datetime_value(data, "completed_at", errors)
     _check_method(data, errors)
     errors.raise_if_any()
+    existing = existing_for_external_id(call, "refund_payments", call.business_id, "refund payment")
+    if existing is not None:
+        return 200, render_refund_payment(call.store, existing)
     paid = sum(p["amount_cents"] for p in store.existing("refund_payments", refund["_payment_ids"]))
     if amount > refund["amount_cents"] - paid:
         raise field_error(

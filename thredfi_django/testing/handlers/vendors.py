@@ -44,9 +44,6 @@ def vendor_summary(vendor: dict[str, Any]) -> dict[str, Any]:
 
 @route("POST", "/businesses/{business_id}/vendors/")
 def create_vendor(call: Call):
-    existing = existing_for_external_id(call, "vendors", call.business_id, "vendor")
-    if existing is not None:
-        return 200, render_vendor(call.store, existing)
     data, errors, store = call.body(), FieldErrors(), call.store
     for name, limit in STRINGS.items():
         v.string(data, name, errors, max_length=limit)
@@ -54,6 +51,9 @@ def create_vendor(call: Call):
     if not data.get("individual_name") and not data.get("company_name"):
         errors.add("individual_name", "individual_name is required unless company_name is set.")
     errors.raise_if_any()
+    existing = existing_for_external_id(call, "vendors", call.business_id, "vendor")
+    if existing is not None:
+        return 200, render_vendor(call.store, existing)
     record = {name: data.get(name) for name in FIELDS}
     record.update(
         type="VendorData",

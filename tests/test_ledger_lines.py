@@ -1,0 +1,185 @@
+"""Invoice and bill lines: one schema at a time, and ledger accounts checked before sending."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.conf import settings
+from django.test import override_settings
+
+from tests.testapp.factories import make_bill, make_customer, make_invoice
+from tests.testapp.models import InvoiceLine
+from thredfi_django import ledger
+from thredfi_django.client import get_client
+from thredfi_django.engine import absorb
+from thredfi_django.models import SyncStatus
+
+pytestmark = pytest.mark.django_db
+
+REFERENCE = {**settings.THREDFI, "LINE_SCHEMA": "reference"}
+
+
+def gets(fake, path_end: str) -> int:
+    return sum(
+        n
+        for key, n in fake.stats.requests.items()
+        if key.startswith("GET ") and key.endswith(path_end)
+    )
+
+
+def posts(fake, path_end: str) -> int:
+    return sum(
+        n
+        for key, n in fake.stats.requests.items()
+        if key.startswith("POST ") and key.endswith(path_end)
+    )
+
+
+def pushed_invoice(fake, invoice):
+    (remote,) = fake.records("invoices", str(invoice.account.thredfi_id))
+    return remote
+
+
+def test_the_guide_schema_sends_unit_price_cents_and_account_code(thredfi_fake, queue, committed):
+    with committed():
+        invoice = make_invoice(lines=[(Decimal("2"), Decimal("12.50"))])
+    assert {r.outcome for r in queue.drain()} == {"synced"}
+
+    invoice.refresh_from_db()
+    line = invoice.lines.get()
+    sent = invoice.get_thredfi_payload()["line_items"][0]
+    assert {"unit_price_cents", "account_code"} <= set(sent)
+    assert not {"unit_price", "account_identifier"} & set(sent)
+    (remote_line,) = pushed_invoice(thredfi_fake, invoice)["line_items"]
+    assert (remote_line["unit_price"], remote_line["account_code"]) == (1250, line.account_code)
+
+
+def test_the_reference_schema_sends_unit_price_and_the_ledger_account_id(
+    thredfi_fake, queue, committed
+):
+    thredfi_fake.line_schema = "reference"
+    with override_settings(THREDFI=REFERENCE):
+        with committed():
+            invoice = make_invoice(lines=[(Decimal("1"), Decimal("99.99"))])
+        assert {r.outcome for r in queue.drain()} == {"synced"}
+        invoice.refresh_from_db()
+        sent = invoice.get_thredfi_payload()["line_items"][0]
+
+    (sales,) = [
+        a
+        for a in thredfi_fake.records("accounts", str(invoice.account.thredfi_id))
+        if a["code"] == "4000"
+    ]
+    assert sent["unit_price"] == 9999
+    assert sent["account_identifier"] == {"type": "AccountId", "id": sales["id"]}
+    assert not {"unit_price_cents", "account_code"} & set(sent)
+    (remote_line,) = pushed_invoice(thredfi_fake, invoice)["line_items"]
+    assert remote_line["account_identifier"]["id"] == sales["id"]
+
+
+@pytest.mark.parametrize("client_schema,server_schema", [("guide", "reference"),
+                                                          ("reference", "guide")])  # fmt: skip
+def test_the_fake_refuses_the_other_schemas_keys(
+    thredfi_fake, queue, committed, client_schema, server_schema
+):
+    thredfi_fake.line_schema = server_schema
+    with override_settings(THREDFI={**settings.THREDFI, "LINE_SCHEMA": client_schema}):
+        with committed():
+            invoice = make_invoice()
+        queue.drain()
+
+    state = absorb.state_for(invoice)
+    assert state.status == SyncStatus.NEEDS_ATTENTION
+    assert state.last_error_status == 400
+    price, account = ("unit_price", "account_identifier")
+    if client_schema == "guide":
+        price, account = "unit_price_cents", "account_code"
+    assert {f"line_items[0].{price}", f"line_items[0].{account}"} <= set(state.last_error_fields)
+
+
+def test_an_unknown_account_code_fails_locally_naming_the_code_and_the_business(
+    thredfi_fake, queue, committed
+):
+    with committed():
+        customer = make_customer()
+    queue.drain()
+    with committed():
+        invoice = make_invoice(customer, lines=[(1, Decimal("10.00")), (1, Decimal("5.00"))])
+        InvoiceLine.objects.filter(pk=invoice.lines.last().pk).update(account_code="4999")
+    queue.drain()
+
+    state = absorb.state_for(invoice)
+    customer.account.refresh_from_db()
+    assert state.status == SyncStatus.NEEDS_ATTENTION
+    assert state.last_error_kind == "local_validation"
+    (message,) = state.last_error_fields["line_items[1].account_code"]
+    assert "'4999'" in message and str(customer.account.thredfi_id) in message
+    assert posts(thredfi_fake, "/invoices/") == 0
+
+
+def test_a_line_without_a_code_takes_the_default_for_its_parent(thredfi_fake, queue, committed):
+    custom = {**settings.THREDFI, "ACCOUNT_CODES": {"invoice": "6000", "bill": "1000"}}
+    with override_settings(THREDFI=custom):
+        with committed():
+            invoice = make_invoice()
+            bill = make_bill()
+            InvoiceLine.objects.update(account_code="")
+            bill.lines.update(account_code="")
+        queue.drain()
+        invoice_line = invoice.get_thredfi_payload()["line_items"][0]
+        bill_line = bill.get_thredfi_payload()["line_items"][0]
+
+    assert (invoice_line["account_code"], bill_line["account_code"]) == ("6000", "1000")
+    assert absorb.state_for(invoice).status == SyncStatus.SYNCED
+
+
+def test_a_host_hook_picks_the_account_code(thredfi_fake, monkeypatch):
+    business = thredfi_fake.add_business(settings.THREDFI["PARTNER_UUID"])
+    invoice = make_invoice()
+    invoice.account.thredfi_id = business["id"]
+    monkeypatch.setattr(InvoiceLine, "get_thredfi_account_code", lambda line: "6000", raising=False)
+    assert invoice.get_thredfi_payload()["line_items"][0]["account_code"] == "6000"
+
+
+def test_the_chart_is_read_once_per_business_while_cached(thredfi_fake, queue, committed):
+    with committed():
+        first = make_invoice()
+        make_invoice(first.customer)
+        make_invoice(first.customer)
+    assert {r.outcome for r in queue.drain()} == {"synced"}
+    assert gets(thredfi_fake, "/chart-of-accounts/") == 1
+
+    first.account.refresh_from_db()
+    ledger.forget(str(first.account.thredfi_id))  # as thredfi_accounts does after a create
+    with committed():
+        make_invoice(first.customer)
+    queue.drain()
+    assert gets(thredfi_fake, "/chart-of-accounts/") == 2
+
+
+def test_an_account_created_after_the_chart_was_cached_is_found(thredfi_fake, queue, committed):
+    with committed():
+        first = make_invoice()
+    queue.drain()
+    first.account.refresh_from_db()
+    scope = get_client().business(str(first.account.thredfi_id))
+    scope.accounts.create({"code": "4100", "name": "Services", "account_type": "revenue"})
+    with committed():
+        second = make_invoice(first.customer)
+        second.lines.update(account_code="4100")
+    queue.drain()
+
+    assert absorb.state_for(second).status == SyncStatus.SYNCED
+    assert gets(thredfi_fake, "/chart-of-accounts/") == 2  # the miss looked once more
+
+
+def test_the_client_pages_through_a_chart_of_accounts(thredfi_fake):
+    business = thredfi_fake.add_business(settings.THREDFI["PARTNER_UUID"])
+    accounts = get_client().business(business["id"]).accounts
+    for n in range(95):  # past one page of 100
+        accounts.create({"code": f"7{n:03d}", "name": f"Overhead {n}", "account_type": "expense"})
+
+    codes = [a["code"] for a in accounts.list()]
+    assert len(codes) == len(set(codes)) == 8 + 95
+    assert {"1000", "4000", "7094"} <= set(codes)

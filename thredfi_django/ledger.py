@@ -1,0 +1,176 @@
+"""Ledger accounts: each business's chart of accounts (cached) and the account of each line.
+
+A line names its ledger account by code ("4000"): the line model's ``account_code`` (a field,
+a ``get_thredfi_account_code()`` method, or ``thredfi_field_map``), else
+``THREDFI['ACCOUNT_CODES']`` for its parent (invoice or bill). The code must be in the
+business's chart of accounts, so an unknown code fails here, naming the code and the business,
+before a request is spent on the invoice or bill. ``THREDFI['LINE_SCHEMA']`` decides what a
+line carries: ``account_code`` ("guide") or ``account_identifier`` with the account's id
+("reference").
+
+The chart is read once per business per ``CHART_CACHE_SECONDS``: kept in this process (a push
+looks codes up twice; a Redis round trip each would cost more than the rest of building the
+body) and in the Django cache (shared by the workers). A code missing from a cached chart is
+looked up once more in Thredfi before it is refused: an account created since is found.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from django.core.cache import caches
+from django.core.signals import setting_changed
+
+from .client import get_client
+from .conf import thredfi_settings
+from .exceptions import ThredfiLocalValidationError
+
+#: What is kept of each ledger account (the list also carries balances, which go stale).
+ACCOUNT_KEYS = ("id", "code", "name", "account_type", "account_subtype", "is_active")
+
+_lock = threading.Lock()
+#: cache key -> (monotonic expiry, {code: account}): this process's copies.
+_charts: dict[str, tuple[float, dict[str, dict[str, Any]]]] = {}
+
+
+def cache_key(business_id: str) -> str:
+    """One key per API host and business (sandbox and production charts never mix)."""
+    return f"thredfi:chart:{thredfi_settings.base_url}:{business_id}"
+
+
+def chart(business_id: str, *, fresh: bool = False) -> dict[str, dict[str, Any]]:
+    """``{code: account}`` of one business (its remote id): this process's copy, else the
+    Django cache's, else one paged read from Thredfi (always, with ``fresh=True``)."""
+    key, ttl = cache_key(business_id), thredfi_settings.CHART_CACHE_SECONDS
+    now = time.monotonic()
+    if not fresh:
+        with _lock:
+            kept = _charts.get(key)
+        if kept is not None and kept[0] > now:
+            return kept[1]
+    cache = caches[thredfi_settings.TOKEN_CACHE]
+    accounts = None if fresh else cache.get(key)
+    if accounts is None:
+        accounts = {
+            str(record["code"]): {name: record.get(name) for name in ACCOUNT_KEYS}
+            for record in get_client().business(business_id).accounts.list()
+            if isinstance(record, dict) and record.get("code") not in (None, "")
+        }
+        cache.set(key, accounts, ttl)
+    with _lock:
+        _charts[key] = (now + ttl, accounts)
+    return accounts
+
+
+def forget(business_id: str) -> None:
+    """Drop the cached chart of a business (after creating an account in it)."""
+    key = cache_key(business_id)
+    with _lock:
+        _charts.pop(key, None)
+    caches[thredfi_settings.TOKEN_CACHE].delete(key)
+
+
+def forget_all(**kwargs: Any) -> None:
+    """Drop this process's copies of every chart (the Django cache is left alone)."""
+    with _lock:
+        _charts.clear()
+
+
+setting_changed.connect(forget_all, dispatch_uid="thredfi_django.ledger.forget_all")
+
+
+def _account(business_id: str, code: str) -> dict[str, Any] | None:
+    """The account with ``code``, looking in Thredfi once more when the cached chart lacks it."""
+    account = chart(business_id).get(code)
+    if account is None:
+        account = chart(business_id, fresh=True).get(code)
+    return account
+
+
+def account_code(parent_resource: str, line: Any) -> str | None:
+    """The ledger account code of ``line``: its own, else the default for its parent."""
+    code = line.get_thredfi_value("account_code")
+    if code in (None, ""):
+        code = thredfi_settings.ACCOUNT_CODES.get(parent_resource)
+    return str(code).strip() if code not in (None, "") else None
+
+
+def _business(owner: Any) -> tuple[Any, str | None]:
+    """The owner's business and its Thredfi ID (None before it was pushed)."""
+    business = owner.get_thredfi_business()
+    return business, str(business.thredfi_id) if business and business.thredfi_id else None
+
+
+def _not_in_chart(code: str, business: Any, business_id: str) -> str:
+    return (
+        f"{code!r} is not in the chart of accounts of business {business} "
+        f"({business_id}). Use one of its codes, or create the account "
+        "(manage.py thredfi_accounts --create-missing)."
+    )
+
+
+def line_accounts(parent: Any, lines: list[Any], schema: str | None = None) -> list[dict[str, Any]]:
+    """The account field of each line of ``parent``, per ``schema`` (default ``LINE_SCHEMA``).
+
+    ``[{"account_code": "4000"}, ...]`` or ``[{"account_identifier": {"type": "AccountId",
+    "id": ...}}, ...]``. Raises ThredfiLocalValidationError naming every line whose code is not
+    in the business's chart. Before the business has a Thredfi ID its chart cannot be read: the
+    "guide" codes are then returned unchecked (the push checks them once the business exists),
+    and the "reference" schema, which needs the ids, is an error.
+    """
+    resource = parent.thredfi_resource
+    codes = [account_code(resource, line) for line in lines]
+    reference = (schema or thredfi_settings.LINE_SCHEMA) == "reference"
+    business, business_id = _business(parent)
+    if business_id is None:
+        if reference and any(codes):
+            raise ThredfiLocalValidationError(
+                f"This {resource}'s lines need ledger account ids, which can only be looked up "
+                "once its business is in Thredfi.",
+                {"business": ["Push the business to Thredfi first."]},
+            )
+        return [{"account_code": code} if code else {} for code in codes]
+    errors: dict[str, list[str]] = {}
+    fields = []
+    for n, code in enumerate(codes):
+        if not code:
+            fields.append({})
+            continue
+        account = _account(business_id, code)
+        if account is None:
+            message = f"Line {n + 1}: account code {_not_in_chart(code, business, business_id)}"
+            errors[f"line_items[{n}].account_code"] = [message]
+        elif reference:
+            fields.append({"account_identifier": {"type": "AccountId", "id": account["id"]}})
+        else:
+            fields.append({"account_code": code})
+    if errors:
+        raise ThredfiLocalValidationError(
+            f"This {resource} names ledger accounts that business {business} does not have.",
+            errors,
+        )
+    return fields
+
+
+def object_account(obj: Any) -> dict[str, Any] | None:
+    """``{"type": "AccountId", "id": ...}`` for an object naming one account (a write-off's
+    destination): its ``account_code``, else ``ACCOUNT_CODES[resource]``; None when neither."""
+    code = account_code(obj.thredfi_resource, obj)
+    if code is None:
+        return None
+    business, business_id = _business(obj)
+    if business_id is None:
+        raise ThredfiLocalValidationError(
+            f"This {obj.thredfi_resource.replace('_', ' ')} names ledger account {code!r}, "
+            "whose id can only be looked up once its business is in Thredfi.",
+            {"business": ["Push the business to Thredfi first."]},
+        )
+    account = _account(business_id, code)
+    if account is None:
+        raise ThredfiLocalValidationError(
+            f"Business {business} has no ledger account {code!r}.",
+            {"account_code": [f"Account code {_not_in_chart(code, business, business_id)}"]},
+        )
+    return {"type": "AccountId", "id": account["id"]}
