@@ -126,9 +126,29 @@ class Resource:
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         return self.client.request(method, path, business_id=self.business_id, **kwargs)
 
+    #: Where an answer of several records holds the one this resource is about (that one is
+    #: checked; the whole answer is returned).
+    answer_record: ClassVar[str | None] = None
+
     def _record(self, method: str, path: str, *, empty_ok: bool = False, **kwargs: Any) -> Any:
-        return checked_record(self._call(method, path, **kwargs), method=method, path=path,
-                              empty_ok=empty_ok)  # fmt: skip
+        answer = self._call(method, path, **kwargs)
+        return self._checked(answer, method, path, empty_ok=empty_ok)
+
+    def _checked(
+        self,
+        answer: Any,
+        method: str,
+        path: str,
+        *,
+        empty_ok: bool = False,
+        external_id: str | None = None,
+    ) -> Any:
+        part = self.answer_record
+        if part and isinstance(answer, dict) and isinstance(answer.get(part), dict):
+            checked_record(Record(answer[part]), method=method, path=path, external_id=external_id)
+            return answer
+        return checked_record(answer, method=method, path=path, empty_ok=empty_ok,
+                              external_id=external_id)  # fmt: skip
 
 
 class Create:
@@ -136,8 +156,6 @@ class Create:
 
     #: The key some endpoints wrap the created object in (``{"payment": {...}}``).
     create_envelope: ClassVar[str | None] = None
-    #: Where an answer of several records holds the one created (checked; the whole returned).
-    answer_record: ClassVar[str | None] = None
 
     def create(self: Any, data: dict[str, Any], *, idempotency_key: str | None = None) -> Record:
         headers = {"Idempotency-Key": str(idempotency_key)} if idempotency_key else None
@@ -147,11 +165,7 @@ class Create:
         if envelope and isinstance(record, dict) and isinstance(record.get(envelope), dict):
             record = Record(record[envelope], http_status=record.http_status)
         sent = data.get("external_id") if isinstance(data, dict) else None
-        part = self.answer_record
-        if part and isinstance(record, dict) and isinstance(record.get(part), dict):
-            checked_record(Record(record[part]), method="POST", path=path, external_id=sent)
-            return record
-        return checked_record(record, method="POST", path=path, external_id=sent)
+        return self._checked(record, "POST", path, external_id=sent)
 
 
 class List:
