@@ -202,6 +202,10 @@ SETTINGS: dict[str, Setting] = {
     # transaction when a person or a command asks for a re-sync.
     "RECORD_CHUNK": Setting(1000, Int(low=1, high=5000)),
     "REQUEST_CHUNK": Setting(2000, Int(low=1, high=30000)),
+    # Above this many sync-state rows (PostgreSQL's estimate), the dashboard, thredfi_status and
+    # the outbox changelist show the database's estimate of synced rows and of result counts
+    # instead of counting millions of rows on every view.
+    "EXACT_COUNT_LIMIT": Setting(100_000, Int(low=0)),
     # Attempt history rows kept per object.
     "ATTEMPT_HISTORY": Setting(20, Int(low=0)),
     # Invoice/bill line schema (docs/thredfi-api.md: the docs disagree): "guide" sends

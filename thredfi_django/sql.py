@@ -19,6 +19,7 @@ offers, so every branch runs in CI.
 from __future__ import annotations
 
 import copy
+import json
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -255,3 +256,19 @@ def subquery_sql(queryset: QuerySet, *, skip_locked: bool = False) -> tuple[str,
     if skip_locked and features(connections[queryset.db]).skip_locked:
         sql += " FOR UPDATE SKIP LOCKED"
     return sql, params
+
+
+def estimated_count(queryset: QuerySet) -> int | None:
+    """The planner's estimate of how many rows ``queryset`` matches (PostgreSQL: one
+    ``EXPLAIN``, read from the table's statistics, whatever the table's size), or None where
+    the database gives no such estimate and only counting tells."""
+    connection = connections[queryset.db]
+    if connection.vendor != "postgresql":
+        return None
+    sql, params = queryset.order_by().values("pk").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+        plan = cursor.fetchone()[0]
+    if isinstance(plan, str):
+        plan = json.loads(plan)  # psycopg 2 hands it back as text
+    return int(plan[0]["Plan"]["Plan Rows"])

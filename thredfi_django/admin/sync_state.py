@@ -41,6 +41,7 @@ from .display import (
 )
 from .filters import AgeListFilter, BusinessListFilter, ModelListFilter, RemoteStaleListFilter
 from .mixins import SYNC_PERMISSION
+from .paginator import EstimatingPaginator
 from .retry import held_back_message, hold_back_still_invalid
 
 #: "Mark resolved" leaves these alone: nothing to resolve, or a worker owns the row right now.
@@ -139,6 +140,10 @@ class SyncStateAdmin(admin.ModelAdmin):
     ]
     search_fields = ["external_id", "remote_id", "label", "object_id"]
     ordering = ["-updated_at", "-id"]
+    # Large tables: no count of the unfiltered table next to a filtered one, and estimated
+    # counts above EXACT_COUNT_LIMIT (admin/paginator.py).
+    show_full_result_count = False
+    paginator = EstimatingPaginator
     date_hierarchy = None
     actions = ["retry", "mark_resolved"]
     inlines = [SyncAttemptInline]

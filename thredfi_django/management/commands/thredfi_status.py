@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count
 from django.utils import timezone
 
+from thredfi_django.counts import status_counts
 from thredfi_django.engine.absorb import absorb_all
 from thredfi_django.models import SyncState, SyncStatus
 
@@ -66,13 +67,12 @@ class Command(BaseCommand):
 
     def handle(self, *args, failures: int, check: bool, **options):
         absorb_all()  # saves the drain has not taken in yet count as pending
-        rows = (
-            SyncState.objects.values("content_type_id", "status").annotate(n=Count("id")).order_by()
-        )
+        counted = status_counts()
         table: dict[str, dict[str, int]] = {}
-        for row in rows:
-            counts = table.setdefault(model_label(row["content_type_id"]), {})
-            counts[row["status"]] = counts.get(row["status"], 0) + row["n"]
+        for content_type_id, by_status in counted.by_model.items():
+            counts = table.setdefault(model_label(content_type_id), {})
+            for status, n in by_status.items():
+                counts[status] = counts.get(status, 0) + n
         never = untracked_counts()
         for label, n in never.items():
             table.setdefault(label, {})[NEVER_RECORDED] = n
@@ -81,6 +81,11 @@ class Command(BaseCommand):
             self.stdout.write("No objects are tracked for Thredfi sync yet.")
             return
         self._write_table(table)
+        if counted.estimated:
+            self.stdout.write(
+                "(synced and total: the database's estimate, the table being larger than "
+                "EXACT_COUNT_LIMIT; every other status is counted exactly)"
+            )
         if never:
             self.stdout.write(
                 self.style.WARNING(

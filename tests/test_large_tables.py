@@ -1,0 +1,99 @@
+"""A large outbox: the indexes its hot paths need, built without locking the table, and counts
+that do not read millions of rows. (How fast: benchmarks/million_rows.py; nothing is timed here.)"""
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.test import override_settings
+
+from tests.testapp.factories import make_invoice
+from tests.testapp.models import Invoice
+from thredfi_django.admin.paginator import EstimatingPaginator
+from thredfi_django.counts import content_types_with_rows, status_counts
+from thredfi_django.models import SyncState, SyncStatus
+from thredfi_django.sql import estimated_count
+
+pytestmark = pytest.mark.django_db
+
+LARGE_TABLE_INDEXES = {
+    "thredfi_claim_idx",
+    "thredfi_sweep_idx",
+    "thredfi_unsynced_idx",
+    "thredfi_stale_idx",
+    "thredfi_recent_idx",
+}
+
+
+def on_postgresql() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def test_the_migration_builds_every_large_table_index():
+    with connection.cursor() as cursor:
+        found = connection.introspection.get_constraints(cursor, SyncState._meta.db_table)
+    assert LARGE_TABLE_INDEXES <= set(found)
+
+
+@pytest.mark.django_db(transaction=True)  # SQLite's schema editor refuses an open transaction
+def test_the_migration_builds_them_concurrently_on_postgresql_and_plainly_elsewhere():
+    out = StringIO()
+    call_command("sqlmigrate", "thredfi_django", "0004", stdout=out)
+    sql = out.getvalue()
+    assert sql.count("CREATE INDEX") == len(LARGE_TABLE_INDEXES)
+    assert ("CONCURRENTLY" in sql) == on_postgresql()
+    assert "BEGIN" not in sql  # not atomic: CONCURRENTLY refuses to run in a transaction
+
+
+def test_counts_per_model_and_status_are_exact_on_a_small_table():
+    make_invoice()
+    invoice = Invoice.objects.get()
+    call_command("thredfi_status", stdout=StringIO())  # takes the saves in as pending rows
+    SyncState.objects.filter(object_id=str(invoice.pk), resource="invoice").update(
+        status=SyncStatus.SYNCED
+    )
+
+    counts = status_counts()
+
+    invoice_type = SyncState.objects.get(resource="invoice").content_type_id
+    assert counts.by_model[invoice_type] == {SyncStatus.SYNCED: 1}
+    assert sorted(counts.by_model) == content_types_with_rows()
+    assert counts.estimated is False
+
+
+def test_the_changelist_paginator_counts_while_the_table_is_small():
+    for _ in range(3):
+        make_invoice()
+    call_command("thredfi_status", stdout=StringIO())
+    rows = SyncState.objects.order_by("pk")
+
+    assert EstimatingPaginator(rows, 2).count == rows.count() == 9
+
+
+@pytest.mark.services
+def test_above_the_limit_synced_rows_and_result_counts_are_the_databases_estimate():
+    for _ in range(3):
+        make_invoice()
+    call_command("thredfi_status", stdout=StringIO())
+    SyncState.objects.exclude(resource="invoice").update(status=SyncStatus.SYNCED)
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {SyncState._meta.db_table}")
+
+    with override_settings(THREDFI={"EXACT_COUNT_LIMIT": 0}):
+        counts = status_counts()
+        page_count = EstimatingPaginator(SyncState.objects.order_by("pk"), 2).count
+        status_output = StringIO()
+        call_command("thredfi_status", stdout=status_output)
+
+    assert counts.estimated is True
+    invoice_type = SyncState.objects.filter(resource="invoice").first().content_type_id
+    assert counts.by_model[invoice_type] == {SyncStatus.PENDING: 3, SyncStatus.SYNCED: 0}
+    assert page_count == estimated_count(SyncState.objects.all()) == 9
+    assert "the database's estimate" in status_output.getvalue()
+
+
+def test_no_estimate_where_the_database_gives_none():
+    if on_postgresql():
+        pytest.skip("PostgreSQL estimates; the services pass covers it")
+    assert estimated_count(SyncState.objects.all()) is None
