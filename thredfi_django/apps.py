@@ -1,6 +1,8 @@
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
+from . import telemetry
+
 
 class ThredfiDjangoConfig(AppConfig):
     name = "thredfi_django"
@@ -13,3 +15,4 @@ class ThredfiDjangoConfig(AppConfig):
         from .recording import receivers  # models: needs the app registry
 
         receivers.connect_all()
+        telemetry.connect()

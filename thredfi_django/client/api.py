@@ -18,7 +18,7 @@ import urllib3
 from requests.auth import HTTPBasicAuth
 from requests.structures import CaseInsensitiveDict
 
-from .. import __version__
+from .. import __version__, telemetry
 from ..exceptions import (
     ThredfiAuthenticationError,
     ThredfiConfigurationError,
@@ -167,6 +167,7 @@ class ThredfiClient:
         return self.tokens.get(scope, lambda: self._fetch_business_token(scope))
 
     def _fetch_partner_token(self) -> tuple[str, Any]:
+        telemetry.token_fetched("partner")
         path = API_ROOT + "oauth2/token/"
         # The schema (OAuth2TokenRequestRequest) marks client_id required while the guides send
         # only grant_type; sending both satisfies either reading.
@@ -189,6 +190,7 @@ class ThredfiClient:
         return self._token_from(response, "POST", path)
 
     def _fetch_business_token(self, business_id: str) -> tuple[str, Any]:
+        telemetry.token_fetched("business")
         path = f"{API_ROOT}{path_segment(business_id, 'business id')}/oauth2/token/"
         for attempt in (1, 2):
             partner = self.tokens.get(PARTNER_SCOPE, self._fetch_partner_token)
@@ -345,6 +347,7 @@ class ThredfiClient:
             response.status_code,
             (time.monotonic() - started) * 1000,
         )
+        telemetry.request_finished(method, path, response.status_code, started)
         if response.is_redirect or 300 <= response.status_code < 400:
             location = redact(response.headers.get("Location", "nowhere"), secrets)[:200]
             raise ThredfiMalformedResponseError(
