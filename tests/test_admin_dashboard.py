@@ -182,3 +182,39 @@ def test_without_view_permission_on_the_outbox_there_is_no_dashboard(db):
     client = client_for(clerk)
     assert reverse(DASHBOARD) not in client.get(reverse("admin:index")).content.decode()
     assert client.get(reverse(DASHBOARD)).status_code == 403
+
+
+# -- lag of new objects ---------------------------------------------------------------------------
+
+
+def created(state, *, took, ago=timedelta(minutes=5), operation="create"):
+    """A successful create that answered ``took`` after the row was recorded."""
+    finished = timezone.now() - ago
+    SyncState.objects.filter(pk=state.pk).update(created_at=finished - took)
+    return SyncAttempt.objects.create(
+        state=state,
+        started_at=finished - timedelta(milliseconds=80),
+        finished_at=finished,
+        outcome=Outcome.SUCCESS,
+        operation=operation,
+    )
+
+
+def test_lag_percentiles_of_the_objects_created_in_the_last_hour(account, make_invoice, operator):
+    for n, seconds in enumerate([1, 2, 3, 4, 100]):
+        invoice = make_invoice(f"LAG-{n}", SyncStatus.SYNCED)
+        created(state_of(invoice), took=timedelta(seconds=seconds))
+    old = make_invoice("LAG-OLD", SyncStatus.SYNCED)  # two hours ago: outside the window
+    created(state_of(old), took=timedelta(hours=5), ago=timedelta(hours=2))
+    updated = make_invoice("LAG-UPD", SyncStatus.SYNCED)  # an update: not a new object
+    created(state_of(updated), took=timedelta(days=3), operation="update")
+
+    lag = dashboard_data().lag
+
+    assert (lag.count, lag.p50, lag.p99) == (5, timedelta(seconds=3), timedelta(seconds=100))
+    html = client_for(operator).get(reverse(DASHBOARD)).content.decode()
+    assert "3.0 s / 100.0 s" in html
+
+
+def test_no_lag_is_shown_when_nothing_was_created_in_the_last_hour(account):
+    assert dashboard_data().lag is None
