@@ -65,6 +65,10 @@ def test_the_old_cache_alias_key_says_it_was_renamed():
         ("DISPATCH", "fast", "one of 'drain', 'per_object'"),
         ("API_KEY", 12345, "a string"),
         ("TOKEN_CACHE", None, "a string"),
+        ("RATE_LIMIT", 20, '{"global": 50, "per_business": 19}'),
+        ("RATE_LIMIT", {"per_business": 0.5}, "requests per second"),
+        ("RATE_LIMIT", {"per_tenant": 20}, "requests per second"),
+        ("EXACT_COUNT_LIMIT", -1, "at least 0"),
     ],
 )
 def test_wrong_types_and_ranges_are_check_errors_naming_the_setting(key, value, complaint):

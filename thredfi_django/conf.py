@@ -132,6 +132,23 @@ class Mapping(Kind):
         return isinstance(value, dict)
 
 
+class RateLimits(Kind):
+    """``{"global": n, "per_business": n}``: whole requests per second, each optional."""
+
+    description = 'a dict like {"global": 50, "per_business": 19} (requests per second or None)'
+    keys = ("global", "per_business")
+
+    def accepts(self, value: Any) -> bool:
+        return (
+            isinstance(value, dict)
+            and set(value) <= set(self.keys)
+            and all(
+                v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 1)
+                for v in value.values()
+            )
+        )
+
+
 class Setting:
     """One key of ``THREDFI``: its default and the values it accepts."""
 
@@ -206,6 +223,10 @@ SETTINGS: dict[str, Setting] = {
     # the outbox changelist show the database's estimate of synced rows and of result counts
     # instead of counting millions of rows on every view.
     "EXACT_COUNT_LIMIT": Setting(100_000, Int(low=0)),
+    # Requests per second to Thredfi, all worker processes together (counted in TOKEN_CACHE,
+    # which must then be shared: Redis or Memcached): {"global": n, "per_business": n}; None or
+    # a missing key is no limit. Set it a little under Thredfi's own limits.
+    "RATE_LIMIT": Setting({"global": None, "per_business": None}, RateLimits()),
     # Attempt history rows kept per object.
     "ATTEMPT_HISTORY": Setting(20, Int(low=0)),
     # Invoice/bill line schema (docs/thredfi-api.md: the docs disagree): "guide" sends

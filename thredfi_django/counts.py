@@ -32,12 +32,12 @@ def status_counts() -> StatusCounts:
     """Rows per model and status: two queries, or one plus one ``EXPLAIN`` per model."""
     by_model: dict[int, dict[str, int]] = {}
     unsynced = SyncState.objects.filter(NOT_SYNCED).values("content_type_id", "status")
-    for row in unsynced.annotate(n=Count("id")).order_by():
+    for row in unsynced.annotate(n=Count("*")).order_by():
         by_model.setdefault(row["content_type_id"], {})[row["status"]] = row["n"]
     size = estimated_count(SyncState.objects.all())
     if size is None or size <= int(thredfi_settings.EXACT_COUNT_LIMIT):
         synced = SyncState.objects.filter(status=SyncStatus.SYNCED).values("content_type_id")
-        for row in synced.annotate(n=Count("id")).order_by():
+        for row in synced.annotate(n=Count("*")).order_by():
             by_model.setdefault(row["content_type_id"], {})[SyncStatus.SYNCED] = row["n"]
         return StatusCounts(by_model)
     for content_type_id in content_types_with_rows():

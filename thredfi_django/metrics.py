@@ -32,7 +32,7 @@ class RowsByStatus:
             "Sync-state rows that are not synced, by status (read at scrape time).",
             labels=["status"],
         )
-        rows = SyncState.objects.filter(NOT_SYNCED).values("status").annotate(n=Count("id"))
+        rows = SyncState.objects.filter(NOT_SYNCED).values("status").annotate(n=Count("*"))
         for row in rows.order_by():
             gauge.add_metric([row["status"]], row["n"])
         yield gauge

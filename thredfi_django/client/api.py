@@ -29,6 +29,7 @@ from ..exceptions import (
 )
 from ..redaction import redact
 from .errors import error_from_response, snippet
+from .ratelimit import RateLimiter
 from .resources import API_ROOT, Businesses, BusinessScope, Record, path_segment
 from .tokens import PARTNER_SCOPE, LocalCache, Token, TokenCache, TokenStore
 from .transport import (
@@ -80,6 +81,7 @@ class ThredfiClient:
         token_refresh_margin: float = 300,
         session: requests.Session | None = None,
         cache_secret: str = "",
+        rate_limit: dict[str, int | None] | None = None,
     ):
         if not partner_uuid or not api_key:
             missing = "PARTNER_UUID" if not partner_uuid else "API_KEY"
@@ -112,8 +114,12 @@ class ThredfiClient:
             session = settle_environment(requests.Session(), self.base_url)
         self.session = session
         self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+        cache = cache if cache is not None else LocalCache()
+        self.rate_limiter = RateLimiter(
+            cache, rate_limit, namespace=f"{self.partner_uuid}@{self.base_url}"
+        )
         self.tokens = TokenStore(
-            cache if cache is not None else LocalCache(),
+            cache,
             partner_uuid=self.partner_uuid,
             api_key=self._api_key,
             base_url=self.base_url,
@@ -242,6 +248,7 @@ class ThredfiClient:
         scope = str(business_id) if business_id else PARTNER_SCOPE
         for attempt in (1, 2):
             token = self._token(scope)
+            self.rate_limiter.wait(business_id)
             response = self._send(
                 method, path, token=token.access_token, params=params, json=json, headers=headers
             )

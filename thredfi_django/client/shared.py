@@ -48,6 +48,9 @@ class DjangoCache:
     def delete(self, key: str) -> Any:
         return self.backend.delete(key)
 
+    def incr(self, key: str, delta: int = 1) -> int:
+        return int(self.backend.incr(key, delta))
+
 
 def build_client() -> ThredfiClient:
     """A new client from the current settings (most code wants :func:`get_client`)."""
@@ -70,6 +73,7 @@ def build_client() -> ThredfiClient:
         cache=DjangoCache(alias),
         token_refresh_margin=s.TOKEN_REFRESH_MARGIN,
         cache_secret=str(getattr(settings, "SECRET_KEY", "") or ""),
+        rate_limit=s.RATE_LIMIT,
     )
 
 

@@ -88,6 +88,15 @@ class LocalCache:
         with self._lock:
             return self._data.pop(key, None) is not None
 
+    def incr(self, key: str, delta: int = 1) -> int:
+        """Add ``delta`` to a stored number (ValueError when absent, as Django's caches do)."""
+        with self._lock:
+            item = self._live(key)
+            if item is None:
+                raise ValueError(f"Key {key!r} not found")
+            self._data[key] = (item[0] + delta, item[1])
+            return int(item[0] + delta)
+
 
 @dataclass(frozen=True)
 class Token:

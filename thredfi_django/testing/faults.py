@@ -7,7 +7,10 @@ Kinds, as counted in ``fake.stats["faults"]``:
 - ``rate_limit``: 429 with ``Retry-After`` and ``error_code: "rate_limited"``, not applied;
 - ``drop``: the request IS applied and stored, then the connection is dropped without answer;
 - ``slow``: the answer is delayed by ``slow_seconds`` (combines with the others);
-- ``status``: a one-shot fault with another status (e.g. 400) from ``fail_next``.
+- ``status``: a one-shot fault with another status (e.g. 400) from ``fail_next``;
+- ``rate_limit`` also answers every request to ``/businesses/<id>/…`` beyond
+  ``business_requests_per_second`` to that business in the last second (a sliding window, the
+  strictest way a server counts), as Thredfi's own per-business limit would.
 
 Faults never touch ``/__fake__/`` control endpoints. They do apply to the token endpoints (a real
 outage would too); pass ``paths=[...]`` (substrings of the path) to limit them.
@@ -17,8 +20,13 @@ from __future__ import annotations
 
 import json
 import random
+import re
+import time
+from collections import defaultdict, deque
 from dataclasses import dataclass
 from typing import Any
+
+_BUSINESS_PATH = re.compile(r"/businesses/([^/]+)/")
 
 
 @dataclass
@@ -56,6 +64,7 @@ class Faults:
         slow_seconds: float = 0.0,
         seed: int | None = None,
         paths: list[str] | str | None = None,
+        business_requests_per_second: int | None = None,
     ) -> None:
         rates = {
             "server_error_rate": server_error_rate,
@@ -76,6 +85,10 @@ class Faults:
         self.slow_seconds = float(slow_seconds)
         self.paths = [paths] if isinstance(paths, str) else list(paths or [])
         self.random = random.Random(seed)
+        if business_requests_per_second is not None and int(business_requests_per_second) < 1:
+            raise ValueError("business_requests_per_second must be at least 1 (or None: no limit)")
+        self.business_limit = business_requests_per_second
+        self.recent: defaultdict[str, deque[float]] = defaultdict(deque)
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -86,6 +99,7 @@ class Faults:
             "slow_rate": self.slow_rate,
             "slow_seconds": self.slow_seconds,
             "paths": self.paths,
+            "business_requests_per_second": self.business_limit,
             "pending_one_shots": sum(s.remaining for s in self.one_shots),
         }
 
@@ -109,6 +123,8 @@ class Faults:
                 if shot.remaining <= 0:
                     self.one_shots.remove(shot)
                 return self._one_shot_fault(shot)
+        if self.over_business_limit(path):
+            return Fault("rate_limit", 429, self.retry_after)
         if self.paths and not any(part in path for part in self.paths):
             return None
         fault = None
@@ -123,6 +139,21 @@ class Faults:
             fault = fault or Fault("")
             fault.delay = self.slow_seconds
         return fault
+
+    def over_business_limit(self, path: str) -> bool:
+        """True when ``path``'s business had its fill of requests in the last second (a
+        request refused is not counted)."""
+        match = _BUSINESS_PATH.search(path)
+        if not self.business_limit or match is None:
+            return False
+        now = time.monotonic()
+        recent = self.recent[match.group(1)]
+        while recent and recent[0] <= now - 1.0:
+            recent.popleft()
+        if len(recent) >= self.business_limit:
+            return True
+        recent.append(now)
+        return False
 
     def _any_rate(self) -> bool:
         return bool(self.server_error_rate or self.rate_limit_rate or self.drop_rate)
