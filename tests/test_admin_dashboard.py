@@ -15,7 +15,7 @@ from django.utils import timezone
 from tests.admin_fixtures import *  # noqa: F403  (fixtures)
 from tests.admin_fixtures import client_for, make_staff, state_of
 from tests.testapp.models import Customer, Invoice
-from thredfi_django.admin import dashboard_data
+from thredfi_django.admin import dashboard, dashboard_data
 from thredfi_django.models import SyncAttempt, SyncState, SyncStatus
 
 DASHBOARD = "admin:thredfi_django_syncdashboard_changelist"
@@ -218,3 +218,18 @@ def test_lag_percentiles_of_the_objects_created_in_the_last_hour(account, make_i
 
 def test_no_lag_is_shown_when_nothing_was_created_in_the_last_hour(account):
     assert dashboard_data().lag is None
+
+
+def test_lag_percentiles_are_of_the_newest_creates_when_there_are_many(
+    account, make_invoice, monkeypatch
+):
+    monkeypatch.setattr(dashboard, "LAG_SAMPLE", 2)
+    for n, (seconds, minutes_ago) in enumerate([(50, 30), (1, 2), (2, 1)]):
+        invoice = make_invoice(f"LAG-{n}", SyncStatus.SYNCED)
+        created(
+            state_of(invoice), took=timedelta(seconds=seconds), ago=timedelta(minutes=minutes_ago)
+        )
+
+    lag = dashboard_data().lag
+
+    assert (lag.count, lag.sampled, lag.p99) == (3, 2, timedelta(seconds=2))

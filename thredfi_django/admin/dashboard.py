@@ -15,7 +15,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, Min, Q
+from django.db.models import Count, Max, Min, Q
 from django.db.models.functions import TruncHour
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -29,6 +29,9 @@ from ..models import SyncAttempt, SyncState, SyncStatus
 from .display import ADMIN_CSS, redact, status_badge
 
 FAILURE_OUTCOMES = (SyncAttempt.Outcome.TRANSIENT_ERROR, SyncAttempt.Outcome.PERMANENT_ERROR)
+
+#: The lag percentiles are of at most this many of the last hour's creates (the newest).
+LAG_SAMPLE = 1000
 
 #: Chart geometry (SVG user units).
 CHART_HEIGHT = 120
@@ -58,6 +61,8 @@ class Lag:
     count: int
     p50: timedelta
     p99: timedelta
+    #: How many of them the percentiles are of (the newest).
+    sampled: int
 
     @property
     def p50_text(self) -> str:
@@ -76,24 +81,25 @@ def _seconds(delta: timedelta) -> str:
 def creation_lag(now: datetime, window: timedelta = timedelta(hours=1)) -> Lag | None:
     """How long new objects took to reach Thredfi: for each successful create that started in
     ``window``, from its sync-state row being recorded (the first save, once committed) to the
-    create being answered. The time a save waits is not stored; a create's row is recorded by
-    that very save, so this is exact for new objects (updates are not measured). Three queries,
-    the sorting done by the database; None when nothing was created."""
+    create being answered. When a save waited is not stored; a create's row is recorded by that
+    very save, so this is exact for new objects (updates are not measured). Percentiles of the
+    newest LAG_SAMPLE creates, so the cost does not grow with the traffic; None: none."""
     creates = SyncAttempt.objects.filter(
         outcome=SyncAttempt.Outcome.SUCCESS,
         operation="create",
         started_at__gte=now - window,
         finished_at__isnull=False,
-    ).annotate(lag=ExpressionWrapper(F("finished_at") - F("state__created_at"), DurationField()))
+    )
     count = creates.count()
     if not count:
         return None
+    newest = creates.order_by("-started_at").values_list("finished_at", "state__created_at")
+    lags = sorted(finished - recorded for finished, recorded in newest[:LAG_SAMPLE])
 
     def percentile(fraction: float) -> timedelta:
-        index = min(count - 1, max(0, math.ceil(fraction * count) - 1))  # nearest rank
-        return creates.order_by("lag").values_list("lag", flat=True)[index]
+        return lags[min(len(lags) - 1, max(0, math.ceil(fraction * len(lags)) - 1))]  # nearest rank
 
-    return Lag(count=count, p50=percentile(0.5), p99=percentile(0.99))
+    return Lag(count=count, p50=percentile(0.5), p99=percentile(0.99), sampled=len(lags))
 
 
 @dataclass
