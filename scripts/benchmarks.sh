@@ -21,3 +21,5 @@ run benchmarks/throughput.py --invoices 300 --latency-ms 50
 run benchmarks/save_overhead.py --saves 1000 --rounds 6
 run benchmarks/requeue.py
 run benchmarks/fault_injection.py --objects 2000 --seed 6
+run benchmarks/million_rows.py
+run benchmarks/rate_limit.py

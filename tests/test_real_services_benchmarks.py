@@ -25,6 +25,8 @@ TINY = {
     "throughput.py": (["--invoices", "4", "--businesses", "2"], "THROUGHPUT RATIO"),
     "save_overhead.py": (["--saves", "20", "--rounds", "2"], "SAVE OVERHEAD RATIO"),
     "requeue.py": (["--objects", "30"], "requeue:"),
+    "million_rows.py": (["--rows", "2000", "--small", "1000", "--runs", "1"], "seq scans"),
+    "rate_limit.py": (["--seconds", "2", "--limit", "5", "--server-limit", "6"], "rate_limited"),
 }
 
 
