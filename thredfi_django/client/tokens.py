@@ -38,12 +38,13 @@ PARTNER_SCOPE = "partner"
 
 
 class TokenCache(Protocol):
-    """The slice of Django's cache API the token store needs."""
+    """The slice of Django's cache API the token store and the rate limiter need."""
 
     def get(self, key: str, default: Any = None) -> Any: ...
     def set(self, key: str, value: Any, timeout: float | None = ...) -> None: ...
     def add(self, key: str, value: Any, timeout: float | None = ...) -> bool: ...
     def delete(self, key: str) -> Any: ...
+    def incr(self, key: str, delta: int = ...) -> int: ...  # the rate limiter's counters
 
 
 class LocalCache:
