@@ -149,6 +149,20 @@ def test_token_cache_must_exist_and_not_be_a_dummy():
         assert ids(check_token_cache()) == ["thredfi_django.W002"]
 
 
+def test_a_rate_limit_counted_in_a_per_process_cache_is_a_warning():
+    from thredfi_django.checks import check_token_cache
+
+    limited = {**GOOD, "RATE_LIMIT": {"per_business": 19}}
+    local = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    redis = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache"}}
+    with override_settings(THREDFI=limited, CACHES=local):
+        assert ids(check_token_cache()) == ["thredfi_django.W005"]
+    with override_settings(THREDFI=limited, CACHES=redis):
+        assert check_token_cache() == []
+    with override_settings(THREDFI=GOOD, CACHES=local):
+        assert check_token_cache() == []
+
+
 def test_beat_schedule_naming_the_sweep_by_its_module_path_is_caught():
     """The README once said `thredfi_django.tasks.sweep_pending`; beat would run nothing."""
     from thredfi_django.checks import check_beat_schedule

@@ -153,6 +153,21 @@ def check_token_cache(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
                 id="thredfi_django.W002",
             )
         ]
+    limits = user.get("RATE_LIMIT") or {}
+    per_process = ("LocMemCache", "DummyCache", "FileBasedCache", "DatabaseCache")
+    if isinstance(limits, dict) and any(limits.values()):
+        backend = caches[alias].get("BACKEND", "")
+        if backend.endswith(per_process):
+            return [
+                checks.Warning(
+                    f"THREDFI['RATE_LIMIT'] is counted in the cache {alias!r} "
+                    f"({backend.rsplit('.', 1)[-1]}), which cannot count for every worker at "
+                    "once: each process would keep to the limit on its own.",
+                    hint="Point THREDFI['TOKEN_CACHE'] at Redis or Memcached, shared by all "
+                    "worker processes.",
+                    id="thredfi_django.W005",
+                )
+            ]
     return []
 
 
