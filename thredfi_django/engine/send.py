@@ -15,7 +15,7 @@ from typing import Any
 
 from ..exceptions import ThredfiConflictError, ThredfiError
 from ..payloads import NOT_UPDATABLE
-from .plan import CLIENT_ATTR, UPDATES, RemoteCall
+from .plan import CLIENT_ATTR, REMOVALS, UPDATES, RemoteCall
 
 
 @dataclass
@@ -43,13 +43,15 @@ def execute(client: Any, call: RemoteCall) -> Answer:
     endpoint = _endpoint(client, call)
     if call.action == "create":
         answer = _create(endpoint, call)
-        if answer.adopted and call.resource in UPDATES and answer.remote.get("id"):
+        # An adopted record is brought up to date, unless the create itself was the upsert.
+        updates = call.resource in UPDATES and UPDATES[call.resource][1] != "upsert"
+        if answer.adopted and updates and answer.remote.get("id"):
             _update_adopted(endpoint, call, answer)
         return answer
     if call.action == "update":
         response = getattr(endpoint, UPDATES[call.resource][1])(call.remote_id, call.payload)
         return Answer(unwrap(response) or {"id": call.remote_id}, created=False, requests=1)
-    if call.action in ("void", "archive"):
+    if call.action in REMOVALS:
         response = getattr(endpoint, call.action)(call.remote_id)
         return Answer(unwrap(response) or {"id": call.remote_id}, created=False, requests=1)
     raise ValueError(f"Nothing to send for action {call.action!r}")
