@@ -9,7 +9,15 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
-from tests.testapp.factories import make_account, make_customer, make_invoice, make_payment
+from tests.testapp.factories import (
+    make_account,
+    make_bill,
+    make_customer,
+    make_invoice,
+    make_payment,
+    make_refund,
+    make_vendor,
+)
 from tests.testapp.models import Account, Customer
 from thredfi_django.engine import absorb
 from thredfi_django.engine.drain import sync_state
@@ -290,3 +298,31 @@ def test_a_bug_in_a_host_hook_needs_attention_and_does_not_stop_the_worker(
     state = absorb.state_for(customer)
     assert (state.status, state.last_error_kind) == (SyncStatus.NEEDS_ATTENTION, "error")
     assert "KeyError" in state.last_error_message and "vip_level" in state.last_error_message
+
+
+@pytest.mark.parametrize(
+    "resource, make",
+    [
+        ("vendors", lambda: make_vendor()),
+        ("bills", lambda: make_bill()),
+        ("refunds", lambda: make_refund(make_invoice(), Decimal("10.00"))),
+    ],
+)
+def test_a_lost_answer_on_a_resource_without_idempotency_never_makes_a_second_record(
+    thredfi_fake, queue, committed, resource, make
+):
+    """These resources have no Idempotency-Key, and the docs do not promise that a repeated
+    external_id answers with the existing record: here it makes a second one. The retry looks
+    the record up by external_id first, so there is still only one."""
+    thredfi_fake.duplicate_mode = "duplicate"
+    with committed():
+        obj = make()
+    thredfi_fake.fail_next(1, status="drop", path_contains=f"/{resource}/")
+    queue.drain()
+    state = absorb.state_for(obj)
+    assert (state.status, state.attempts, state.remote_id) == (SyncStatus.PENDING, 1, None)
+    assert thredfi_fake.count_by_external_id(resource) == {obj.get_thredfi_external_id(): 1}
+    SyncState.objects.filter(pk=state.pk).update(next_attempt_at=None)
+
+    assert sync_state(state.pk).outcome == "synced"
+    assert thredfi_fake.count_by_external_id(resource) == {obj.get_thredfi_external_id(): 1}
