@@ -58,6 +58,7 @@ def claim(
     *,
     state_id: int | None = None,
     exclude_content_types: list[int] | tuple[int, ...] = (),
+    exclude_businesses: list[int] | tuple[int, ...] = (),
     now: dt.datetime | None = None,
 ) -> list[tuple[str, SyncState]]:
     """Claim up to ``limit`` due rows (or the one row ``state_id``), oldest first, under one
@@ -69,6 +70,8 @@ def claim(
     if state_id is not None:
         rows = rows.filter(pk=state_id)
     rows = rows.exclude(content_type_id__in=exclude_content_types)
+    if exclude_businesses:
+        rows = rows.exclude(business_id__in=exclude_businesses).exclude(pk__in=exclude_businesses)
     values = {
         "status": SyncStatus.IN_PROGRESS,
         "lease_until": now + dt.timedelta(seconds=float(thredfi_settings.LEASE_SECONDS)),

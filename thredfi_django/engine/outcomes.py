@@ -30,7 +30,7 @@ from ..exceptions import ThredfiError, ThredfiLocalValidationError
 from ..models import SyncAttempt, SyncState, SyncStatus
 from ..redaction import redact
 from ..sql import insert_rows, update_rows
-from . import backoff
+from . import backoff, pauses
 from .follow_up import follow_up, log_outcome
 from .plan import Blocked
 from .results import Push, Release, SyncResult
@@ -75,7 +75,21 @@ def _release_for(push: Push, now: dt.datetime) -> Release:
             result="blocked",
         )
     if push.error is not None:
-        return _failure(push, _as_thredfi_error(push), now)
+        err = _as_thredfi_error(push)
+        scope = pauses.scope_of(err, state)
+        if scope is not None:
+            # Not this row's fault: it waits, pending, while its scope is paused.
+            pauses.pause(scope, redact(str(err)))
+            return Release(
+                SyncStatus.PENDING,
+                SyncAttempt.Outcome.TRANSIENT_ERROR,
+                reopen=False,
+                attempts=state.attempts,
+                error=err,
+                message=redact(str(err) or type(err).__name__),
+                result="paused",
+            )
+        return _failure(push, err, now)
     if push.call is not None and push.call.action == "cannot":
         err = ThredfiLocalValidationError(push.call.message, {})
         err.kind = "unsupported"
