@@ -11,6 +11,7 @@ updated only where it differs from what we would send.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ..exceptions import ThredfiConflictError, ThredfiError
@@ -92,18 +93,39 @@ def _update_adopted(endpoint: Any, call: RemoteCall, answer: Answer) -> None:
     answer.requests += 1
 
 
+#: Request keys every answer names otherwise: the guide's line price, in the same cents.
+ECHOED_AS = {"unit_price_cents": "unit_price"}
+
+
 def differs(sent: Any, remote: Any) -> bool:
     """Would sending ``sent`` change ``remote``? Every key we send must be there with the same
     value (lists item by item); keys only the remote has do not count."""
     if isinstance(sent, dict):
         if not isinstance(remote, dict):
             return True
-        return any(key not in remote or differs(value, remote[key]) for key, value in sent.items())
+        for key, value in sent.items():
+            echoed = key if key in remote else ECHOED_AS.get(key)
+            if echoed not in remote or differs(value, remote[echoed]):
+                return True
+        return False
     if isinstance(sent, list):
         if not isinstance(remote, list) or len(sent) != len(remote):
             return True
         return any(differs(a, b) for a, b in zip(sent, remote, strict=True))
-    return sent != remote
+    if sent == remote:
+        return False
+    number = _number(sent)
+    return number is None or number != _number(remote)
+
+
+def _number(value: Any) -> Decimal | None:
+    """A quantity as a number, whether sent as 2 or answered as "2.00"; None if it is none."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+        return None
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return None
 
 
 def _endpoint(client: Any, call: RemoteCall) -> Any:
