@@ -52,6 +52,13 @@ class SyncStatus(models.TextChoices):
     RESOLVED = "resolved", _("Resolved")
 
 
+class SyncLane(models.IntegerChoices):
+    """Which work goes first: what people just saved, before bulk re-syncs."""
+
+    LIVE = 0, _("Live (a save, a person's request)")
+    BACKFILL = 1, _("Backfill (bulk re-sync)")
+
+
 class SyncOperation(models.TextChoices):
     """What the pending work is: push the latest state, or remove the record remotely."""
 
@@ -80,6 +87,10 @@ class SyncState(models.Model):
     )
     operation = models.CharField(
         max_length=10, choices=SyncOperation.choices, default=SyncOperation.UPSERT
+    )
+    #: Claimed first: live work (a save) before backfill (thredfi_sync, reconcile --fix).
+    lane = models.PositiveSmallIntegerField(
+        choices=SyncLane.choices, default=SyncLane.LIVE, db_default=SyncLane.LIVE
     )
     #: Bumped by every save of the object; a push that read version N marks synced_version = N.
     version = models.PositiveBigIntegerField(default=1)
