@@ -60,8 +60,8 @@ def test_of_two_claims_only_one_wins(state):
 def test_an_expired_lease_can_be_taken_over(state, settings):
     now = timezone.now()
     assert claim(state.pk, "dies", now)
-    later = now + dt.timedelta(seconds=61)  # LEASE_SECONDS is 60
-    assert claim(state.pk, "survivor", now + dt.timedelta(seconds=59)) is None
+    later = now + dt.timedelta(seconds=31)  # LEASE_SECONDS is 30
+    assert claim(state.pk, "survivor", now + dt.timedelta(seconds=29)) is None
     assert claim(state.pk, "survivor", later).startswith("survivor/")
 
 
@@ -99,7 +99,7 @@ def test_the_sweep_re_enqueues_a_row_whose_worker_died(state, queue, committed):
     assert claim(state.pk, "dies", now)
     queue.clear()
     with committed():
-        assert sweep(now=now + dt.timedelta(seconds=30)) == 0, "the lease is still valid"
+        assert sweep(now=now + dt.timedelta(seconds=20)) == 0, "the lease is still valid"
         assert sweep(now=now + dt.timedelta(seconds=200)) == 1
     state.refresh_from_db()
     assert (state.status, state.lease_owner) == (SyncStatus.PENDING, "")
