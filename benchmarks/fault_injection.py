@@ -110,6 +110,8 @@ class Result:
             "remote records: " + ", ".join(f"{k} {v}" for k, v in self.remote_records.items()),
             f"requests to Thredfi: {stats.get('total_requests', 0)} "
             f"(tokens issued: {stats.get('tokens_issued', {})})",
+            "  by endpoint: "
+            + ", ".join(f"{n} {k}" for k, n in sorted((stats.get("requests") or {}).items())),
             f"faults injected: 5xx {faults.get('server_error', 0)}, "
             f"429 {faults.get('rate_limit', 0)}, applied+dropped {faults.get('drop', 0)}, "
             f"slower than the read timeout {faults.get('slow', 0)}",

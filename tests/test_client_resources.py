@@ -338,6 +338,8 @@ def test_bad_construction_is_a_configuration_error_naming_the_setting():
         ThredfiClient("partner-uuid", "", BASE)
     with pytest.raises(ThredfiConfigurationError, match="BASE_URL"):
         ThredfiClient("partner-uuid", "k", "sandbox.thredfi.com")
+    with pytest.raises(ThredfiConfigurationError, match=r"\(connect, read\) pair.*TIMEOUT"):
+        ThredfiClient("partner-uuid", "k", BASE, timeout=(5.0, 30.0, 60.0))
 
 
 def test_get_client_is_built_from_settings_and_rebuilt_when_they_change():

@@ -39,7 +39,7 @@ def test_the_migration_builds_every_large_table_index():
 @pytest.mark.django_db(transaction=True)  # SQLite's schema editor refuses an open transaction
 def test_the_migration_builds_them_concurrently_on_postgresql_and_plainly_elsewhere():
     out = StringIO()
-    call_command("sqlmigrate", "thredfi_django", "0004", stdout=out)
+    call_command("sqlmigrate", "thredfi_django", "0005", stdout=out)
     sql = out.getvalue()
     assert sql.count("CREATE INDEX") == len(LARGE_TABLE_INDEXES)
     assert ("CONCURRENTLY" in sql) == on_postgresql()

@@ -13,7 +13,7 @@ from django.urls import reverse
 from tests.admin_fixtures import client_for, make_staff
 from tests.testapp.factories import make_customer
 from thredfi_django.engine.absorb import state_for
-from thredfi_django.models import SyncStatus
+from thredfi_django.models import SyncAttempt, SyncState, SyncStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -43,7 +43,13 @@ def renamed(committed, thredfi_fake):
     return customer
 
 
+def test_the_skipped_change_flags_the_row_at_once(renamed):
+    assert state_for(renamed).remote_stale, "synced, but Thredfi keeps the old name"
+    assert SyncAttempt.objects.filter(outcome="skipped").exists()
+
+
 def test_reconcile_reports_the_outdated_details_and_fix_flags_the_row(renamed):
+    SyncState.objects.update(remote_stale=False)  # as a row flagged before this release
     output, error = run("thredfi_reconcile")
     assert "outdated in Thredfi (individual_name: Thredfi 'Ann Old', here 'Ann New')" in output
     assert error is not None

@@ -9,7 +9,15 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
-from tests.testapp.factories import make_account, make_customer, make_invoice, make_payment
+from tests.testapp.factories import (
+    make_account,
+    make_bill,
+    make_customer,
+    make_invoice,
+    make_payment,
+    make_refund,
+    make_vendor,
+)
 from tests.testapp.models import Account, Customer
 from thredfi_django.engine import absorb
 from thredfi_django.engine.drain import sync_state
@@ -64,7 +72,12 @@ def test_an_adopted_record_whose_update_failed_is_updated_not_created_again(
     assert queue.drain()[0].outcome == "retry", "created, but the answer was lost"
     (remote,) = thredfi_fake.records("invoices")
 
-    # The retry's create is answered "already exists"; the update that follows hits a 503.
+    # The invoice changes meanwhile: the retry adopts the record and must update it, and
+    # that update hits a 503.
+    invoice.memo = "changed while the answer was lost"
+    with committed():
+        invoice.save()
+    queue.clear()
     thredfi_fake.fail_next(1, status=503, path_contains=f"/invoices/{remote['id']}")
     SyncState.objects.filter(pk=state_id).update(next_attempt_at=timezone.now())
     assert sync_state(state_id, worker="w").outcome == "retry"
@@ -290,3 +303,53 @@ def test_a_bug_in_a_host_hook_needs_attention_and_does_not_stop_the_worker(
     state = absorb.state_for(customer)
     assert (state.status, state.last_error_kind) == (SyncStatus.NEEDS_ATTENTION, "error")
     assert "KeyError" in state.last_error_message and "vip_level" in state.last_error_message
+
+
+@pytest.mark.parametrize(
+    "resource, make",
+    [
+        ("vendors", lambda: make_vendor()),
+        ("bills", lambda: make_bill()),
+        ("refunds", lambda: make_refund(make_invoice(), Decimal("10.00"))),
+    ],
+)
+def test_a_lost_answer_on_a_resource_without_idempotency_never_makes_a_second_record(
+    thredfi_fake, queue, committed, resource, make
+):
+    """These resources have no Idempotency-Key, and the docs do not promise that a repeated
+    external_id answers with the existing record: here it makes a second one. The retry looks
+    the record up by external_id first, so there is still only one."""
+    thredfi_fake.duplicate_mode = "duplicate"
+    with committed():
+        obj = make()
+    thredfi_fake.fail_next(1, status="drop", path_contains=f"/{resource}/")
+    queue.drain()
+    state = absorb.state_for(obj)
+    assert (state.status, state.attempts, state.remote_id) == (SyncStatus.PENDING, 1, None)
+    assert thredfi_fake.count_by_external_id(resource) == {obj.get_thredfi_external_id(): 1}
+    SyncState.objects.filter(pk=state.pk).update(next_attempt_at=None)
+
+    assert sync_state(state.pk).outcome == "synced"
+    assert thredfi_fake.count_by_external_id(resource) == {obj.get_thredfi_external_id(): 1}
+
+
+def test_an_adopted_record_that_matches_is_not_updated_and_one_that_differs_is(
+    thredfi_fake, queue, committed
+):
+    """A create whose answer was lost is adopted by external_id on the retry; a PUT follows
+    only when the host object changed in between."""
+    with committed():
+        invoices = [make_invoice(), make_invoice()]
+    thredfi_fake.fail_next(2, status="drop", path_contains="/invoices/")
+    queue.drain()
+    changed = invoices[1]
+    changed.memo = "changed while the answer was lost"
+    with committed():
+        changed.save()
+    for invoice in invoices:
+        SyncState.objects.filter(pk=absorb.state_for(invoice).pk).update(next_attempt_at=None)
+        assert sync_state(absorb.state_for(invoice).pk).outcome == "synced"
+    puts = {k: n for k, n in thredfi_fake.stats.requests.items() if k.startswith("PUT ")}
+    assert sum(puts.values()) == 1, "only the changed invoice is updated"
+    remote = {r["external_id"]: r for r in thredfi_fake.records("invoices")}
+    assert remote[changed.get_thredfi_external_id()]["memo"] == "changed while the answer was lost"

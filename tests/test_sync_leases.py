@@ -60,8 +60,8 @@ def test_of_two_claims_only_one_wins(state):
 def test_an_expired_lease_can_be_taken_over(state, settings):
     now = timezone.now()
     assert claim(state.pk, "dies", now)
-    later = now + dt.timedelta(seconds=61)  # LEASE_SECONDS is 60
-    assert claim(state.pk, "survivor", now + dt.timedelta(seconds=59)) is None
+    later = now + dt.timedelta(seconds=31)  # LEASE_SECONDS is 30
+    assert claim(state.pk, "survivor", now + dt.timedelta(seconds=29)) is None
     assert claim(state.pk, "survivor", later).startswith("survivor/")
 
 
@@ -99,7 +99,7 @@ def test_the_sweep_re_enqueues_a_row_whose_worker_died(state, queue, committed):
     assert claim(state.pk, "dies", now)
     queue.clear()
     with committed():
-        assert sweep(now=now + dt.timedelta(seconds=30)) == 0, "the lease is still valid"
+        assert sweep(now=now + dt.timedelta(seconds=20)) == 0, "the lease is still valid"
         assert sweep(now=now + dt.timedelta(seconds=200)) == 1
     state.refresh_from_db()
     assert (state.status, state.lease_owner) == (SyncStatus.PENDING, "")
@@ -230,3 +230,31 @@ def test_a_slower_api_than_the_lease_never_has_one_row_pushed_twice_at_once(
         assert (
             thredfi_fake.count_by_external_id("customers")[customer.get_thredfi_external_id()] == 1
         )
+
+
+def test_a_new_save_is_claimed_before_a_bulk_resync_of_another_business(queue):
+    from tests.testapp.factories import make_customer
+    from thredfi_django.recording import resync
+
+    big = make_account()
+    for _ in range(30):
+        make_customer(big)
+    absorb.absorb_all()
+    backlog = SyncState.objects.filter(business__object_id=str(big.pk))
+    resync.request_sync(SyncState.objects.all(), enqueue_tasks=False, backfill=True)
+    assert set(SyncState.objects.values_list("lane", flat=True)) == {1}
+
+    saved_now = make_customer(make_account())
+    absorb.absorb_all()
+    claimed = leases.claim("w", 5)
+    mine = {absorb.state_for(saved_now).pk, absorb.state_for(saved_now.account).pk}
+    assert mine <= {state.pk for _token, state in claimed}, "live work goes first"
+    assert backlog.count() == 30
+
+    saved_again = next(iter(backlog.filter(status=SyncStatus.PENDING)))
+    customer = saved_again.content_object
+    customer.name = "Renamed while queued"
+    customer.save()
+    absorb.absorb_all()
+    saved_again.refresh_from_db()
+    assert saved_again.lane == 0, "a save moves a backfill row to the live lane"

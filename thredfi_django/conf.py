@@ -188,7 +188,7 @@ SETTINGS: dict[str, Setting] = {
     # How long a worker owns a claimed sync-state row before another may take it over. A
     # worker renews the leases it holds every LEASE_SECONDS / 3 while it pushes, so this is
     # how long the rows of a worker that died wait.
-    "LEASE_SECONDS": Setting(60, Seconds(low=1)),
+    "LEASE_SECONDS": Setting(30, Seconds(low=1)),
     # Celery queue for sync tasks (None: Celery's default queue).
     "CELERY_QUEUE": Setting(None, Text(optional=True)),
     # How pending work reaches the workers. "drain": a coalesced drain_pending task wakes a

@@ -58,6 +58,13 @@ WORK_TO_DO = models.Q(status__in=[SyncStatus.PENDING, SyncStatus.IN_PROGRESS])
 NOT_SYNCED = ~models.Q(status=SyncStatus.SYNCED)
 
 
+class SyncLane(models.IntegerChoices):
+    """Which work goes first: what people just saved, before bulk re-syncs."""
+
+    LIVE = 0, _("Live (a save, a person's request)")
+    BACKFILL = 1, _("Backfill (bulk re-sync)")
+
+
 class SyncOperation(models.TextChoices):
     """What the pending work is: push the latest state, or remove the record remotely."""
 
@@ -86,6 +93,10 @@ class SyncState(models.Model):
     )
     operation = models.CharField(
         max_length=10, choices=SyncOperation.choices, default=SyncOperation.UPSERT
+    )
+    #: Claimed first: live work (a save) before backfill (thredfi_sync, reconcile --fix).
+    lane = models.PositiveSmallIntegerField(
+        choices=SyncLane.choices, default=SyncLane.LIVE, db_default=SyncLane.LIVE
     )
     #: Bumped by every save of the object; a push that read version N marks synced_version = N.
     version = models.PositiveBigIntegerField(default=1)
@@ -138,7 +149,7 @@ class SyncState(models.Model):
             # Partial indexes hold only the rows that still need something (a few per cent of a
             # large table), so claims, the sweep and the counts of what is left to do read
             # those rows and never the synced bulk (benchmarks/million_rows.py).
-            models.Index(fields=["id"], condition=WORK_TO_DO, name="thredfi_claim_idx"),
+            models.Index(fields=["lane", "id"], condition=WORK_TO_DO, name="thredfi_claim_idx"),
             models.Index(
                 fields=["next_attempt_at", "id"], condition=WORK_TO_DO, name="thredfi_sweep_idx"
             ),

@@ -10,3 +10,7 @@ sync_succeeded = Signal()
 #: Sent when a push failed. sender: the host model class; instance; state: SyncState;
 #: error: the ThredfiError; will_retry: True when the engine scheduled another attempt.
 sync_failed = Signal()
+
+#: Sent when the engine pauses pushes it cannot make (``engine/pauses.py``). sender: None;
+#: scope: "credentials" (every push) or "business:<sync-state id>"; reason: the error, in words.
+sync_paused = Signal()

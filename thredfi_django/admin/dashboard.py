@@ -25,6 +25,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
 from ..counts import status_counts
+from ..engine import pauses
 from ..models import SyncAttempt, SyncState, SyncStatus
 from .display import ADMIN_CSS, redact, status_badge
 
@@ -332,6 +333,7 @@ class SyncDashboardAdmin(admin.ModelAdmin):
                 for error in data.errors_by_code
             ],
             "outbox_url": outbox_url,
+            "pauses": pauses.all_pauses(),
             "problems_url": outbox_link(status__exact=SyncStatus.FAILED),
             "attention_url": outbox_link(status__exact=SyncStatus.NEEDS_ATTENTION),
             "pending_url": outbox_link(status__exact=SyncStatus.PENDING),

@@ -38,6 +38,7 @@ from .transport import (
     detached,
     network_failure,
     read_body,
+    read_timeouts,
     scrub_network_error,
     settle_environment,
 )
@@ -101,11 +102,7 @@ class ThredfiClient:
         self.timeout = tuple(timeout) if isinstance(timeout, (list, tuple)) else timeout
         self.deadline = float(deadline)
         self.max_response_bytes = int(max_response_bytes)
-        # No single read may outlast the whole call's deadline.
-        if isinstance(self.timeout, tuple):
-            self._read_timeouts = tuple(min(float(t), self.deadline) for t in self.timeout)
-        else:
-            self._read_timeouts = min(float(self.timeout), self.deadline)
+        self._read_timeouts = read_timeouts(timeout, self.deadline)
         # Our own session has nothing of its own to merge into a request but its headers and
         # cookies, so requests are prepared directly (see _send); a session you pass goes
         # through Session.request, with all its merging.
@@ -277,20 +274,19 @@ class ThredfiClient:
         started = time.monotonic()
         url = self.base_url + path
         secrets = [self._api_key, token]
-        response = None
         try:
             if self._own_session:
                 # What Session.request does, less merging the settings of a session that has
                 # none: about 0.1 ms less per call (requests' merge runs several slow
                 # isinstance checks against typing Protocols). Session.send still runs the
                 # adapter, hooks and cookie jar as usual.
-                headers = CaseInsensitiveDict(self.session.headers)
-                headers.update(all_headers)
+                merged = CaseInsensitiveDict(self.session.headers)
+                merged.update(all_headers)
                 prepared = requests.PreparedRequest()
                 prepared.prepare(
                     method=method,
                     url=url,
-                    headers=headers,
+                    headers=merged,
                     params=params,
                     json=json,
                     data=data,
@@ -313,6 +309,35 @@ class ThredfiClient:
                     stream=True,
                     allow_redirects=False,
                 )
+            self._read(response, started, method, path)
+        except (requests.Timeout, urllib3.exceptions.ReadTimeoutError) as err:
+            raise self._network_error(ThredfiTimeoutError, err, method, path, secrets) from err
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as err:
+            # Connection refused or lost, also mid-answer (ChunkedEncodingError, ProtocolError).
+            raise self._network_error(ThredfiConnectionError, err, method, path, secrets) from err
+        logger.debug(
+            "%s %s -> %s (%.0f ms)",
+            method,
+            path,
+            response.status_code,
+            (time.monotonic() - started) * 1000,
+        )
+        telemetry.request_finished(method, path, response.status_code, started)
+        if response.is_redirect or 300 <= response.status_code < 400:
+            location = redact(response.headers.get("Location", "nowhere"), secrets)[:200]
+            raise ThredfiMalformedResponseError(
+                f"answered with a redirect to {location}, which is not followed (credentials "
+                f"go to {self.base_url} only); if Thredfi moved, change THREDFI['BASE_URL']",
+                status_code=response.status_code,
+                response=detached(response, secrets),
+                method=method,
+                path=path,
+            )
+        return response
+
+    def _read(self, response: requests.Response, started: float, method: str, path: str) -> None:
+        """Read the body; a failure that is the answer's own is raised with its status."""
+        try:
             # An error's status says what happened; the start of its body is enough to quote.
             read_body(
                 response,
@@ -342,32 +367,15 @@ class ThredfiClient:
                 method=method,
                 path=path,
             ) from None
-        except (requests.Timeout, urllib3.exceptions.ReadTimeoutError) as err:
-            raise self._network_error(ThredfiTimeoutError, err, method, path, secrets) from err
-        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as err:
-            # Connection refused or lost, also mid-answer (ChunkedEncodingError, ProtocolError).
-            raise self._network_error(ThredfiConnectionError, err, method, path, secrets) from err
-        logger.debug(
-            "%s %s -> %s (%.0f ms)",
-            method,
-            path,
-            response.status_code,
-            (time.monotonic() - started) * 1000,
-        )
-        telemetry.request_finished(method, path, response.status_code, started)
-        if response.is_redirect or 300 <= response.status_code < 400:
-            location = redact(response.headers.get("Location", "nowhere"), secrets)[:200]
-            raise ThredfiMalformedResponseError(
-                f"answered with a redirect to {location}, which is not followed (credentials "
-                f"go to {self.base_url} only); if Thredfi moved, change THREDFI['BASE_URL']",
-                status_code=response.status_code,
-                response=detached(response, secrets),
-                method=method,
-                path=path,
-            )
-        return response
 
-    def _network_error(self, cls, err, method, path, secrets) -> ThredfiNetworkError:
+    def _network_error(
+        self,
+        cls: type[ThredfiNetworkError],
+        err: Exception,
+        method: str,
+        path: str,
+        secrets: list[str | None],
+    ) -> ThredfiNetworkError:
         if isinstance(err, requests.RequestException):
             scrub_network_error(err, secrets)
         exc = cls(redact(f"{method} {path}: {network_failure(err, self.base_url)}", secrets))
@@ -375,7 +383,9 @@ class ThredfiClient:
         logger.debug("%s %s -> %s", method, path, type(err).__name__)
         return exc
 
-    def _decode(self, response: requests.Response, method: str, path: str, token: str | None):
+    def _decode(
+        self, response: requests.Response, method: str, path: str, token: str | None
+    ) -> Any:
         secrets = [self._api_key, token]
         if not response.ok:
             raise error_from_response(response, method, path, secrets=secrets)

@@ -58,16 +58,11 @@ def checked_record(
     method: str,
     path: str,
     external_id: Any = None,
-    empty_ok: bool = False,
-) -> Record | None:
+) -> Record:
     """``body`` if it is a record: an object whose ``id`` is a UUID and, when ``external_id`` is
     given and the answer names one, the same ``external_id``. Anything else is a
     :class:`ThredfiMalformedResponseError`; a success is never trusted for its status alone.
-
-    ``empty_ok``: a 204 No Content (``body`` None) is an acceptable answer.
     """
-    if body is None and empty_ok:
-        return None
     status = getattr(body, "http_status", None)
 
     def malformed(problem: str) -> ThredfiMalformedResponseError:
@@ -130,54 +125,51 @@ class Resource:
     #: checked; the whole answer is returned).
     answer_record: ClassVar[str | None] = None
 
-    def _record(self, method: str, path: str, *, empty_ok: bool = False, **kwargs: Any) -> Any:
-        answer = self._call(method, path, **kwargs)
-        return self._checked(answer, method, path, empty_ok=empty_ok)
+    def _record(self, method: str, path: str, **kwargs: Any) -> Record:
+        return self._checked(self._call(method, path, **kwargs), method, path)
+
+    def _record_or_none(self, method: str, path: str, **kwargs: Any) -> Record | None:
+        """Like ``_record``, and a 204 No Content (no body) is an acceptable answer."""
+        body = self._call(method, path, **kwargs)
+        return None if body is None else self._checked(body, method, path)
 
     def _checked(
-        self,
-        answer: Any,
-        method: str,
-        path: str,
-        *,
-        empty_ok: bool = False,
-        external_id: str | None = None,
-    ) -> Any:
+        self, answer: Any, method: str, path: str, *, external_id: str | None = None
+    ) -> Record:
         part = self.answer_record
         if part and isinstance(answer, dict) and isinstance(answer.get(part), dict):
             checked_record(Record(answer[part]), method=method, path=path, external_id=external_id)
-            return answer
-        return checked_record(answer, method=method, path=path, empty_ok=empty_ok,
-                              external_id=external_id)  # fmt: skip
+            return answer if isinstance(answer, Record) else Record(answer)
+        return checked_record(answer, method=method, path=path, external_id=external_id)
 
 
-class Create:
+class Create(Resource):
     """``create(data, idempotency_key=None)`` → :class:`Record` (201 new, 200 existing)."""
 
     #: The key some endpoints wrap the created object in (``{"payment": {...}}``).
     create_envelope: ClassVar[str | None] = None
 
-    def create(self: Any, data: dict[str, Any], *, idempotency_key: str | None = None) -> Record:
+    def create(self, data: dict[str, Any], *, idempotency_key: str | None = None) -> Record:
         headers = {"Idempotency-Key": str(idempotency_key)} if idempotency_key else None
         path = self._path()
         record = self._call("POST", path, json=data, headers=headers)
         envelope = self.create_envelope
-        if envelope and isinstance(record, dict) and isinstance(record.get(envelope), dict):
+        if envelope and isinstance(record, Record) and isinstance(record.get(envelope), dict):
             record = Record(record[envelope], http_status=record.http_status)
         sent = data.get("external_id") if isinstance(data, dict) else None
         return self._checked(record, "POST", path, external_id=sent)
 
 
-class List:
+class List(Resource):
     """``list(**filters)`` iterates over every page; ``find_by_external_id(external_id)``."""
 
-    def list(self: Any, **filters: Any) -> Iterator[dict[str, Any]]:
+    def list(self, **filters: Any) -> Iterator[dict[str, Any]]:
         path = self._path()
         return pagination.iterate(
             lambda params: self._call("GET", path, params=params), filters, path=path
         )
 
-    def find_by_external_id(self: Any, external_id: str) -> dict[str, Any] | None:
+    def find_by_external_id(self, external_id: str) -> dict[str, Any] | None:
         """The record whose ``external_id`` is exactly ``external_id``, or None.
 
         Asks the server to filter, and checks every candidate here, so a server that ignores
@@ -202,40 +194,38 @@ def _first_match(records: Iterator[dict[str, Any]], external_id: str) -> dict[st
     return None
 
 
-class Retrieve:
+class Retrieve(Resource):
     """``get(id)`` → :class:`Record`."""
 
-    def get(self: Any, record_id: str) -> Record:
+    def get(self, record_id: str) -> Record:
         return self._record("GET", self._path(record_id))
 
 
-class Update:
-    """``update(id, data)`` with PUT, or PATCH where ``update_method`` says so."""
+class Update(Resource):
+    """``update(id, data)`` with PUT, or PATCH where ``update_method`` says so; None for 204."""
 
     update_method: ClassVar[str] = "PUT"
 
-    def update(self: Any, record_id: str, data: dict[str, Any]) -> Record:
-        return self._record(self.update_method, self._path(record_id), json=data, empty_ok=True)
+    def update(self, record_id: str, data: dict[str, Any]) -> Record | None:
+        return self._record_or_none(self.update_method, self._path(record_id), json=data)
 
 
-class Archive:
-    """``archive(id)`` and ``unarchive(id)`` (POST to ``{id}/archive/`` / ``{id}/unarchive/``)."""
+class Archive(Resource):
+    """``archive(id)`` and ``unarchive(id)`` (POST to ``{id}/archive/`` / ``{id}/unarchive/``);
+    None for 204 No Content."""
 
-    def archive(self: Any, record_id: str, data: dict[str, Any] | None = None) -> Record:
-        return self._record(
-            "POST", self._path(record_id, "archive"), json=data or {}, empty_ok=True
-        )
+    def archive(self, record_id: str, data: dict[str, Any] | None = None) -> Record | None:
+        return self._record_or_none("POST", self._path(record_id, "archive"), json=data or {})
 
-    def unarchive(self: Any, record_id: str, data: dict[str, Any] | None = None) -> Record:
-        path = self._path(record_id, "unarchive")
-        return self._record("POST", path, json=data or {}, empty_ok=True)
+    def unarchive(self, record_id: str, data: dict[str, Any] | None = None) -> Record | None:
+        return self._record_or_none("POST", self._path(record_id, "unarchive"), json=data or {})
 
 
-class Void:
-    """``void(id)`` (POST to ``{id}/void/``)."""
+class Void(Resource):
+    """``void(id)`` (POST to ``{id}/void/``); None for 204 No Content."""
 
-    def void(self: Any, record_id: str, data: dict[str, Any] | None = None) -> Record:
-        return self._record("POST", self._path(record_id, "void"), json=data or {}, empty_ok=True)
+    def void(self, record_id: str, data: dict[str, Any] | None = None) -> Record | None:
+        return self._record_or_none("POST", self._path(record_id, "void"), json=data or {})
 
 
 class Delete:
@@ -245,11 +235,13 @@ class Delete:
         self._call("DELETE", self._path(record_id))
 
 
-class Cancel:
+class Cancel(Resource):
     """``cancel(id)`` (POST to ``{id}/delete/``: a state change, so a POST, per the reference)."""
 
-    def cancel(self: Any, record_id: str) -> Record:
-        return self._call("POST", self._path(record_id, "delete"), json={})
+    def cancel(self, record_id: str) -> dict[str, Any]:
+        """Answers a status report (``payment_id``, ``status``), not the payment itself."""
+        answer: dict[str, Any] = self._call("POST", self._path(record_id, "delete"), json={})
+        return answer
 
 
 # -- the collections ------------------------------------------------------------------------
@@ -331,7 +323,7 @@ class WriteOffs(Resource):
         not the body)."""
         body = dict(data)
         invoice_id = body.pop("invoice_id", None)
-        return self._call("POST", self._path(invoice_id, "write-offs"), json=body)
+        return self._record("POST", self._path(invoice_id, "write-offs"), json=body)
 
 
 class VendorRefunds(Create, List, Retrieve, Update, Delete, Resource):

@@ -19,6 +19,7 @@ import requests
 import urllib3
 from requests.structures import CaseInsensitiveDict
 
+from ..exceptions import ThredfiConfigurationError
 from ..redaction import REDACTED, redact
 
 #: Bytes asked for per read; a read returns what has arrived, up to this.
@@ -35,6 +36,21 @@ class BodyTooLarge(Exception):
 
 class DeadlineExceeded(Exception):
     """The answer did not arrive in full before the request's deadline."""
+
+
+def read_timeouts(
+    timeout: float | tuple[float, float], deadline: float
+) -> float | tuple[float, float]:
+    """``timeout`` as ``requests`` takes it, no single read outlasting the whole call's deadline."""
+    if not isinstance(timeout, (list, tuple)):
+        return min(float(timeout), deadline)
+    if len(timeout) != 2:
+        raise ThredfiConfigurationError(
+            f"timeout {tuple(timeout)!r} is neither seconds nor a (connect, read) pair of seconds; "
+            "set THREDFI['TIMEOUT'] like (5.0, 30.0)"
+        )
+    connect, read = timeout
+    return min(float(connect), deadline), min(float(read), deadline)
 
 
 def read_body(
@@ -99,13 +115,14 @@ def network_failure(err: BaseException, url: str) -> str:
 def _chain(err: BaseException) -> list[BaseException]:
     """``err`` and the errors it wraps, outermost first (urllib3 nests them in reason/args)."""
     chain: list[BaseException] = []
-    while err is not None and all(err is not seen for seen in chain):
-        chain.append(err)
-        inner = getattr(err, "reason", None)
+    current: BaseException | None = err
+    while current is not None and all(current is not seen for seen in chain):
+        chain.append(current)
+        inner = getattr(current, "reason", None)
         if not isinstance(inner, BaseException):
-            wrapped = (a for a in getattr(err, "args", ()) if isinstance(a, BaseException))
+            wrapped = (a for a in getattr(current, "args", ()) if isinstance(a, BaseException))
             inner = next(wrapped, None)
-        err = inner or err.__cause__ or err.__context__
+        current = inner or current.__cause__ or current.__context__
     return chain
 
 
@@ -155,7 +172,8 @@ def detached(response: requests.Response, secrets: Iterable[str | None]) -> requ
         }
     )
     copy._content = redact(body_text(response), secrets).encode("utf-8")
-    copy.request = scrubbed_request(response.request, secrets)
+    # types-requests says a Response always has a request; Response() starts with None.
+    copy.request = scrubbed_request(response.request, secrets)  # type: ignore[assignment]
     copy.elapsed = response.elapsed
     return copy
 
@@ -173,7 +191,9 @@ def scrub_network_error(err: requests.RequestException, secrets: Iterable[str | 
     """Drop the live request and response a ``requests`` error carries (the request has the
     Authorization header), keeping a scrubbed copy, and redact the messages of the whole chain."""
     secrets = list(secrets)
-    err.request = scrubbed_request(err.request, secrets)
+    # requests attaches the PreparedRequest it sent; anything else cannot be scrubbed: dropped.
+    sent = err.request if isinstance(err.request, requests.PreparedRequest) else None
+    err.request = scrubbed_request(sent, secrets)
     err.response = None
     for inner in _chain(err):
         inner.args = tuple(redact(a, secrets) if isinstance(a, str) else a for a in inner.args)

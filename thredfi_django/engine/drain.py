@@ -18,7 +18,7 @@ from django.contrib.contenttypes.models import ContentType
 from ..conf import thredfi_settings
 from ..models import SyncOperation, SyncState, host_model
 from ..recording import wake
-from . import absorb, leases
+from . import absorb, leases, pauses
 from .pipeline import Pipeline, push_one
 from .plan import plan_delete, preview
 from .results import SyncResult
@@ -36,6 +36,9 @@ def sync_state(state_id: int, *, worker: str = "", dry_run: bool = False) -> Syn
         return _dry_run(state)
     if not thredfi_settings.SYNC_ENABLED:
         return SyncResult(state_id, "paused", message="THREDFI['SYNC_ENABLED'] is False.")
+    if pauses.CREDENTIALS in pauses.all_pauses():
+        reason = pauses.all_pauses()[pauses.CREDENTIALS]["reason"]
+        return SyncResult(state_id, "paused", message=f"Paused: {reason}")
     if thredfi_settings.PAUSED_MODELS:
         ct_id = SyncState.objects.filter(pk=state_id).values_list("content_type_id", flat=True)
         if ct_id and ct_id[0] in paused_content_type_ids():
@@ -47,8 +50,8 @@ def sync_state(state_id: int, *, worker: str = "", dry_run: bool = False) -> Syn
 def drain(worker: str = "", *, batch: int | None = None, time_limit: float | None = None) -> int:
     """Push everything that is due, ``batch`` rows at a time (DRAIN_BATCH), until nothing is
     left or ``time_limit`` seconds (DRAIN_TIME_LIMIT) have passed. Returns rows handled."""
-    if not thredfi_settings.SYNC_ENABLED:
-        return 0
+    if not thredfi_settings.SYNC_ENABLED or pauses.CREDENTIALS in pauses.all_pauses():
+        return 0  # the sweep probes a paused scope and wakes a drain once it lifts
     batch = batch or int(thredfi_settings.DRAIN_BATCH)
     limit = thredfi_settings.DRAIN_TIME_LIMIT if time_limit is None else time_limit
     deadline = time.monotonic() + float(limit)
@@ -58,11 +61,18 @@ def drain(worker: str = "", *, batch: int | None = None, time_limit: float | Non
         while True:
             loaded: dict = {}  # the objects absorbed, so the push need not load them again
             absorb.absorb(batch, loaded=loaded)
-            claimed = leases.claim(worker, batch, exclude_content_types=paused)
+            claimed = leases.claim(
+                worker,
+                batch,
+                exclude_content_types=paused,
+                exclude_businesses=pauses.paused_business_ids(),
+            )
             if not claimed:
                 break
             handled += len(claimed)
             pipeline.push(claimed, loaded)
+            if pauses.CREDENTIALS in pauses.all_pauses():
+                break  # every other push would be refused the same way
             if time.monotonic() >= deadline:
                 wake.send_task(wake.DRAIN_TASK)  # the next drain goes to the back of the queue
                 break

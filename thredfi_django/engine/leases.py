@@ -58,17 +58,20 @@ def claim(
     *,
     state_id: int | None = None,
     exclude_content_types: list[int] | tuple[int, ...] = (),
+    exclude_businesses: list[int] | tuple[int, ...] = (),
     now: dt.datetime | None = None,
 ) -> list[tuple[str, SyncState]]:
-    """Claim up to ``limit`` due rows (or the one row ``state_id``), oldest first, under one
-    new owner token. Returns (token, row) pairs, each row with ``attempts_recorded`` (how many
-    attempt rows it has)."""
+    """Claim up to ``limit`` due rows (or the one row ``state_id``), live work before backfill
+    and oldest first within each, under one new owner token. Returns (token, row) pairs, each
+    row with ``attempts_recorded`` (how many attempt rows it has)."""
     now = now or timezone.now()
     token = f"{worker or 'local'}/{uuid.uuid4().hex[:8]}"[-100:]
     rows = SyncState.objects.filter(claimable(now))
     if state_id is not None:
         rows = rows.filter(pk=state_id)
     rows = rows.exclude(content_type_id__in=exclude_content_types)
+    if exclude_businesses:
+        rows = rows.exclude(business_id__in=exclude_businesses).exclude(pk__in=exclude_businesses)
     values = {
         "status": SyncStatus.IN_PROGRESS,
         "lease_until": now + dt.timedelta(seconds=float(thredfi_settings.LEASE_SECONDS)),
@@ -77,12 +80,12 @@ def claim(
         "last_error_kind": expired_mark(),
     }
     if not features(_connection()).returning:
-        ids = list(rows.order_by("pk").values_list("pk", flat=True)[:limit])
+        ids = list(rows.order_by("lane", "pk").values_list("pk", flat=True)[:limit])
         due = SyncState.objects.filter(claimable(now))
         mine = [pk for pk in ids if due.filter(pk=pk).update(**values)]
         states = SyncState.objects.annotate(attempts_recorded=attempt_count()).filter(pk__in=mine)
         return [(token, state) for state in states.order_by("pk")]
-    among = subquery_sql(rows.order_by("pk").values("pk")[:limit], skip_locked=True)
+    among = subquery_sql(rows.order_by("lane", "pk").values("pk")[:limit], skip_locked=True)
     states = update_returning(
         SyncState.objects.filter(claimable(now)),
         values,

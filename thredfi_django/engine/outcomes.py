@@ -30,7 +30,7 @@ from ..exceptions import ThredfiError, ThredfiLocalValidationError
 from ..models import SyncAttempt, SyncState, SyncStatus
 from ..redaction import redact
 from ..sql import insert_rows, update_rows
-from . import backoff
+from . import backoff, pauses
 from .follow_up import follow_up, log_outcome
 from .plan import Blocked
 from .results import Push, Release, SyncResult
@@ -75,7 +75,21 @@ def _release_for(push: Push, now: dt.datetime) -> Release:
             result="blocked",
         )
     if push.error is not None:
-        return _failure(push, _as_thredfi_error(push), now)
+        err = _as_thredfi_error(push)
+        scope = pauses.scope_of(err, state)
+        if scope is not None:
+            # Not this row's fault: it waits, pending, while its scope is paused.
+            pauses.pause(scope, redact(str(err)))
+            return Release(
+                SyncStatus.PENDING,
+                SyncAttempt.Outcome.TRANSIENT_ERROR,
+                reopen=False,
+                attempts=state.attempts,
+                error=err,
+                message=redact(str(err) or type(err).__name__),
+                result="paused",
+            )
+        return _failure(push, err, now)
     if push.call is not None and push.call.action == "cannot":
         err = ThredfiLocalValidationError(push.call.message, {})
         err.kind = "unsupported"
@@ -88,11 +102,19 @@ def _release_for(push: Push, now: dt.datetime) -> Release:
             SyncAttempt.Outcome.SKIPPED,
             synced=True,
             remote_id=str(state.remote_id) if state.remote_id else None,
+            # A change Thredfi has no update for: synced, but Thredfi keeps the old data.
+            stale=bool(push.call and push.call.remote_id and state.operation == "upsert"),
             message=push.call.message if push.call else "",
             result="skipped",
         )
     remote_id = push.answer.remote.get("id") or (str(state.remote_id) if state.remote_id else None)
-    return Release(SyncStatus.SYNCED, SyncAttempt.Outcome.SUCCESS, synced=True, remote_id=remote_id)
+    return Release(
+        SyncStatus.SYNCED,
+        SyncAttempt.Outcome.SUCCESS,
+        synced=True,
+        remote_id=remote_id,
+        stale=False if push.call.action == "create" else None,
+    )
 
 
 def _failure(push: Push, err: ThredfiError, now: dt.datetime) -> Release:
@@ -186,6 +208,7 @@ def _release(pushes: list[Push], releases: list[Release], now: dt.datetime) -> d
         f"{col['remote_id']} = COALESCE(v.remote_id, t.{col['remote_id']}), "
         f"{col['business']} = COALESCE(t.{col['business']}, v.business_id), "
         f"{col['blocked_on']} = v.blocked_on_id, "
+        f"{col['remote_stale']} = COALESCE(v.stale, t.{col['remote_stale']}), "
         f"{col['last_synced_at']} = CASE WHEN v.synced THEN v.stamp "
         f"ELSE t.{col['last_synced_at']} END, "
         f"{col['last_error_kind']} = v.error_kind, {col['last_error_status']} = v.error_status, "
@@ -230,6 +253,7 @@ def _release(pushes: list[Push], releases: list[Release], now: dt.datetime) -> d
                 uuid.UUID(str(release.remote_id)) if release.remote_id else None,
                 push.business_id,
                 release.blocked_on_id,
+                release.stale,
                 *error,
                 now,
             )
@@ -246,6 +270,7 @@ def _release(pushes: list[Push], releases: list[Release], now: dt.datetime) -> d
         ("remote_id", _FIELD("remote_id")),
         ("business_id", _FIELD("id")),
         ("blocked_on_id", _FIELD("id")),
+        ("stale", _BOOL),
         ("error_kind", _FIELD("last_error_kind")),
         ("error_status", _FIELD("last_error_status")),
         ("error_code", _FIELD("last_error_code")),

@@ -36,6 +36,11 @@ from .results import Push, SyncResult
 
 logger = logging.getLogger("thredfi_django.sync")
 
+
+class Deferred(Exception):
+    """The row cannot be pushed now, through no fault of its own (a paused scope)."""
+
+
 #: Resources pushed first: their dependents may be in the same batch.
 RANK = {
     "business": 0,
@@ -154,6 +159,8 @@ class Pipeline:
             push.call = plan_push(push.state, push.instance, lambda obj: self._ensure(obj, push))
         except Blocked as blocked:
             push.blocked = blocked
+        except Deferred:
+            push.not_sent = True  # its dependency's scope is paused: it waits, pending
         except Exception as err:  # a bug in a host hook must not stop the others either
             push.error = err
 
@@ -185,6 +192,8 @@ class Pipeline:
                 raise Blocked(dependency, f"Dependency chain too deep at {label}.")
             result = push_one(dependency.pk, self.worker, keeper=self.keeper, depth=self.depth + 1)
             push.requests += result.requests
+            if result.outcome == "paused":
+                raise Deferred(result.message)
             if not result.remote_id:
                 why = result.message or result.outcome
                 raise Blocked(dependency, f"Waiting for {label}: {why}")

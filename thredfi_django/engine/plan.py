@@ -56,7 +56,11 @@ DELETES = {
     "invoice": ("void/", "void"),
     "customer": ("archive/", "archive"),
     "vendor": ("archive/", "archive"),
+    # A deleted (cancelled) host bill payment reverses the remote one.
+    "bill_payment": ("delete/", "cancel"),
 }
+#: The actions that remove a record remotely.
+REMOVALS = ("void", "archive", "cancel")
 #: Default reaction to a save after the first push of a resource without an update endpoint.
 UNSUPPORTED_UPDATE_DEFAULT = {"customer": "skip", "vendor": "skip"}
 #: The client attribute of each resource on a business-scoped client.
@@ -141,7 +145,8 @@ def plan_upsert(
     if resource in UPDATES:
         call.action = "update"
         call.method = UPDATES[resource][0]
-        call.path = f"{base}{remote_id}/"
+        # An upsert (payouts) posts to the collection again; an update to the record.
+        call.path = base if UPDATES[resource][1] == "upsert" else f"{base}{remote_id}/"
         call.payload = instance.get_thredfi_update_payload()
         return call
     policy = getattr(instance, "thredfi_on_unsupported_update", None)
@@ -237,7 +242,7 @@ def _plan_removal(state: SyncState) -> RemoteCall:
     business_id = str(business.remote_id) if business and business.remote_id else None
     remote_id = str(state.remote_id) if state.remote_id else None
     call = plan_delete(state.resource, remote_id, business_id, state.external_id)
-    if call.action in ("void", "archive") and not business_id:
+    if call.action in REMOVALS and not business_id:
         call.action = "cannot"
         call.message = "The business of this deleted object is unknown; cannot remove it."
     return call
@@ -248,13 +253,16 @@ def preview(instance: Any) -> dict[str, Any]:
     or changing anything. Includes ``errors`` (local validation) when it would not be sent."""
     business = instance.get_thredfi_business()
     business_id = remote_id_of(business) if instance.thredfi_resource != "business" else None
-    call = plan_upsert(
-        instance, remote_id_of(instance), business_id, remote_id_of(parent_of(instance))
-    )
-    result = call.describe()
     try:
         instance.validate_for_thredfi()
-        result["errors"] = {}
+        errors: dict[str, Any] = {}
     except ThredfiLocalValidationError as err:
-        result["errors"] = err.field_errors
-    return result
+        errors = err.field_errors
+    try:
+        call = plan_upsert(
+            instance, remote_id_of(instance), business_id, remote_id_of(parent_of(instance))
+        )
+    except ThredfiLocalValidationError as err:  # a body that cannot be built says why
+        call = RemoteCall(instance.thredfi_resource, "cannot", message=str(err))
+        return {**call.describe(), "errors": err.field_errors or {"": [str(err)]}}
+    return {**call.describe(), "errors": errors}

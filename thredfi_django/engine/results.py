@@ -67,5 +67,8 @@ class Release:
     countdown: float | None = None
     blocked_on_id: int | None = None
     error: ThredfiError | None = None
+    #: "Outdated in Thredfi": True when a change could not be sent, False once a create sent
+    #: it all, None to leave as it is.
+    stale: bool | None = None
     message: str = ""
     result: str = "synced"

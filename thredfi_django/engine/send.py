@@ -11,11 +11,12 @@ updated only where it differs from what we would send.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ..exceptions import ThredfiConflictError, ThredfiError
 from ..payloads import NOT_UPDATABLE
-from .plan import CLIENT_ATTR, UPDATES, RemoteCall
+from .plan import CLIENT_ATTR, REMOVALS, UPDATES, RemoteCall
 
 
 @dataclass
@@ -43,13 +44,15 @@ def execute(client: Any, call: RemoteCall) -> Answer:
     endpoint = _endpoint(client, call)
     if call.action == "create":
         answer = _create(endpoint, call)
-        if answer.adopted and call.resource in UPDATES and answer.remote.get("id"):
+        # An adopted record is brought up to date, unless the create itself was the upsert.
+        updates = call.resource in UPDATES and UPDATES[call.resource][1] != "upsert"
+        if answer.adopted and updates and answer.remote.get("id"):
             _update_adopted(endpoint, call, answer)
         return answer
     if call.action == "update":
         response = getattr(endpoint, UPDATES[call.resource][1])(call.remote_id, call.payload)
         return Answer(unwrap(response) or {"id": call.remote_id}, created=False, requests=1)
-    if call.action in ("void", "archive"):
+    if call.action in REMOVALS:
         response = getattr(endpoint, call.action)(call.remote_id)
         return Answer(unwrap(response) or {"id": call.remote_id}, created=False, requests=1)
     raise ValueError(f"Nothing to send for action {call.action!r}")
@@ -90,18 +93,39 @@ def _update_adopted(endpoint: Any, call: RemoteCall, answer: Answer) -> None:
     answer.requests += 1
 
 
+#: Request keys every answer names otherwise: the guide's line price, in the same cents.
+ECHOED_AS = {"unit_price_cents": "unit_price"}
+
+
 def differs(sent: Any, remote: Any) -> bool:
     """Would sending ``sent`` change ``remote``? Every key we send must be there with the same
     value (lists item by item); keys only the remote has do not count."""
     if isinstance(sent, dict):
         if not isinstance(remote, dict):
             return True
-        return any(key not in remote or differs(value, remote[key]) for key, value in sent.items())
+        for key, value in sent.items():
+            echoed = key if key in remote else ECHOED_AS.get(key)
+            if echoed not in remote or differs(value, remote[echoed]):
+                return True
+        return False
     if isinstance(sent, list):
         if not isinstance(remote, list) or len(sent) != len(remote):
             return True
         return any(differs(a, b) for a, b in zip(sent, remote, strict=True))
-    return sent != remote
+    if sent == remote:
+        return False
+    number = _number(sent)
+    return number is None or number != _number(remote)
+
+
+def _number(value: Any) -> Decimal | None:
+    """A quantity as a number, whether sent as 2 or answered as "2.00"; None if it is none."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+        return None
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return None
 
 
 def _endpoint(client: Any, call: RemoteCall) -> Any:

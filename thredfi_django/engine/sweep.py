@@ -17,7 +17,7 @@ from ..conf import thredfi_settings
 from ..models import SyncState, SyncStatus
 from ..recording import wake
 from ..sql import features
-from . import absorb
+from . import absorb, pauses
 from .drain import paused_content_type_ids
 from .leases import expired_mark
 
@@ -31,6 +31,7 @@ def sweep(now: dt.datetime | None = None) -> int:
     each kind. Returns how many rows were enqueued."""
     if not thredfi_settings.SYNC_ENABLED:
         return 0
+    pauses.probe()  # a paused scope lifts once Thredfi takes its credentials again
     limit = int(thredfi_settings.SWEEP_LIMIT)
     absorbed = [state_id for state_id, pending in absorb.absorb_states(limit) if pending]
     now = now or timezone.now()

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from django.db import models
+
 from .. import credit_notes, payloads
 from .base import ThredfiChildMixin, ThredfiSyncMixin
 
@@ -21,7 +23,7 @@ class _CreditNoteMixin(ThredfiSyncMixin):
         abstract = True
 
     @classmethod
-    def get_thredfi_queryset(cls):
+    def get_thredfi_queryset(cls) -> models.QuerySet[Any]:
         """The credit notes with their lines and allocations (and what those point at)."""
         related = [f.name for f in cls._thredfi_related_fields()]
         qs = cls._default_manager.select_related(*related)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from django.db import models
+
 from .. import payloads
 from .base import ThredfiChildMixin, ThredfiSyncMixin
 
@@ -189,7 +191,7 @@ class ThredfiPayoutMixin(ThredfiSyncMixin):
         abstract = True
 
     @classmethod
-    def get_thredfi_queryset(cls):
+    def get_thredfi_queryset(cls) -> models.QuerySet[Any]:
         """The payouts with their payments and refund payments, one query each."""
         qs = super().get_thredfi_queryset()
         if cls.thredfi_prefetch is not None:

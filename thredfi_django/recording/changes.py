@@ -226,6 +226,7 @@ def _on_conflict_sql(table: str) -> str:
     return f"""
         ON CONFLICT (content_type_id, object_id) DO UPDATE SET
             version = {table}.version + 1,
+            lane = 0,
             operation = excluded.operation,
             label = excluded.label,
             external_id = excluded.external_id,
@@ -330,7 +331,7 @@ def _upsert_orm(using, content_type, object_id, values, business_key) -> tuple[S
         if not created:
             qs = SyncState.objects.using(using).filter(pk=state.pk)
             _reopen(qs)
-            extra = {"operation": values["operation"], "label": values["label"]}
+            extra = {"operation": values["operation"], "label": values["label"], "lane": 0}
             if state.remote_id is None and values["remote_id"]:
                 extra["remote_id"] = values["remote_id"]
             if state.business_id is None and business_id:

@@ -13,7 +13,7 @@ from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from ..conf import thredfi_settings
-from ..models import SyncState, SyncStatus
+from ..models import SyncLane, SyncState, SyncStatus
 from . import wake
 
 #: Statuses a person (or a new save) may put back to pending.
@@ -30,6 +30,7 @@ def request_sync(
     *,
     reset_failures: bool = True,
     enqueue_tasks: bool = True,
+    backfill: bool = False,
 ) -> int:
     """Put the given rows up for a push; never does HTTP in the caller.
 
@@ -43,6 +44,8 @@ def request_sync(
     ``enqueue_tasks=False`` only makes the rows due (``next_attempt_at = now``): for bulk
     re-queues, where a task per row would cost more than everything else and the sweep hands
     due rows to the workers in batches, and for callers that push inline right after.
+    ``backfill`` puts the rows in the backfill lane: workers take them after live work (saves,
+    a person's "Sync now"), so a bulk re-sync never delays another tenant's new invoice.
     Returns the number of rows put up (pending and due).
     """
     if isinstance(states, QuerySet):
@@ -51,12 +54,14 @@ def request_sync(
         ids = [s.pk if isinstance(s, SyncState) else int(s) for s in states]
     chunk = int(thredfi_settings.REQUEST_CHUNK)
     return sum(
-        _request_chunk(ids[start : start + chunk], reset_failures, enqueue_tasks)
+        _request_chunk(ids[start : start + chunk], reset_failures, enqueue_tasks, backfill)
         for start in range(0, len(ids), chunk)
     )
 
 
-def _request_chunk(ids: list[int], reset_failures: bool, enqueue_tasks: bool) -> int:
+def _request_chunk(
+    ids: list[int], reset_failures: bool, enqueue_tasks: bool, backfill: bool
+) -> int:
     qs = SyncState.objects.filter(pk__in=ids)
     now = timezone.now()
     # A task on its way: not due for the sweep until SWEEP_STALE_SECONDS have passed.
@@ -66,6 +71,7 @@ def _request_chunk(ids: list[int], reset_failures: bool, enqueue_tasks: bool) ->
         "lease_owner": "",
         "next_attempt_at": None if enqueue_tasks else now,
         "updated_at": now,
+        "lane": SyncLane.BACKFILL if backfill else SyncLane.LIVE,
     }
     # One UPDATE: failed rows reset (with reset_failures), synced rows one version up, and
     # every one of them, like the rows already pending, pending and due as above.

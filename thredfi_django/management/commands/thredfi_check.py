@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from thredfi_django.checks import check_beat_schedule, check_settings
 from thredfi_django.client import get_client
 from thredfi_django.conf import thredfi_settings
+from thredfi_django.engine import pauses
 from thredfi_django.exceptions import (
     ThredfiAPIError,
     ThredfiAuthenticationError,
@@ -106,4 +107,11 @@ class Command(BaseCommand):
 
         count = f"{LIST_LIMIT}+" if len(businesses) > LIST_LIMIT else str(len(businesses))
         self.stdout.write(self.style.SUCCESS(f"✓ listed businesses: {count} visible"))
+        for scope, pause in pauses.all_pauses().items():
+            self.stdout.write(
+                self.style.WARNING(
+                    f"! sync paused ({scope}) since {pause['since']}: {pause['reason']} The "
+                    "credentials work now: the next sweep (sweep_pending) resumes it."
+                )
+            )
         self.stdout.write(self.style.SUCCESS("All good."))

@@ -331,10 +331,10 @@ class Command(BaseCommand):
         if drift.kind == "missing_remote":
             # Forget the stale id and push again; the external_id makes a re-create idempotent.
             self._set_remote_id(state, None)
-            request_sync([state.pk])
+            request_sync([state.pk], backfill=True)
             return True
         if drift.kind == "amount":
-            request_sync([state.pk])
+            request_sync([state.pk], backfill=True)
             return True
         if drift.kind == "outdated":
             # Not repairable from here; flagged so the admin and thredfi_status show it.

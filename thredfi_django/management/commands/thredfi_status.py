@@ -10,6 +10,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from thredfi_django.counts import status_counts
+from thredfi_django.engine import pauses
 from thredfi_django.engine.absorb import absorb_all
 from thredfi_django.models import SyncState, SyncStatus
 
@@ -99,6 +100,14 @@ class Command(BaseCommand):
         if failures > 0:
             self._write_failures(failures)
 
+        for scope, pause in pauses.all_pauses().items():
+            self.stdout.write(
+                self.style.ERROR(
+                    f"Sync paused ({scope}) since {pause['since']}: {pause['reason']} Rows wait, "
+                    "pending; the sweep resumes by itself once Thredfi issues a token again "
+                    "(check the credentials with manage.py thredfi_check)."
+                )
+            )
         problems = sum(c.get(s, 0) for c in table.values() for s in PROBLEM_STATUSES)
         if check and problems:
             raise CommandError(f"{problems} object(s) failed or need attention.", returncode=1)

@@ -18,7 +18,7 @@ from thredfi_django.engine import absorb
 from thredfi_django.engine.drain import sync_state
 from thredfi_django.engine.plan import preview
 from thredfi_django.mixins import ThredfiSyncMixin
-from thredfi_django.models import SyncState, SyncStatus
+from thredfi_django.models import SyncLane, SyncState, SyncStatus
 from thredfi_django.recording import changes, resync
 from thredfi_django.sql import insert_rows
 from thredfi_django.tasks import sweep_pending
@@ -242,7 +242,10 @@ class Command(BaseCommand):
                 business_rows[(ct_id, object_id)] = pk
         # Only what differs per object is sent per row; the rest comes from one template.
         template = SyncState(
-            content_type=content_type, resource=model.thredfi_resource, next_attempt_at=due_at
+            content_type=content_type,
+            resource=model.thredfi_resource,
+            next_attempt_at=due_at,
+            lane=SyncLane.BACKFILL,
         )
         rows = [
             (
@@ -287,10 +290,10 @@ class Command(BaseCommand):
         if recorded:
             # New rows are pending already; in bulk mode also due (next_attempt_at = now).
             if not bulk:
-                resync.request_sync(recorded)
+                resync.request_sync(recorded, backfill=True)
             progress.advance(len(recorded))
         for ids in self._chunks(selected):
-            queued += resync.request_sync(ids, enqueue_tasks=not bulk)
+            queued += resync.request_sync(ids, enqueue_tasks=not bulk, backfill=True)
             progress.advance(len(ids))
         progress.finish()
         skipped = total - queued

@@ -33,13 +33,15 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ("contenttypes", "0002_remove_content_type_name"),
-        ("thredfi_django", "0003_syncstate_remote_stale"),
+        ("thredfi_django", "0004_syncstate_lane"),
     ]
 
     operations = [
         AddIndexOnline(
             model_name="syncstate",
-            index=models.Index(condition=WORK_TO_DO, fields=["id"], name="thredfi_claim_idx"),
+            index=models.Index(
+                condition=WORK_TO_DO, fields=["lane", "id"], name="thredfi_claim_idx"
+            ),
         ),
         AddIndexOnline(
             model_name="syncstate",

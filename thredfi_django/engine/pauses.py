@@ -1,0 +1,96 @@
+"""Pauses: a failure that is not about one row stops the pushes it concerns, and lifts by itself.
+
+When Thredfi rejects the partner credentials (a 401 after the client's refresh-and-replay),
+every push would fail the same way: pushing on would only turn thousands of healthy rows into
+"needs attention". So the engine pauses: rows stay pending, nothing more is claimed, and the
+sweep probes for a token each run; the pause lifts as soon as one is issued. A 403 on one
+business's scope pauses that business alone. Pauses live in the token cache (``TOKEN_CACHE``),
+which every worker shares, and :data:`~thredfi_django.signals.sync_paused` fires when one starts.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.cache import caches
+from django.utils import timezone
+
+from ..client import get_client
+from ..conf import thredfi_settings
+from ..exceptions import ThredfiAuthenticationError, ThredfiError, ThredfiPermissionError
+from ..models import SyncState
+from ..signals import sync_paused
+
+logger = logging.getLogger("thredfi_django.sync")
+
+#: The scope of a credentials pause; a business's is ``business:<its sync-state id>``.
+CREDENTIALS = "credentials"
+_INDEX = "thredfi_django:pauses"
+
+
+def _cache() -> Any:
+    return caches[thredfi_settings.TOKEN_CACHE]
+
+
+def business_scope(state_id: int) -> str:
+    return f"business:{state_id}"
+
+
+def scope_of(error: BaseException, state: SyncState) -> str | None:
+    """The scope an error pauses, or None when it concerns this row alone."""
+    if isinstance(error, ThredfiAuthenticationError):
+        return CREDENTIALS
+    if isinstance(error, ThredfiPermissionError):
+        business = state.pk if state.resource == "business" else state.business_id
+        return business_scope(business) if business else None
+    return None
+
+
+def pause(scope: str, reason: str) -> None:
+    """Pause ``scope`` (see the module docstring); a pause already on keeps its start."""
+    current = all_pauses()
+    if scope in current:
+        return
+    current[scope] = {"reason": reason[:500], "since": timezone.now().isoformat()}
+    _cache().set(_INDEX, current, timeout=None)
+    logger.error("Thredfi sync paused (%s): %s", scope, reason)
+    sync_paused.send(sender=None, scope=scope, reason=reason)
+
+
+def all_pauses() -> dict[str, dict[str, str]]:
+    """{scope: {"reason", "since"}} of the pauses on now."""
+    return dict(_cache().get(_INDEX) or {})
+
+
+def paused_business_ids() -> list[int]:
+    """Sync-state ids of the businesses paused on their own."""
+    prefix = business_scope(0)[:-1]
+    return [int(scope[len(prefix) :]) for scope in all_pauses() if scope.startswith(prefix)]
+
+
+def resume(scope: str) -> None:
+    current = all_pauses()
+    if current.pop(scope, None) is not None:
+        _cache().set(_INDEX, current, timeout=None)
+        logger.warning("Thredfi sync resumed (%s).", scope)
+
+
+def probe() -> list[str]:
+    """Try each pause's way back (a fresh partner token; a business token); lift those that
+    work. Returns the scopes resumed."""
+    resumed = []
+    for scope in all_pauses():
+        try:
+            if scope == CREDENTIALS:
+                get_client().verify_credentials()
+            else:
+                business = SyncState.objects.filter(pk=int(scope.split(":", 1)[1])).first()
+                if business is not None and business.remote_id:
+                    get_client().business_token(str(business.remote_id))
+        except ThredfiError as err:
+            logger.info("Thredfi sync still paused (%s): %s", scope, err)
+            continue
+        resume(scope)
+        resumed.append(scope)
+    return resumed
