@@ -18,7 +18,7 @@ from django.core.signals import setting_changed
 
 from .exceptions import ThredfiConfigurationError
 
-#: Named environments and their hosts (see ../shared/thredfi-api.md §1). Production follows the
+#: Named environments and their hosts (see docs/thredfi-api.md). Production follows the
 #: backend guide and the published widget (backend.thredfi.com); the MCP page's api.thredfi.com
 #: can be used by setting BASE_URL.
 ENVIRONMENTS = {

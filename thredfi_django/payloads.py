@@ -1,6 +1,6 @@
 """Default request bodies per Thredfi resource, and the tables validation.py checks them by.
 
-Field names follow the API reference (../shared/thredfi-api.md §3.9). Where the docs contradict
+Field names follow the API reference (docs/thredfi-api.md). Where the docs contradict
 each other (§10):
 - invoice/bill lines follow ``THREDFI['LINE_SCHEMA']``, one of the two documented schemas, never
   a mix: "guide" sends ``unit_price_cents`` + ``account_code``, "reference" ``unit_price`` (in

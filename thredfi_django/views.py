@@ -1,7 +1,7 @@
 """The frontend token endpoint for Thredfi's embedded accounting widget.
 
 The widget's ``getToken()`` must return ``{access_token, expires_in}`` for a *business-scoped*
-token (see ../shared/thredfi-api.md §2.2). Only the partner's backend can mint one, because that
+token (see docs/thredfi-api.md). Only the partner's backend can mint one, because that
 takes the partner token, which grants access to every business and must never reach a browser.
 This view is that backend half::
 
