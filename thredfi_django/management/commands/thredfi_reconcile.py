@@ -40,7 +40,7 @@ from thredfi_django.money import to_cents
 from thredfi_django.payloads import FIELDS
 from thredfi_django.recording.resync import request_sync
 
-from ._businesses import business_states
+from ._businesses import add_business_argument, business_states
 
 #: Host objects loaded per query when comparing amounts.
 CHUNK = 2000
@@ -146,10 +146,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument(
-            "--business", metavar="ID",
-            help="Only this business: its local id, external_id or Thredfi ID (default: all).",
-        )  # fmt: skip
+        add_business_argument(parser)
         parser.add_argument(
             "--fix", action="store_true",
             help="Adopt missing Thredfi IDs; re-queue objects missing remotely or whose "
