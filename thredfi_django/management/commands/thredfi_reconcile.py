@@ -34,6 +34,7 @@ from django.db import transaction
 from thredfi_django.client import get_client
 from thredfi_django.conf import thredfi_settings
 from thredfi_django.engine.absorb import absorb_all
+from thredfi_django.engine.plan import CLIENT_ATTR
 from thredfi_django.exceptions import ThredfiError
 from thredfi_django.models import SyncState
 from thredfi_django.money import to_cents
@@ -44,22 +45,16 @@ from ._businesses import add_business_argument, business_states
 
 #: Host objects loaded per query when comparing amounts.
 CHUNK = 2000
-#: Remote collections compared per business: resource name -> client attribute. Refund
-#: payments are listed per refund (their path is under it).
+#: Remote collections compared per business, in this order: resource name -> client attribute
+#: (the one the engine pushes through). Write-offs have no list; refund payments are listed per
+#: refund (their path is under it).
 COLLECTIONS = {
-    "customer": "customers",
-    "invoice": "invoices",
-    "payment": "payments",
-    "refund": "refunds",
-    "refund_payment": None,
-    "vendor": "vendors",
-    "bill": "bills",
-    "bill_payment": "bill_payments",
-    "payout": "payouts",
-    "customer_credit": "customer_credits",
-    "vendor_credit": "vendor_credits",
-    "vendor_refund": "vendor_refunds",
-}
+    resource: None if resource == "refund_payment" else CLIENT_ATTR[resource]
+    for resource in (
+        "customer", "invoice", "payment", "refund", "refund_payment", "vendor", "bill",
+        "bill_payment", "payout", "customer_credit", "vendor_credit", "vendor_refund",
+    )
+}  # fmt: skip
 #: Resources whose amount is compared (the local side from the payload we would send).
 AMOUNT_FIELDS = {
     "invoice": None,  # the host's ``total``, else the lines
