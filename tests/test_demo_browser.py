@@ -12,7 +12,7 @@ import requests
 
 # The browser fixtures live in tests/browser/conftest.py; importing them makes them usable here.
 from tests.browser.conftest import _chromium_available, browser, screenshot  # noqa: F401
-from tests.test_demo_run import STARTUP_TIMEOUT, STOP_TIMEOUT, Demo, alive, wait_for
+from tests.test_demo_run import STOP_TIMEOUT, Demo, alive
 
 pytestmark = pytest.mark.browser
 
@@ -25,12 +25,7 @@ def test_an_invoice_created_in_the_admin_turns_synced_on_screen(browser, tmp_pat
 
     demo = Demo(tmp_path)
     try:
-        wait_for(
-            lambda: any("Ctrl-C stops everything" in line for line in demo.lines),
-            STARTUP_TIMEOUT,
-            "the demo banner",
-            demo.output,
-        )
+        demo.wait_until_started()
         browser.get(f"{demo.base}/admin/login/")
         browser.find_element(By.ID, "id_username").send_keys("admin")
         browser.find_element(By.ID, "id_password").send_keys(demo.password)

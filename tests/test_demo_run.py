@@ -86,6 +86,15 @@ class Demo:
     def output(self) -> str:
         return "\n".join(self.lines[-200:])
 
+    def wait_until_started(self) -> None:
+        """Until the supervisor prints its banner: every child is up."""
+        wait_for(
+            lambda: any("Ctrl-C stops everything" in line for line in self.lines),
+            STARTUP_TIMEOUT,
+            "the demo banner",
+            self.output,
+        )
+
     def child_pids(self) -> dict[str, int]:
         found = (re.match(r"started (\w+) \(pid (\d+)\)", line) for line in list(self.lines))
         return {m.group(1): int(m.group(2)) for m in found if m}
@@ -126,12 +135,7 @@ def processes_mentioning(text: str) -> list[str]:
 def test_demo_syncs_an_invoice_created_in_the_admin_and_stops_cleanly(tmp_path):
     demo = Demo(tmp_path)
     try:
-        wait_for(
-            lambda: any("Ctrl-C stops everything" in line for line in demo.lines),
-            STARTUP_TIMEOUT,
-            "the demo banner",
-            demo.output,
-        )
+        demo.wait_until_started()
         assert f"username admin   password {demo.password}" in demo.output()
         assert set(demo.child_pids()) == {"thredfi", "worker", "beat", "web"}
 
@@ -242,12 +246,7 @@ def test_demo_against_an_unreachable_thredfi_stops_at_once_and_says_why(tmp_path
 def test_kill_9_of_the_supervisor_takes_every_child_with_it(tmp_path):
     demo = Demo(tmp_path)
     try:
-        wait_for(
-            lambda: any("Ctrl-C stops everything" in line for line in demo.lines),
-            STARTUP_TIMEOUT,
-            "the demo banner",
-            demo.output,
-        )
+        demo.wait_until_started()
         children = demo.child_pids()
         assert set(children) == {"thredfi", "worker", "beat", "web"}
 

@@ -15,9 +15,8 @@ from typing import Any
 from . import ledger
 from .exceptions import ThredfiLocalValidationError
 from .money import from_cents
-from .outstanding import outstanding_cents
 from .payloads import json_value, related_rows, remote_id
-from .validation import check_amount
+from .validation import check_amount, check_outstanding
 
 
 @dataclass(frozen=True)
@@ -136,20 +135,7 @@ def _check_allocations(obj: Any, kind: Kind, total: int, add) -> None:
             valid.append((n, allocation, cents))
     if not valid:
         return
-    left = outstanding_cents(obj, [getattr(a, kind.target) for a in allocations], kind.target)
-    mine: dict[Any, int] = {}
-    for _, allocation, cents in valid:
-        key = getattr(allocation, f"{kind.target}_id")
-        mine[key] = mine.get(key, 0) + cents
-    for n, allocation, _ in valid:
-        key = getattr(allocation, f"{kind.target}_id")
-        if key in left and mine[key] > left[key]:
-            add(
-                f"allocations[{n}].amount",
-                f"{from_cents(mine[key])} allocated to {kind.target} "
-                f"{getattr(allocation, kind.target)} exceeds what it has outstanding, "
-                f"{from_cents(left[key])}.",
-            )
+    check_outstanding(obj, allocations, valid, kind.target, add, "amount")
     allocated = sum(cents for _, _, cents in valid)
     if allocated > total:
         add(

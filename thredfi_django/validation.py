@@ -113,7 +113,7 @@ def _check_allocations(obj: Any, allocations: list[Any], add) -> None:
     if not valid:
         return
     if rule.bounded:
-        _check_outstanding(obj, allocations, valid, target, add)
+        check_outstanding(obj, allocations, valid, target, add, "amount_cents")
     total = obj.get_thredfi_value(total_field)
     try:
         total_cents = to_cents(total, total_field) if total is not None else None
@@ -128,8 +128,12 @@ def _check_allocations(obj: Any, allocations: list[Any], add) -> None:
         )
 
 
-def _check_outstanding(obj: Any, allocations: list, valid: list, target: str, add) -> None:
-    """What ``obj`` allocates to each document, at most what the document has outstanding."""
+def check_outstanding(
+    obj: Any, allocations: list, valid: list, target: str, add, amount_field: str
+) -> None:
+    """What ``obj`` allocates to each document, at most what the document has outstanding
+    (payments and credit notes alike). ``valid``: ``(index, allocation, cents)`` of the
+    allocations whose amount is valid; an error names ``allocations[index].<amount_field>``."""
     outstanding = outstanding_cents(obj, [getattr(a, target) for a in allocations], target)
     mine: dict[Any, int] = {}
     for _, allocation, cents in valid:
@@ -140,7 +144,7 @@ def _check_outstanding(obj: Any, allocations: list, valid: list, target: str, ad
         left = outstanding.get(key)
         if left is not None and mine[key] > left:
             add(
-                f"allocations[{n}].amount_cents",
+                f"allocations[{n}].{amount_field}",
                 f"{from_cents(mine[key])} allocated to {target} {getattr(allocation, target)} "
                 f"exceeds what it has outstanding, {from_cents(left)}; lower the allocation, "
                 "or change the other payments allocated to it.",

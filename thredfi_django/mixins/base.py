@@ -173,7 +173,7 @@ class ThredfiSyncMixin(ThredfiFieldsBase):
                 prefetch.append(lines)
             allocations = getattr(cls, "thredfi_allocations_related_name", None)
             if allocations:
-                target = "invoice" if cls.thredfi_resource == "payment" else "bill"
+                target = getattr(cls, "thredfi_allocation_target", "")
                 prefetch.append(f"{allocations}__{target}")
         return qs.prefetch_related(*prefetch) if prefetch else qs
 
@@ -237,7 +237,7 @@ class ThredfiSyncMixin(ThredfiFieldsBase):
         """Objects that must exist in Thredfi before this one (besides the business).
 
         Default: every foreign key to another synced model (customer, invoice, vendor, …),
-        plus allocation targets for payments. The engine syncs them first."""
+        (allocation targets: ``ThredfiAllocatingMixin``). The engine syncs them first."""
         deps: list[ThredfiSyncMixin] = []
         for field in self._thredfi_related_fields():
             if synced_model(field).thredfi_resource == "business":
@@ -280,6 +280,29 @@ class ThredfiSyncMixin(ThredfiFieldsBase):
     def get_thredfi_label(self) -> str:
         """Short human label stored on the sync state (survives deletion)."""
         return str(self)
+
+
+class ThredfiAllocatingMixin(ThredfiSyncMixin):
+    """A document applied to invoices or bills through allocation rows (a payment, a vendor
+    refund, a credit note). Each allocated document must be in Thredfi before it, so it is a
+    dependency, and it is prefetched with the allocations."""
+
+    #: Related name of the allocation rows.
+    thredfi_allocations_related_name: ClassVar[str] = "allocations"
+    #: "invoice" or "bill": the foreign key on each allocation row to what it applies to.
+    thredfi_allocation_target: ClassVar[str] = ""
+
+    class Meta:
+        abstract = True
+
+    def get_thredfi_dependencies(self) -> list[ThredfiSyncMixin]:
+        """The foreign keys' objects and every invoice or bill the allocations name."""
+        deps = super().get_thredfi_dependencies()
+        for allocation in payloads.related_rows(self, self.thredfi_allocations_related_name):
+            target = getattr(allocation, self.thredfi_allocation_target, None)
+            if target is not None and target not in deps:
+                deps.append(target)
+        return deps
 
 
 class ThredfiChildMixin(ThredfiFieldsBase):

@@ -6,40 +6,18 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from django.db import models
-
-from .. import credit_notes, payloads
-from .base import ThredfiChildMixin, ThredfiSyncMixin
+from .. import credit_notes
+from .base import ThredfiAllocatingMixin, ThredfiChildMixin
 
 
-class _CreditNoteMixin(ThredfiSyncMixin):
-    #: Related names of the lines and the allocations.
+class _CreditNoteMixin(ThredfiAllocatingMixin):
+    """What the two credit notes share: lines, allocations and their own body and checks."""
+
+    #: Related name of the lines.
     thredfi_lines_related_name: ClassVar[str] = "lines"
-    thredfi_allocations_related_name: ClassVar[str] = "allocations"
-    #: "invoice" or "bill": what the allocations point at.
-    thredfi_allocation_target: ClassVar[str] = ""
 
     class Meta:
         abstract = True
-
-    @classmethod
-    def get_thredfi_queryset(cls) -> models.QuerySet[Any]:
-        """The credit notes with their lines and allocations (and what those point at)."""
-        related = [f.name for f in cls._thredfi_related_fields()]
-        qs = cls._default_manager.select_related(*related)
-        if cls.thredfi_prefetch is not None:
-            return qs.prefetch_related(*cls.thredfi_prefetch)
-        allocations = f"{cls.thredfi_allocations_related_name}__{cls.thredfi_allocation_target}"
-        return qs.prefetch_related(cls.thredfi_lines_related_name, allocations)
-
-    def get_thredfi_dependencies(self) -> list[ThredfiSyncMixin]:
-        """The customer or vendor, the source document, and every allocated document."""
-        deps = super().get_thredfi_dependencies()
-        for allocation in payloads.related_rows(self, self.thredfi_allocations_related_name):
-            target = getattr(allocation, self.thredfi_allocation_target, None)
-            if target is not None and target not in deps:
-                deps.append(target)
-        return deps
 
     def get_thredfi_payload(self) -> dict[str, Any]:
         """Lines with ``amount`` and the account identifier, allocations with ``amount``."""

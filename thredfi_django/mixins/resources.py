@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from django.db import models
 
 from .. import payloads
-from .base import ThredfiChildMixin, ThredfiSyncMixin
+from .base import ThredfiAllocatingMixin, ThredfiChildMixin, ThredfiSyncMixin
 
 # -- AR ----------------------------------------------------------------------------------------
 
@@ -87,12 +87,12 @@ class ThredfiInvoiceLineMixin(ThredfiChildMixin):
         abstract = True
 
 
-class ThredfiPaymentMixin(ThredfiSyncMixin):
+class ThredfiPaymentMixin(ThredfiAllocatingMixin):
     """A customer payment allocated to invoices (related allocation rows with ``invoice`` and
     ``amount``). Sent with an Idempotency-Key equal to its external_id."""
 
     thredfi_resource = "payment"
-    thredfi_allocations_related_name: ClassVar[str] = "allocations"
+    thredfi_allocation_target = "invoice"
     thredfi_default_sources = {
         "total_amount_cents": ("total_amount", "amount"),
         "payment_date": ("payment_date", "paid_on", "date"),
@@ -103,15 +103,6 @@ class ThredfiPaymentMixin(ThredfiSyncMixin):
 
     class Meta:
         abstract = True
-
-    def get_thredfi_dependencies(self) -> list[ThredfiSyncMixin]:
-        """The customer and every invoice the payment is allocated to."""
-        deps = super().get_thredfi_dependencies()
-        for allocation in payloads.related_rows(self, self.thredfi_allocations_related_name):
-            target = getattr(allocation, "invoice", None)
-            if target is not None and target not in deps:
-                deps.append(target)
-        return deps
 
 
 class ThredfiPaymentAllocationMixin(ThredfiChildMixin):
@@ -254,11 +245,11 @@ class ThredfiBillLineMixin(ThredfiChildMixin):
         abstract = True
 
 
-class ThredfiBillPaymentMixin(ThredfiSyncMixin):
+class ThredfiBillPaymentMixin(ThredfiAllocatingMixin):
     """A payment to a vendor allocated to bills (related rows with ``bill`` and ``amount``)."""
 
     thredfi_resource = "bill_payment"
-    thredfi_allocations_related_name: ClassVar[str] = "allocations"
+    thredfi_allocation_target = "bill"
     thredfi_default_sources = {
         "amount_cents": ("amount",),
         "payment_date": ("payment_date", "paid_on", "date"),
@@ -269,23 +260,14 @@ class ThredfiBillPaymentMixin(ThredfiSyncMixin):
     class Meta:
         abstract = True
 
-    def get_thredfi_dependencies(self) -> list[ThredfiSyncMixin]:
-        """The vendor and every bill the payment is allocated to."""
-        deps = super().get_thredfi_dependencies()
-        for allocation in payloads.related_rows(self, self.thredfi_allocations_related_name):
-            target = getattr(allocation, "bill", None)
-            if target is not None and target not in deps:
-                deps.append(target)
-        return deps
 
-
-class ThredfiVendorRefundMixin(ThredfiSyncMixin):
+class ThredfiVendorRefundMixin(ThredfiAllocatingMixin):
     """Money a vendor pays back (an overpayment, a billing error, returned goods), allocated to
     bills (related rows with ``bill`` and ``amount``). Thredfi's PATCH cannot change its
     amount or allocations, so a change after the first push needs attention."""
 
     thredfi_resource = "vendor_refund"
-    thredfi_allocations_related_name: ClassVar[str] = "allocations"
+    thredfi_allocation_target = "bill"
     thredfi_default_sources = {
         "total_refunded_amount_cents": ("total_refunded_amount", "amount"),
         "refund_date": ("refund_date", "refunded_on", "date"),
@@ -294,15 +276,6 @@ class ThredfiVendorRefundMixin(ThredfiSyncMixin):
 
     class Meta:
         abstract = True
-
-    def get_thredfi_dependencies(self) -> list[ThredfiSyncMixin]:
-        """The vendor and every bill the refund is allocated to."""
-        deps = super().get_thredfi_dependencies()
-        for allocation in payloads.related_rows(self, self.thredfi_allocations_related_name):
-            target = getattr(allocation, "bill", None)
-            if target is not None and target not in deps:
-                deps.append(target)
-        return deps
 
 
 class ThredfiVendorRefundAllocationMixin(ThredfiChildMixin):

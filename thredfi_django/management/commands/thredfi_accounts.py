@@ -17,7 +17,7 @@ from thredfi_django.client import get_client
 from thredfi_django.conf import thredfi_settings
 from thredfi_django.exceptions import ThredfiError
 
-from ._businesses import business_states
+from ._businesses import add_business_argument, business_states
 
 
 def needed_codes() -> list[str]:
@@ -34,10 +34,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument(
-            "--business", metavar="ID",
-            help="Only this business: its local id, external_id or Thredfi ID (default: all).",
-        )  # fmt: skip
+        add_business_argument(parser)
         parser.add_argument(
             "--create-missing", action="store_true",
             help="Create the needed accounts a business lacks.",

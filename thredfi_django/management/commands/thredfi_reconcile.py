@@ -34,32 +34,27 @@ from django.db import transaction
 from thredfi_django.client import get_client
 from thredfi_django.conf import thredfi_settings
 from thredfi_django.engine.absorb import absorb_all
+from thredfi_django.engine.plan import CLIENT_ATTR
 from thredfi_django.exceptions import ThredfiError
 from thredfi_django.models import SyncState
 from thredfi_django.money import to_cents
 from thredfi_django.payloads import FIELDS
 from thredfi_django.recording.resync import request_sync
 
-from ._businesses import business_states
+from ._businesses import add_business_argument, business_states
 
 #: Host objects loaded per query when comparing amounts.
 CHUNK = 2000
-#: Remote collections compared per business: resource name -> client attribute. Refund
-#: payments are listed per refund (their path is under it).
+#: Remote collections compared per business, in this order: resource name -> client attribute
+#: (the one the engine pushes through). Write-offs have no list; refund payments are listed per
+#: refund (their path is under it).
 COLLECTIONS = {
-    "customer": "customers",
-    "invoice": "invoices",
-    "payment": "payments",
-    "refund": "refunds",
-    "refund_payment": None,
-    "vendor": "vendors",
-    "bill": "bills",
-    "bill_payment": "bill_payments",
-    "payout": "payouts",
-    "customer_credit": "customer_credits",
-    "vendor_credit": "vendor_credits",
-    "vendor_refund": "vendor_refunds",
-}
+    resource: None if resource == "refund_payment" else CLIENT_ATTR[resource]
+    for resource in (
+        "customer", "invoice", "payment", "refund", "refund_payment", "vendor", "bill",
+        "bill_payment", "payout", "customer_credit", "vendor_credit", "vendor_refund",
+    )
+}  # fmt: skip
 #: Resources whose amount is compared (the local side from the payload we would send).
 AMOUNT_FIELDS = {
     "invoice": None,  # the host's ``total``, else the lines
@@ -146,10 +141,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument(
-            "--business", metavar="ID",
-            help="Only this business: its local id, external_id or Thredfi ID (default: all).",
-        )  # fmt: skip
+        add_business_argument(parser)
         parser.add_argument(
             "--fix", action="store_true",
             help="Adopt missing Thredfi IDs; re-queue objects missing remotely or whose "

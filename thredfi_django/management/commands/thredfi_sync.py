@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Iterator
 
 from django.apps import apps
@@ -25,6 +24,7 @@ from thredfi_django.tasks import sweep_pending
 
 from ..sync_report import SAMPLE, SHOW_ALL_UP_TO, SyncReport, shown_in_full
 from ..untracked import synced_models, untracked_objects
+from ._businesses import add_business_argument, one_business_state
 from ._progress import Progress
 
 #: Rows per UPDATE / task batch: keeps memory flat and stays far below every database's limit
@@ -45,6 +45,8 @@ DEFAULT_STATUSES = [
 DIRECT_LIMIT = 10_000
 #: --now outcomes that mean "this object is not in Thredfi as it is now".
 FAILED_OUTCOMES = {"blocked", "retry", "failed", "needs_attention", "missing"}
+#: Where to look when --business names no business.
+STATUS_HINT = " Run `manage.py thredfi_status` to see what is tracked."
 
 
 class Command(BaseCommand):
@@ -61,10 +63,10 @@ class Command(BaseCommand):
             "--model", action="append", default=[], metavar="APP.MODEL",
             help="Only this model (repeatable), e.g. billing.Invoice.",
         )  # fmt: skip
-        parser.add_argument(
-            "--business", metavar="ID",
+        add_business_argument(
+            parser,
             help="Only this business and its objects: its local id, external_id or Thredfi ID.",
-        )  # fmt: skip
+        )
         parser.add_argument(
             "--status", action="append", default=[],
             choices=[*SyncStatus.values, "all"],
@@ -117,24 +119,6 @@ class Command(BaseCommand):
             chosen.append(model)
         return chosen
 
-    def _business_state(self, value: str) -> SyncState:
-        match = Q(object_id=value) | Q(external_id=value)
-        try:
-            match |= Q(remote_id=uuid.UUID(value))
-        except ValueError:
-            pass
-        found = list(SyncState.objects.filter(match, resource="business")[:2])
-        if not found:
-            raise CommandError(
-                f"No business matches {value!r} (tried its local id, external_id and Thredfi "
-                "ID). Run `manage.py thredfi_status` to see what is tracked."
-            )
-        if len(found) > 1:
-            raise CommandError(
-                f"{value!r} matches several businesses; use its external_id or Thredfi ID."
-            )
-        return found[0]
-
     def _selection(self, options) -> tuple[QuerySet, dict]:
         models = self._models(options["model"])
         ids = [i.strip() for chunk in options["ids"] for i in chunk.split(",") if i.strip()]
@@ -149,7 +133,7 @@ class Command(BaseCommand):
         if ids:
             qs = qs.filter(object_id__in=ids)
         if options["business"]:
-            business = self._business_state(options["business"])
+            business = one_business_state(options["business"], hint=STATUS_HINT)
             qs = qs.filter(Q(business=business) | Q(pk=business.pk))
         # Objects never recorded have no status and no business link yet: include them only
         # when the selection is by model / id alone.

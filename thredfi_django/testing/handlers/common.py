@@ -96,3 +96,13 @@ def resolve_party(
     if required:
         errors.add(id_field, f"Provide {id_field} or {external_field}.")
     return None
+
+
+def party_summary(party: dict[str, Any]) -> dict[str, Any]:
+    """The customer or vendor embedded in a document: ``{id, external_id, display_name}``
+    (all None/empty when the party is gone)."""
+    return {
+        "id": party.get("id"),
+        "external_id": party.get("external_id"),
+        "display_name": party.get("company_name") or party.get("individual_name") or "",
+    }

@@ -22,8 +22,16 @@ from ..listing import filtered, in_csv, matches_exact, paginate
 from ..routes import Call, route
 from ..store import Store, public
 from .bills import bill_paid
-from .common import existing_for_external_id, get_or_404, render, renderer, resolve_party
+from .common import (
+    existing_for_external_id,
+    get_or_404,
+    party_summary,
+    render,
+    renderer,
+    resolve_party,
+)
 from .invoices import apply_payment
+from .lines import account_by_identifier, line_items
 
 
 @dataclass(frozen=True)
@@ -48,11 +56,7 @@ def _outstanding(store: Store, kind: Kind, document: dict[str, Any]) -> int:
 def _render(store: Store, kind: Kind, record: dict[str, Any]) -> dict[str, Any]:
     data = public(record)
     party = store.tables[f"{kind.party}s"].get(record[f"{kind.party}_id"]) or {}
-    data[kind.party] = {
-        "id": party.get("id"),
-        "external_id": party.get("external_id"),
-        "display_name": party.get("company_name") or party.get("individual_name") or "",
-    }
+    data[kind.party] = party_summary(party)
     allocations = []
     for allocation in record["_allocations"]:
         document = store.tables[f"{kind.target}s"].get(allocation[f"{kind.target}_id"])
@@ -88,16 +92,8 @@ def _check_body(call: Call, kind: Kind, data: dict, errors: FieldErrors) -> list
     v.datetime_value(data, kind.date, errors)
     if not data.get(f"{kind.party}_id") and not data.get(f"{kind.party}_external_id"):
         errors.add(f"{kind.party}_id", f"Provide {kind.party}_id or {kind.party}_external_id.")
-    raw = data.get("line_items")
-    if not isinstance(raw, list) or not raw:
-        errors.add("line_items", "At least one line item is required.")
-        raw = []
     lines = []
-    for n, item in enumerate(raw):
-        label = f"line_items[{n}]"
-        if not isinstance(item, dict):
-            errors.add(label, "Expected an object.")
-            continue
+    for label, item in line_items(data, errors):
         for key in ("account_code", "account_identifier"):
             if key in item:
                 errors.add(
@@ -135,11 +131,7 @@ def _account(call: Call, value: Any, label: str, errors: FieldErrors) -> dict | 
     if value is None:
         errors.add(label, "This field is required.")
         return None
-    if not isinstance(value, dict) or value.get("type") != "AccountId" or not value.get("id"):
-        errors.add(label, 'Expected {"type": "AccountId", "id": "<ledger account id>"}.')
-        return None
-    if call.store.get("accounts", str(value["id"]), call.business_id) is None:
-        errors.add(label, f"No ledger account {value['id']} in this business.")
+    if account_by_identifier(call, value, label, errors) is None:
         return None
     return {"type": "AccountId", "id": str(value["id"])}
 

@@ -14,6 +14,7 @@ line subtotal = round_half_up(quantity × unit_price); line total = subtotal −
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from .. import validate as v
@@ -31,21 +32,28 @@ SCHEMAS = {
 }
 
 
-def parse_lines(call: Call, data: dict[str, Any], errors: FieldErrors) -> list[dict] | None:
-    """Validated, computed line dicts from ``data["line_items"]`` (errors use indexed names)."""
+def line_items(data: dict[str, Any], errors: FieldErrors) -> Iterator[tuple[str, dict]]:
+    """(label, item) for each object in ``data["line_items"]``; a missing or empty list and an
+    item that is not an object are errors, the same for every document that has lines."""
     raw = data.get("line_items")
     if not isinstance(raw, list) or not raw:
         errors.add("line_items", "At least one line item is required.")
-        return None
+        return
+    for n, item in enumerate(raw):
+        label = f"line_items[{n}]"
+        if isinstance(item, dict):
+            yield label, item
+        else:
+            errors.add(label, "Expected an object.")
+
+
+def parse_lines(call: Call, data: dict[str, Any], errors: FieldErrors) -> list[dict]:
+    """Validated, computed line dicts from ``data["line_items"]`` (errors use indexed names)."""
     schema = call.fake.line_schema
     price_key, account_key = SCHEMAS[schema]
     foreign = [key for name, keys in SCHEMAS.items() if name != schema for key in keys]
     lines = []
-    for n, item in enumerate(raw):
-        label = f"line_items[{n}]"
-        if not isinstance(item, dict):
-            errors.add(label, "Expected an object.")
-            continue
+    for label, item in line_items(data, errors):
         for key in foreign:
             if key in item:
                 errors.add(
@@ -99,6 +107,12 @@ def _account(call: Call, item: dict, key: str, label: str, errors: FieldErrors) 
         if account is None:
             errors.add(label, f"No account with code {value!r} in this business's chart.")
         return account
+    return account_by_identifier(call, value, label, errors)
+
+
+def account_by_identifier(call: Call, value: Any, label: str, errors: FieldErrors) -> dict | None:
+    """The ledger account an ``{"type": "AccountId", "id"}`` names, which must be one of this
+    business's (None and an error under ``label`` otherwise)."""
     if not isinstance(value, dict) or value.get("type") != "AccountId" or not value.get("id"):
         errors.add(label, 'Expected {"type": "AccountId", "id": "<ledger account id>"}.')
         return None

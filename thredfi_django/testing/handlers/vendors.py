@@ -34,14 +34,6 @@ def render_vendor(store: Store, record: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def vendor_summary(vendor: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": vendor["id"],
-        "external_id": vendor.get("external_id"),
-        "display_name": vendor.get("company_name") or vendor.get("individual_name") or "",
-    }
-
-
 @route("POST", "/businesses/{business_id}/vendors/")
 def create_vendor(call: Call):
     data, errors, store = call.body(), FieldErrors(), call.store
