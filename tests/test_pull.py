@@ -188,7 +188,7 @@ def test_the_admin_shows_the_remote_status_beside_ours(invoice, committed):
     user = make_staff("viewer", "thredfi_django.view_syncstate", "testapp.view_invoice")
     viewer = client_for(user)
     changelist = viewer.get(reverse("admin:thredfi_django_syncstate_changelist")).content.decode()
-    assert "paid" in changelist
+    assert '<td class="field-remote_status">paid</td>' in changelist
     detail = viewer.get(
         reverse("admin:thredfi_django_syncstate_change", args=[state_for(invoice).pk])
     ).content.decode()
