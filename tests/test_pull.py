@@ -3,14 +3,22 @@ our invoice's sync state, and the host hears of it once, through ``remote_change
 
 from __future__ import annotations
 
+from decimal import Decimal
 from io import StringIO
+from urllib.parse import parse_qs
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from tests.admin_fixtures import client_for, make_staff
-from tests.testapp.factories import make_invoice
+from tests.testapp.factories import (
+    make_bill,
+    make_customer_credit,
+    make_invoice,
+    make_payment,
+    make_vendor,
+)
 from tests.testapp.models import Invoice
 from thredfi_django.client import get_client
 from thredfi_django.engine.absorb import state_for
@@ -116,6 +124,26 @@ def test_a_payment_recorded_in_thredfi_marks_our_invoice_paid_and_says_so_once(
     assert state.remote_status == "paid" and state.remote_checked_at > checked
 
 
+def test_payments_bills_and_credits_are_read_back_too(committed, thredfi_fake):
+    with committed():
+        invoice = make_invoice()  # 100.00
+        payment = make_payment(invoice, Decimal("30.00"))
+        credit = make_customer_credit(invoice, allocate=Decimal("5.00"))  # 20.00 credit
+        bill = make_bill(make_vendor(invoice.account))  # 120.00
+    call_command("thredfi_sync", "--now", stdout=StringIO())
+    with committed():
+        pull()
+
+    def remote(obj):
+        state = state_for(obj)
+        return (state.remote_status, state.remote_amount_paid_cents, state.remote_amount_due_cents)
+
+    assert remote(invoice) == ("partially_paid", 3500, 6500)  # the credit applied counts
+    assert remote(payment) == ("completed", 3000, None)
+    assert remote(credit) == ("draft", 500, 1500)  # applied, left to apply
+    assert remote(bill) == ("received", 0, 12000)
+
+
 def test_the_signal_waits_for_the_commit(invoice, heard, django_capture_on_commit_callbacks):
     pay_in_thredfi(invoice, 4000)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
@@ -149,6 +177,29 @@ def test_later_pulls_read_a_bounded_number_of_pages(invoice, committed, thredfi_
         (full,) = pull(full=True)
     assert thredfi_fake.stats.requests[INVOICES] - before == 3
     assert full.full
+
+
+def test_a_pull_asks_only_for_pages(invoice, committed, thredfi_fake, monkeypatch):
+    """No changed-since filter or sort order is documented for these four lists, so none is
+    sent: a server rejecting an unknown parameter would fail every pull."""
+    asked = []
+    handle = thredfi_fake.handle
+
+    def spy(method, path_with_query, *args, **kwargs):
+        if method == "GET" and "?" in path_with_query:
+            path, query = path_with_query.split("?", 1)
+            asked.append((path.rstrip("/").rsplit("/", 1)[-1], sorted(parse_qs(query))))
+        return handle(method, path_with_query, *args, **kwargs)
+
+    monkeypatch.setattr(thredfi_fake, "handle", spy)
+    with committed():
+        pull()
+    assert sorted(asked) == [
+        ("bills", ["page", "page_size"]),
+        ("customer-credits", ["page", "page_size"]),
+        ("invoices", ["page", "page_size"]),
+        ("payments", ["page", "page_size"]),
+    ]
 
 
 def test_the_command_reports_each_business_and_exits_0(invoice, committed):
