@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
 from typing import Any
@@ -73,7 +73,6 @@ class PullResult:
     matched: int = 0
     changed: int = 0
     error: ThredfiError | None = None
-    per_resource: dict[str, int] = field(default_factory=dict)
 
 
 def last_pull(business_id: int) -> datetime | None:
@@ -116,7 +115,6 @@ def pull_business(business: SyncState, *, full: bool = False) -> PullResult:
                 matched, changed = _store(business, resource, page, started)
                 result.matched += matched
                 result.changed += changed
-                result.per_resource[resource] = result.per_resource.get(resource, 0) + changed
     except ThredfiError as err:
         logger.warning("Thredfi pull of business %s failed: %s", business.remote_id, err)
         result.error = err
