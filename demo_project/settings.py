@@ -108,6 +108,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "thredfi_django.sweep_pending",
         "schedule": env.float("THREDFI_SWEEP_EVERY", default=30.0),
     },
+    # Reads back statuses and amounts changed in Thredfi (it sends no webhooks).
+    "thredfi-pull-remote": {
+        "task": "thredfi_django.pull_remote",
+        "schedule": env.float("THREDFI_PULL_EVERY", default=300.0),
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

@@ -161,6 +161,7 @@ def test_the_change_form_shows_the_thredfi_fieldset_read_only(make_invoice, oper
     assert shown == [
         "thredfi_sync_status",
         "thredfi_id",
+        "thredfi_remote_status",
         "thredfi_external_id",
         "thredfi_attempts",
         "thredfi_last_error",

@@ -250,6 +250,11 @@ SETTINGS: dict[str, Setting] = {
     ),
     # Seconds a business's chart of accounts is cached (one paged GET per business per period).
     "CHART_CACHE_SECONDS": Setting(3600, Seconds(low=1)),
+    # Reading Thredfi back (engine/pull.py): pages of each collection (invoices, payments, bills,
+    # customer credits; 100 records a page) one pull reads per business. None of these lists
+    # documents a "changed since" filter, so later pulls read only the first pages; a business's
+    # first pull, and ``thredfi_pull --full``, read them all.
+    "PULL_MAX_PAGES": Setting(20, Int(low=1)),
     # Frontend token view (thredfi_django.views.BusinessTokenView): dotted path to a callable
     # resolver(request, requested_id: str | None) -> business object (with thredfi_id) or None
     # (= forbidden). It alone decides which business a user may get a token for.

@@ -128,6 +128,19 @@ class SyncState(models.Model):
         help_text=_("Changed after its first push; Thredfi has no update for it."),
     )
 
+    #: What Thredfi says of the record, read back by ``engine.pull`` (Thredfi has no webhooks,
+    #: so a payment recorded in Thredfi shows here only after a pull). Empty until first read;
+    #: a database default because recording inserts rows with raw SQL that leaves it unset.
+    remote_status = models.CharField(
+        _("status in Thredfi"), max_length=32, blank=True, default="", db_default=""
+    )
+    #: Cents still owed (invoices, bills) or left to apply (credits); what was paid or applied.
+    remote_amount_due_cents = models.BigIntegerField(null=True, blank=True)
+    remote_amount_paid_cents = models.BigIntegerField(null=True, blank=True)
+    #: The record's own ``updated_at`` in Thredfi, and when a pull last found it.
+    remote_updated_at = models.DateTimeField(null=True, blank=True)
+    remote_checked_at = models.DateTimeField(null=True, blank=True)
+
     #: Human label of the host object at its last save (for the admin, survives deletion).
     label = models.CharField(max_length=200, blank=True)
     last_synced_at = models.DateTimeField(null=True, blank=True)

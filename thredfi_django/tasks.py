@@ -2,7 +2,8 @@
 
 Recording sends them by name (``recording.wake``), so their names are part of the public
 interface: ``thredfi_django.sync_object``, ``thredfi_django.drain_pending`` and
-``thredfi_django.sweep_pending`` (schedule the last with Celery beat).
+``thredfi_django.sweep_pending`` and ``thredfi_django.pull_remote`` (schedule the last two with
+Celery beat).
 
 ``sync_object`` never raises for a failed push: the engine has already recorded the outcome on
 the sync state and scheduled any retry (a countdown task plus the sweep as a safety net), so a
@@ -20,6 +21,7 @@ from celery.signals import worker_process_init
 
 from .client import get_client
 from .engine.drain import drain, sync_state
+from .engine.pull import pull
 from .engine.sweep import sweep
 from .exceptions import ThredfiConfigurationError
 
@@ -45,6 +47,13 @@ def drain_pending() -> int:
 def sweep_pending() -> int:
     """Re-enqueue due pending rows and expired leases (schedule with Celery beat, e.g. 1/min)."""
     return sweep()
+
+
+@shared_task(name="thredfi_django.pull_remote")
+def pull_remote(full: bool = False) -> int:
+    """Read back what changed in Thredfi (see ``engine.pull``; schedule with beat, e.g. every
+    15 min). Returns the sync-state rows whose remote status or amounts changed."""
+    return sum(result.changed for result in pull(full=full))
 
 
 @worker_process_init.connect(weak=False, dispatch_uid="thredfi_django.load_client")

@@ -13,6 +13,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
 from ..models import SyncStatus
+from ..money import from_cents
 from ..redaction import redact, redact_data  # noqa: F401  (re-exported for the admin)
 
 #: Label of the pseudo-status of a host object that has no sync-state row yet.
@@ -100,4 +101,22 @@ def error_summary_html(
         format_html(" <small>({})</small>", when(at)) if at else "",
         redact(message),
         field_errors_html(fields),
+    )
+
+
+def remote_summary(state: Any) -> str:
+    """What the last pull (``engine/pull.py``) read of the record in Thredfi: its status, the
+    amounts paid and due, and when it was read; ``""`` before the first pull found it."""
+    if state is None or state.remote_checked_at is None:
+        return ""
+    amounts = (
+        (state.remote_amount_paid_cents, _("paid")),
+        (state.remote_amount_due_cents, _("due")),
+    )
+    parts = [f"{from_cents(cents):.2f} {label}" for cents, label in amounts if cents is not None]
+    return format_html(
+        "<strong>{}</strong>{} <small>({})</small>",
+        state.remote_status or "—",
+        "".join(f" · {part}" for part in parts),
+        _("read %(when)s") % {"when": when(state.remote_checked_at)},
     )

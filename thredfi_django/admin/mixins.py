@@ -47,7 +47,7 @@ from .annotations import (
     has_change_marker,
     lines_total_expression,
 )
-from .display import ADMIN_CSS, error_summary_html, status_badge, when
+from .display import ADMIN_CSS, error_summary_html, remote_summary, status_badge, when
 from .filters import FAILED_STATUSES, ThredfiSyncStatusFilter
 from .retry import held_back_message, hold_back_still_invalid
 
@@ -71,6 +71,7 @@ class ThredfiSyncAdminMixin:
     #: Read-only fields of the Thredfi fieldset (``thredfi_id`` is added when the model has it).
     thredfi_readonly_fields: tuple[str, ...] = (
         "thredfi_sync_status",
+        "thredfi_remote_status",
         "thredfi_external_id",
         "thredfi_attempts",
         "thredfi_last_error",
@@ -204,6 +205,10 @@ class ThredfiSyncAdminMixin:
         if url:
             parts.append(format_html(' · <a href="{}">{}</a>', url, _("sync history")))
         return format_html("{}" * len(parts), *parts)
+
+    @admin.display(description=_("Status in Thredfi"))
+    def thredfi_remote_status(self, obj: Model) -> str:
+        return remote_summary(self._thredfi_state(obj))
 
     @admin.display(description=_("External ID"))
     def thredfi_external_id(self, obj: Model) -> str:

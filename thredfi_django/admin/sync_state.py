@@ -36,6 +36,7 @@ from .display import (
     error_summary_html,
     field_errors_html,
     redact,
+    remote_summary,
     status_badge,
     when,
 )
@@ -124,6 +125,7 @@ class SyncStateAdmin(admin.ModelAdmin):
         "object_display",
         "model_display",
         "status_badge",
+        "remote_status",
         "business_display",
         "attempts",
         "last_error_code",
@@ -162,6 +164,7 @@ class SyncStateAdmin(admin.ModelAdmin):
                     "external_id",
                     "remote_id",
                     "remote_stale",
+                    "remote_display",
                 ]
             },
         ),
@@ -189,6 +192,7 @@ class SyncStateAdmin(admin.ModelAdmin):
         "status_badge",
         "host_object_link",
         "last_error",
+        "remote_display",
         *(f.name for f in SyncState._meta.concrete_fields),
     ]
 
@@ -329,6 +333,10 @@ class SyncStateAdmin(admin.ModelAdmin):
         return format_html(
             '<a href="{}">{} #{}</a>', url, model._meta.verbose_name, state.object_id
         )
+
+    @admin.display(description=_("status in Thredfi"))
+    def remote_display(self, state: SyncState) -> str:
+        return remote_summary(state) or _("not read back yet (thredfi_pull)")
 
     @admin.display(description=_("last error"))
     def last_error(self, state: SyncState) -> str:
