@@ -21,6 +21,7 @@ from tests.testapp.factories import (
 from tests.testapp.models import Account, Customer
 from thredfi_django.engine import absorb
 from thredfi_django.engine.drain import sync_state
+from thredfi_django.exceptions import ThredfiLocalValidationError
 from thredfi_django.models import SyncAttempt, SyncState, SyncStatus
 from thredfi_django.redaction import redact
 
@@ -353,3 +354,47 @@ def test_an_adopted_record_that_matches_is_not_updated_and_one_that_differs_is(
     assert sum(puts.values()) == 1, "only the changed invoice is updated"
     remote = {r["external_id"]: r for r in thredfi_fake.records("invoices")}
     assert remote[changed.get_thredfi_external_id()]["memo"] == "changed while the answer was lost"
+
+
+def test_a_lost_create_followed_by_a_validation_error_is_still_looked_up_once_fixed(
+    thredfi_fake, queue, committed, monkeypatch
+):
+    """The doubt a lost answer leaves is not cleared by a later error of another kind."""
+    thredfi_fake.duplicate_mode = "duplicate"
+    with committed():
+        vendor = make_vendor()
+    thredfi_fake.fail_next(1, status="drop", path_contains="/vendors/")
+    queue.drain()
+    state = absorb.state_for(vendor)
+    assert state.status == SyncStatus.PENDING and state.remote_id is None
+
+    def refuse(self):  # the host's own validation refuses it for a while
+        raise ThredfiLocalValidationError("Fix the vendor first.", {"name": ["Bad name."]})
+
+    monkeypatch.setattr(type(vendor), "validate_for_thredfi", refuse)
+    SyncState.objects.filter(pk=state.pk).update(next_attempt_at=None)
+    assert sync_state(state.pk).outcome == "needs_attention"
+    monkeypatch.undo()
+
+    vendor.name = "Fixed Ltd"
+    with committed():
+        vendor.save()
+    assert sync_state(absorb.state_for(vendor).pk).outcome == "synced"
+    assert thredfi_fake.count_by_external_id("vendors") == {vendor.get_thredfi_external_id(): 1}
+
+
+def test_deleting_an_object_whose_create_answer_was_lost_removes_the_record_it_made(
+    thredfi_fake, queue, committed
+):
+    with committed():
+        invoice = make_invoice()
+    thredfi_fake.fail_next(1, status="drop", path_contains="/invoices/")
+    queue.drain()
+    (remote,) = thredfi_fake.records("invoices")  # made, though we never heard of it
+    state_id = absorb.state_for(invoice).pk
+    with committed():
+        invoice.delete()
+    SyncState.objects.filter(pk=state_id).update(next_attempt_at=None)
+    assert sync_state(state_id).outcome == "synced"
+    (voided,) = thredfi_fake.records("invoices")
+    assert voided["id"] == remote["id"] and voided["status"].lower() in ("void", "voided")

@@ -258,3 +258,23 @@ def test_a_new_save_is_claimed_before_a_bulk_resync_of_another_business(queue):
     absorb.absorb_all()
     saved_again.refresh_from_db()
     assert saved_again.lane == 0, "a save moves a backfill row to the live lane"
+
+
+def test_a_push_that_ends_blocked_keeps_a_save_made_during_it_pending(queue):
+    """The save may have moved the object off what it waited for: it is tried again."""
+    from tests.testapp.factories import make_customer
+    from thredfi_django.engine.plan import Blocked
+
+    customer = make_customer()
+    state = absorb.state_for(customer)
+    dependency = absorb.state_for(customer.account)
+    ((token, claimed),) = leases.claim("w", 1, state_id=state.pk)
+    SyncState.objects.filter(pk=state.pk).update(version=claimed.version + 1)  # saved meanwhile
+    blocked = results.Push(token, claimed, blocked=Blocked(dependency, "Waiting for it"))
+    (result,) = outcomes.record([blocked], "w")
+    assert result.status == SyncStatus.PENDING
+
+    ((token, claimed),) = leases.claim("w", 1, state_id=state.pk)
+    blocked = results.Push(token, claimed, blocked=Blocked(dependency, "Waiting for it"))
+    (result,) = outcomes.record([blocked], "w")
+    assert result.status == SyncStatus.BLOCKED, "the same version blocks again, no loop"

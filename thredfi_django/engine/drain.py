@@ -14,6 +14,7 @@ import time
 
 from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
+from django.db.models import Q
 
 from ..conf import thredfi_settings
 from ..models import SyncOperation, SyncState, host_model
@@ -36,9 +37,18 @@ def sync_state(state_id: int, *, worker: str = "", dry_run: bool = False) -> Syn
         return _dry_run(state)
     if not thredfi_settings.SYNC_ENABLED:
         return SyncResult(state_id, "paused", message="THREDFI['SYNC_ENABLED'] is False.")
-    if pauses.CREDENTIALS in pauses.all_pauses():
-        reason = pauses.all_pauses()[pauses.CREDENTIALS]["reason"]
+    paused = pauses.all_pauses()
+    if pauses.CREDENTIALS in paused:
+        reason = paused[pauses.CREDENTIALS]["reason"]
         return SyncResult(state_id, "paused", message=f"Paused: {reason}")
+    businesses = pauses.paused_business_ids()
+    if (
+        businesses
+        and SyncState.objects.filter(pk=state_id)
+        .filter(Q(business_id__in=businesses) | Q(pk__in=businesses))
+        .exists()
+    ):
+        return SyncResult(state_id, "paused", message="Its business is paused.")
     if thredfi_settings.PAUSED_MODELS:
         ct_id = SyncState.objects.filter(pk=state_id).values_list("content_type_id", flat=True)
         if ct_id and ct_id[0] in paused_content_type_ids():

@@ -30,6 +30,8 @@ def follow_up(pushes: list[Push], releases: list[Release], final: dict[int, str]
         if final[pk] == SyncStatus.PENDING:
             if release.countdown is not None and release.status == SyncStatus.PENDING:
                 later[release.countdown].append(pk)
+            elif release.result == "paused":
+                pass  # woken by the sweep once its pause lifts, not now
             elif release.next_attempt_at is None or release.reopen:
                 due_now.append(pk)
         _announce(push, release, final[pk])

@@ -67,7 +67,7 @@ def _release_for(push: Push, now: dt.datetime) -> Release:
         return Release(
             SyncStatus.BLOCKED,
             SyncAttempt.Outcome.BLOCKED,
-            reopen=False,
+            reopen=True,  # a save during the push may have changed what it waits for
             attempts=state.attempts,
             blocked_on_id=dependency.pk if dependency is not None else None,
             error=_blocked_error(push.blocked),
@@ -90,7 +90,7 @@ def _release_for(push: Push, now: dt.datetime) -> Release:
                 result="paused",
             )
         return _failure(push, err, now)
-    if push.call is not None and push.call.action == "cannot":
+    if push.call is not None and push.call.action == "cannot" and push.answer is None:
         err = ThredfiLocalValidationError(push.call.message, {})
         err.kind = "unsupported"
         return _failure(push, err, now)

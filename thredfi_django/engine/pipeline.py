@@ -142,8 +142,9 @@ class Pipeline:
         decided: list[Push] = []
         for token, state in wave:
             push = Push(token, state, instances.get((state.content_type_id, state.object_id)))
+            self.keeper.renew_if_due()  # planning may call out (a chart of accounts)
             self._plan(push)
-            needs_request = push.call is not None and push.call.action not in ("skip", "cannot")
+            needs_request = push.call is not None and needs_request_for(push.call)
             (to_send if needs_request and push.error is None else decided).append(push)
         previous, self._in_flight = self._in_flight, self._start(rank, to_send)
         if previous is not None:
@@ -215,12 +216,18 @@ class Pipeline:
     def _record(self, pushes: list[Push]) -> None:
         if not pushes:
             return
+        self.keeper.renew_if_due()
         results = outcomes.record(pushes, self.worker)
         for push, result in zip(pushes, results, strict=True):
             self.keeper.drop(push.token, [push.state.pk])
             self.outcomes[result.outcome] += 1
             if self._keep_results:
                 self.results[result.state_id] = result
+
+
+def needs_request_for(call: Any) -> bool:
+    """Skips and what cannot be sent need no request, unless we must look for the record."""
+    return call.action != "skip" and (call.action != "cannot" or call.look_up_first)
 
 
 def push_one(

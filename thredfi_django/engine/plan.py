@@ -25,6 +25,7 @@ from typing import Any
 
 from ..exceptions import ThredfiLocalValidationError
 from ..models import SyncOperation, SyncState
+from ..payloads import FIELDS
 
 CREATE_PATHS = {
     "business": "/v1/platform/businesses/",
@@ -98,6 +99,9 @@ class RemoteCall:
     #: Look the record up by external_id before creating it (an earlier attempt failed, and
     #: may have created it without our hearing the answer).
     look_up_first: bool = False
+    #: Documented fields the host object maps but left empty: an adopted record that still
+    #: holds one of them is out of date.
+    cleared: list[str] = field(default_factory=list)
     message: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -138,6 +142,11 @@ def plan_upsert(
     )
     if not remote_id:
         call.method, call.path, call.payload = "POST", base, instance.get_thredfi_payload()
+        call.cleared = [
+            name
+            for name in FIELDS.get(resource, ())
+            if name not in call.payload and _has_source(instance, name)
+        ]
         if resource == "payment":
             # Never regenerated on retry: the external_id is stable per object.
             call.idempotency_key = call.external_id
@@ -198,6 +207,11 @@ class Blocked(Exception):
         super().__init__(message)
 
 
+def _has_source(instance: Any, name: str) -> bool:
+    """Does ``instance`` map the remote field ``name`` (a hook, the field map, a default)?"""
+    return hasattr(instance, f"get_thredfi_{name}") or instance._thredfi_source(name) is not None
+
+
 def remote_id_of(obj: Any) -> str | None:
     """The Thredfi id of a host object, as a string, or None."""
     return str(obj.thredfi_id) if obj is not None and obj.thredfi_id else None
@@ -229,12 +243,18 @@ def plan_push(state: SyncState, instance: Any, ensure: Callable[[Any], str]) -> 
     # object (thredfi_id None in memory) has wiped its column; the outcome writes it back.
     remote_id = str(state.remote_id) if state.remote_id else remote_id_of(instance)
     call = plan_upsert(instance, remote_id, business_id, remote_id_of(parent_of(instance)))
-    call.look_up_first = (
-        call.action == "create"
-        and bool(state.last_error_kind)
-        and (state.last_error_kind not in ("local_validation", "unsupported", "blocked"))
-    )
+    call.look_up_first = call.action == "create" and may_exist_remotely(state)
     return call
+
+
+def may_exist_remotely(state: SyncState) -> bool:
+    """Could an earlier push of this row have created its record without our hearing of it?
+    Any earlier attempt (its history) or a push that never ended (its lease expired) may
+    have; only a row tried for the first time is certainly new. Later errors (a validation
+    error, a block) do not clear the doubt: the history does not forget."""
+    if state.remote_id:
+        return False
+    return bool(getattr(state, "attempts_recorded", 0)) or state.last_error_kind != ""
 
 
 def _plan_removal(state: SyncState) -> RemoteCall:
@@ -242,6 +262,12 @@ def _plan_removal(state: SyncState) -> RemoteCall:
     business_id = str(business.remote_id) if business and business.remote_id else None
     remote_id = str(state.remote_id) if state.remote_id else None
     call = plan_delete(state.resource, remote_id, business_id, state.external_id)
+    if call.action == "skip" and may_exist_remotely(state) and business_id:
+        # An earlier create may have gone through: find the record by external_id and
+        # remove it (or report that it cannot be removed) instead of leaving it live.
+        call.action = DELETES[state.resource][1] if state.resource in DELETES else "cannot"
+        call.look_up_first = True
+        call.message = ""
     if call.action in REMOVALS and not business_id:
         call.action = "cannot"
         call.message = "The business of this deleted object is unknown; cannot remove it."

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ..exceptions import ThredfiConflictError, ThredfiError
+from ..exceptions import ThredfiConflictError, ThredfiError, ThredfiLocalValidationError
 from ..payloads import NOT_UPDATABLE
 from .plan import CLIENT_ATTR, REMOVALS, UPDATES, RemoteCall
 
@@ -52,10 +52,33 @@ def execute(client: Any, call: RemoteCall) -> Answer:
     if call.action == "update":
         response = getattr(endpoint, UPDATES[call.resource][1])(call.remote_id, call.payload)
         return Answer(unwrap(response) or {"id": call.remote_id}, created=False, requests=1)
-    if call.action in REMOVALS:
-        response = getattr(endpoint, call.action)(call.remote_id)
-        return Answer(unwrap(response) or {"id": call.remote_id}, created=False, requests=1)
+    if call.action in REMOVALS or (call.action == "cannot" and call.look_up_first):
+        return _remove(endpoint, call)
     raise ValueError(f"Nothing to send for action {call.action!r}")
+
+
+def _remove(endpoint: Any, call: RemoteCall) -> Answer:
+    """Void, archive or cancel the record; one whose id we never heard of is looked up first
+    (nothing found: nothing to remove)."""
+    looked = 0
+    if not call.remote_id:
+        looked = 1
+        existing = endpoint.find_by_external_id(call.external_id)
+        if not existing:
+            return Answer({}, created=False, requests=1)
+        call.remote_id = str(unwrap(existing).get("id"))
+        if call.action == "cannot":
+            err = ThredfiLocalValidationError(
+                f"This deleted object exists in Thredfi ({call.remote_id}) and Thredfi has no "
+                f"delete for {call.resource.replace('_', ' ')}s. Remove or reverse it in "
+                "Thredfi, then mark this resolved.",
+                {},
+            )
+            err.kind = "unsupported"
+            err.adopted_remote_id = call.remote_id
+            raise err
+    response = getattr(endpoint, call.action)(call.remote_id)
+    return Answer(unwrap(response) or {"id": call.remote_id}, created=False, requests=looked + 1)
 
 
 def _create(endpoint: Any, call: RemoteCall) -> Answer:
@@ -82,7 +105,9 @@ def _update_adopted(endpoint: Any, call: RemoteCall, answer: Answer) -> None:
     object may have changed since the attempt whose answer was lost)."""
     refused = NOT_UPDATABLE.get(call.resource, ())
     payload = {k: v for k, v in (call.payload or {}).items() if k not in refused}
-    if not differs(payload, answer.remote):
+    # A field the host emptied that Thredfi still holds: sending the payload changes it too.
+    cleared = [key for key in call.cleared if answer.remote.get(key) not in EMPTY]
+    if not cleared and not differs(payload, answer.remote):
         return
     try:
         getattr(endpoint, UPDATES[call.resource][1])(answer.remote["id"], payload)
@@ -93,6 +118,8 @@ def _update_adopted(endpoint: Any, call: RemoteCall, answer: Answer) -> None:
     answer.requests += 1
 
 
+#: What an answer holds for a field that is not set.
+EMPTY = (None, "", [], {})
 #: Request keys every answer names otherwise: the guide's line price, in the same cents.
 ECHOED_AS = {"unit_price_cents": "unit_price"}
 
@@ -114,12 +141,13 @@ def differs(sent: Any, remote: Any) -> bool:
         return any(differs(a, b) for a, b in zip(sent, remote, strict=True))
     if sent == remote:
         return False
-    number = _number(sent)
-    return number is None or number != _number(remote)
+    # A number we sent (a quantity, 2) may come back as text ("2.00"); text we sent is text.
+    if isinstance(sent, (int, float, Decimal)) and not isinstance(sent, bool):
+        return _number(remote) != Decimal(str(sent))
+    return True
 
 
 def _number(value: Any) -> Decimal | None:
-    """A quantity as a number, whether sent as 2 or answered as "2.00"; None if it is none."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
         return None
     try:

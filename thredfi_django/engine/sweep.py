@@ -53,6 +53,11 @@ def sweep(now: dt.datetime | None = None) -> int:
         Q(next_attempt_at__isnull=True, updated_at__lte=stale) | Q(next_attempt_at__lte=now)
     )
     candidates = SyncState.objects.filter(expired | due).exclude(content_type_id__in=paused)
+    paused_businesses = pauses.paused_business_ids()
+    if paused_businesses:  # their rows wait for the pause to lift, not in every sweep
+        candidates = candidates.exclude(business_id__in=paused_businesses).exclude(
+            pk__in=paused_businesses
+        )
     # Taking a row = making it "enqueued now": not due again for another SWEEP_STALE_SECONDS.
     touch = {
         "status": SyncStatus.PENDING,

@@ -2,7 +2,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = [("thredfi_django", "0004_syncstate_lane")]
+    dependencies = [("thredfi_django", "0005_large_table_indexes")]
 
     operations = [
         migrations.AddField(
