@@ -19,7 +19,7 @@ from tests.testapp.factories import (
     make_vendor,
 )
 from tests.testapp.models import Account, Customer
-from thredfi_django.engine import absorb
+from thredfi_django.engine import absorb, pauses
 from thredfi_django.engine.drain import sync_state
 from thredfi_django.exceptions import ThredfiLocalValidationError
 from thredfi_django.models import SyncAttempt, SyncState, SyncStatus
@@ -125,25 +125,29 @@ def test_a_create_retried_after_a_lost_answer_looks_the_record_up_first_and_adop
     assert str(Customer.objects.get().thredfi_id) == remote["id"]
 
 
-def test_a_429_waits_as_long_as_retry_after_says(thredfi_fake, queue, committed):
+def test_a_429_pauses_its_business_for_every_worker_as_long_as_retry_after_says(
+    thredfi_fake, queue, committed
+):
     with committed():
         account = make_account()
     state_id = absorb.state_for(account).pk
     thredfi_fake.fail_next(1, status=429, retry_after=30)
     before = timezone.now()
     (result,) = queue.drain()
-    assert result.outcome == "retry"
+    assert result.outcome == "paused"
     state = SyncState.objects.get(pk=state_id)
     assert state.status == SyncStatus.PENDING
     assert (state.last_error_status, state.last_error_kind, state.attempts) == (
         429,
         "rate_limited",
-        1,
+        0,  # not this row's fault: no attempt counted towards MAX_ATTEMPTS
     )
     wait = (state.next_attempt_at - before).total_seconds()
     assert 29 <= wait <= 31
     assert queue.countdowns == {state_id: 30.0}, "a countdown task is published for the retry"
-    assert sync_state(state_id).outcome == "not_claimed", "not before Retry-After has passed"
+    (scope,) = pauses.all_pauses()
+    assert scope == pauses.business_scope(state_id), "every worker leaves the business alone"
+    assert sync_state(state_id).outcome == "paused", "not before Retry-After has passed"
 
 
 def test_server_errors_back_off_exponentially_then_fail(thredfi_fake, queue, committed):

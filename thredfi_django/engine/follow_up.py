@@ -29,7 +29,7 @@ def follow_up(pushes: list[Push], releases: list[Release], final: dict[int, str]
             synced.append(pk)
         if final[pk] == SyncStatus.PENDING:
             if release.countdown is not None and release.status == SyncStatus.PENDING:
-                later[release.countdown].append(pk)
+                later[release.countdown].append(pk)  # a retry, or a pause that ends by itself
             elif release.result == "paused":
                 pass  # woken by the sweep once its pause lifts, not now
             elif release.next_attempt_at is None or release.reopen:

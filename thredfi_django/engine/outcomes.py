@@ -79,12 +79,15 @@ def _release_for(push: Push, now: dt.datetime) -> Release:
         scope = pauses.scope_of(err, state)
         if scope is not None:
             # Not this row's fault: it waits, pending, while its scope is paused.
-            pauses.pause(scope, redact(str(err)))
+            seconds = pauses.seconds_of(err)
+            pauses.pause(scope, redact(str(err)), seconds)
             return Release(
                 SyncStatus.PENDING,
                 SyncAttempt.Outcome.TRANSIENT_ERROR,
                 reopen=False,
                 attempts=state.attempts,
+                next_attempt_at=now + dt.timedelta(seconds=seconds) if seconds else None,
+                countdown=seconds,
                 error=err,
                 message=redact(str(err) or type(err).__name__),
                 result="paused",

@@ -4,12 +4,14 @@ When Thredfi rejects the partner credentials (a 401 after the client's refresh-a
 every push would fail the same way: pushing on would only turn thousands of healthy rows into
 "needs attention". So the engine pauses: rows stay pending, nothing more is claimed, and the
 sweep probes for a token each run; the pause lifts as soon as one is issued. A 403 on one
-business's scope pauses that business alone. Pauses live in the token cache (``TOKEN_CACHE``),
+business's scope pauses that business alone, and a 429 pauses it for every worker until its
+Retry-After has passed. Pauses live in the token cache (``TOKEN_CACHE``),
 which every worker shares, and :data:`~thredfi_django.signals.sync_paused` fires when one starts.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
@@ -18,7 +20,12 @@ from django.utils import timezone
 
 from ..client import get_client
 from ..conf import thredfi_settings
-from ..exceptions import ThredfiAuthenticationError, ThredfiError, ThredfiPermissionError
+from ..exceptions import (
+    ThredfiAuthenticationError,
+    ThredfiError,
+    ThredfiPermissionError,
+    ThredfiRateLimitError,
+)
 from ..models import SyncState
 from ..signals import sync_paused
 
@@ -41,26 +48,40 @@ def scope_of(error: BaseException, state: SyncState) -> str | None:
     """The scope an error pauses, or None when it concerns this row alone."""
     if isinstance(error, ThredfiAuthenticationError):
         return CREDENTIALS
-    if isinstance(error, ThredfiPermissionError):
+    if isinstance(error, (ThredfiPermissionError, ThredfiRateLimitError)):
         business = state.pk if state.resource == "business" else state.business_id
         return business_scope(business) if business else None
     return None
 
 
-def pause(scope: str, reason: str) -> None:
-    """Pause ``scope`` (see the module docstring); a pause already on keeps its start."""
+def seconds_of(error: BaseException) -> float | None:
+    """How long a pause for ``error`` lasts by itself (a 429's Retry-After); None: until the
+    sweep's probe lifts it."""
+    if isinstance(error, ThredfiRateLimitError):
+        return max(1.0, float(error.retry_after or 1.0))
+    return None
+
+
+def pause(scope: str, reason: str, seconds: float | None = None) -> None:
+    """Pause ``scope`` (see the module docstring), for ``seconds`` or until a probe lifts it;
+    a pause already on keeps its start."""
     current = all_pauses()
     if scope in current:
         return
-    current[scope] = {"reason": reason[:500], "since": timezone.now().isoformat()}
+    now = timezone.now()
+    current[scope] = {"reason": reason[:500], "since": now.isoformat()}
+    if seconds is not None:
+        current[scope]["until"] = (now + dt.timedelta(seconds=seconds)).isoformat()
     _cache().set(_INDEX, current, timeout=None)
     logger.error("Thredfi sync paused (%s): %s", scope, reason)
     sync_paused.send(sender=None, scope=scope, reason=reason)
 
 
 def all_pauses() -> dict[str, dict[str, str]]:
-    """{scope: {"reason", "since"}} of the pauses on now."""
-    return dict(_cache().get(_INDEX) or {})
+    """{scope: {"reason", "since"[, "until"]}} of the pauses on now."""
+    now = timezone.now().isoformat()
+    current = _cache().get(_INDEX) or {}
+    return {scope: p for scope, p in current.items() if p.get("until", now) >= now}
 
 
 def paused_business_ids() -> list[int]:
