@@ -52,6 +52,21 @@ def test_archived_vendors_are_listed_only_with_include_archived(acme, vendor):
     assert shown.json()["results"][0]["status"] == "ARCHIVED"
 
 
+def test_only_an_archived_vendor_can_be_unarchived_and_archiving_twice_is_harmless(acme, vendor):
+    path = f"vendors/{vendor['id']}/"
+
+    not_archived = acme.post(path + "unarchive/")
+    archived = acme.post(path + "archive/")
+    again = acme.post(path + "archive/")
+    restored = acme.post(path + "unarchive/")
+
+    assert not_archived.status_code == 400
+    assert "is_archived" in not_archived.json()["details"]
+    assert (archived.json()["status"], again.status_code) == ("ARCHIVED", 200)
+    assert (restored.status_code, restored.json()["status"]) == (200, "ACTIVE")
+    assert restored.json()["is_archived"] is False
+
+
 def test_a_bill_needs_an_existing_vendor(acme):
     response = acme.post("bills/", bill_body())
 

@@ -66,8 +66,11 @@ class Customer(ThredfiCustomerMixin):
     city = models.CharField(max_length=100, blank=True)
     postal_code = models.CharField(max_length=20, blank=True)
     country = models.CharField(max_length=2, blank=True)
+    #: Soft delete: archived customers stay in the table.
+    is_archived = models.BooleanField(default=False)
 
     thredfi_field_map = {"individual_name": "name", "mobile_phone": "phone"}
+    thredfi_archived_field = "is_archived"
 
     def __str__(self):
         return self.name
@@ -216,6 +219,9 @@ class Vendor(ThredfiVendorMixin):
     company_name = models.CharField(max_length=200, blank=True)
     email = models.EmailField(blank=True)
     country = models.CharField(max_length=2, blank=True)
+    is_archived = models.BooleanField(default=False)
+
+    thredfi_archived_field = "is_archived"
 
     def __str__(self):
         return self.name

@@ -112,10 +112,11 @@ def _dry_run(state: SyncState) -> SyncResult:
             str(state.remote_id) if state.remote_id else None,
             str(business.remote_id) if business and business.remote_id else None,
             state.external_id,
+            state.remote_status,
         )
         request = call.describe()
     else:
-        request = preview(instance)
+        request = preview(instance, state.remote_status)
     return SyncResult(
         state.pk,
         "dry_run",

@@ -32,7 +32,7 @@ from ..redaction import redact
 from ..sql import insert_rows, update_rows
 from . import backoff, pauses
 from .follow_up import follow_up, log_outcome
-from .plan import Blocked
+from .plan import UNSURE, Blocked, status_after
 from .results import Push, Release, SyncResult
 
 logger = logging.getLogger("thredfi_django.sync")
@@ -117,6 +117,7 @@ def _release_for(push: Push, now: dt.datetime) -> Release:
         synced=True,
         remote_id=remote_id,
         stale=False if push.call.action == "create" else None,
+        remote_status=status_after(push.call),
     )
 
 
@@ -133,6 +134,9 @@ def _failure(push: Push, err: ThredfiError, now: dt.datetime) -> Release:
     )
     if err.transient:
         release.outcome = SyncAttempt.Outcome.TRANSIENT_ERROR
+        if push.call is not None and push.call.archived is not None:
+            # An archive or unarchive may have happened without our hearing of it.
+            release.remote_status = UNSURE
         if attempts < thredfi_settings.MAX_ATTEMPTS:
             delay = backoff.next_delay(attempts, getattr(err, "retry_after", None))
             release.status, release.result, release.reopen = SyncStatus.PENDING, "retry", False
@@ -212,6 +216,7 @@ def _release(pushes: list[Push], releases: list[Release], now: dt.datetime) -> d
         f"{col['business']} = COALESCE(t.{col['business']}, v.business_id), "
         f"{col['blocked_on']} = v.blocked_on_id, "
         f"{col['remote_stale']} = COALESCE(v.stale, t.{col['remote_stale']}), "
+        f"{col['remote_status']} = COALESCE(v.remote_status, t.{col['remote_status']}), "
         f"{col['last_synced_at']} = CASE WHEN v.synced THEN v.stamp "
         f"ELSE t.{col['last_synced_at']} END, "
         f"{col['last_error_kind']} = v.error_kind, {col['last_error_status']} = v.error_status, "
@@ -257,6 +262,7 @@ def _release(pushes: list[Push], releases: list[Release], now: dt.datetime) -> d
                 push.business_id,
                 release.blocked_on_id,
                 release.stale,
+                release.remote_status,
                 *error,
                 now,
             )
@@ -274,6 +280,7 @@ def _release(pushes: list[Push], releases: list[Release], now: dt.datetime) -> d
         ("business_id", _FIELD("id")),
         ("blocked_on_id", _FIELD("id")),
         ("stale", _BOOL),
+        ("remote_status", _FIELD("remote_status")),
         ("error_kind", _FIELD("last_error_kind")),
         ("error_status", _FIELD("last_error_status")),
         ("error_code", _FIELD("last_error_code")),

@@ -15,6 +15,10 @@ What happens after the first push, where the API has no endpoint for it:
   mark resolved"). A model can choose with ``thredfi_on_unsupported_update = "skip"|"attention"``.
 - deleting anything but an invoice (void), customer or vendor (archive) → NEEDS_ATTENTION
   "cannot be synced: Thredfi has no delete for <resource>".
+- a customer or vendor the host archives in place (``is_thredfi_archived()``) is archived, and
+  unarchived when the host restores it. The row's ``remote_status`` remembers what we left
+  Thredfi holding ("archived" / "active"), so a save that changes nothing sends nothing and a
+  record never archived is never unarchived.
 """
 
 from __future__ import annotations
@@ -62,6 +66,11 @@ DELETES = {
 }
 #: The actions that remove a record remotely.
 REMOVALS = ("void", "archive", "cancel")
+#: Resources a host may archive and restore in place (``ThredfiArchivableMixin``).
+ARCHIVABLE = ("customer", "vendor")
+#: ``remote_status`` of an archivable record: what our last push left it as, or UNSURE after an
+#: archive or unarchive whose answer was lost (the next push sends what the host wants).
+ARCHIVED, ACTIVE, UNSURE = "archived", "active", "unknown"
 #: Default reaction to a save after the first push of a resource without an update endpoint.
 UNSUPPORTED_UPDATE_DEFAULT = {"customer": "skip", "vendor": "skip"}
 #: The client attribute of each resource on a business-scoped client.
@@ -104,6 +113,9 @@ class RemoteCall:
     cleared: list[str] = field(default_factory=list)
     message: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Archivable resources: whether the host has the record archived; a create, archive or
+    #: unarchive leaves it so. None for the other resources.
+    archived: bool | None = None
 
     def describe(self) -> dict[str, Any]:
         """What a preview / dry run shows."""
@@ -128,8 +140,10 @@ def plan_upsert(
     remote_id: str | None,
     business_id: str | None,
     parent_id: str | None = None,
+    remote_status: str = "",
 ) -> RemoteCall:
-    """The request that pushes the current state of ``instance``."""
+    """The request that pushes the current state of ``instance``. ``remote_status``: the row's
+    (what an archivable record was left as in Thredfi)."""
     resource = instance.thredfi_resource
     base = _path(resource, business_id, parent_id)
     call = RemoteCall(
@@ -139,6 +153,7 @@ def plan_upsert(
         parent_id=parent_id,
         external_id=instance.get_thredfi_external_id(),
         remote_id=remote_id,
+        archived=instance.is_thredfi_archived() if resource in ARCHIVABLE else None,
     )
     if not remote_id:
         call.method, call.path, call.payload = "POST", base, instance.get_thredfi_payload()
@@ -150,6 +165,12 @@ def plan_upsert(
         if resource == "payment":
             # Never regenerated on retry: the external_id is stable per object.
             call.idempotency_key = call.external_id
+        if call.archived:
+            call.message = "Archived in your app: archived in Thredfi once created."
+        return call
+    change = archive_action(call.archived, remote_status)
+    if change:
+        call.action, call.method, call.path = change, "POST", f"{base}{remote_id}/{change}/"
         return call
     if resource in UPDATES:
         call.action = "update"
@@ -170,8 +191,32 @@ def plan_upsert(
     return call
 
 
+def archive_action(archived: bool | None, remote_status: str) -> str | None:
+    """"archive" or "unarchive" when the host's wish (``archived``; None: not archivable)
+    differs from what the row says Thredfi holds; None when they agree."""
+    if archived is None:
+        return None
+    if archived and remote_status != ARCHIVED:
+        return "archive"
+    if not archived and remote_status in (ARCHIVED, UNSURE):
+        return "unarchive"
+    return None
+
+
+def status_after(call: RemoteCall) -> str | None:
+    """The ``remote_status`` an archivable record has once ``call`` succeeded (None: as it
+    was)."""
+    if call.archived is None or call.action not in ("create", "archive", "unarchive"):
+        return None
+    return ARCHIVED if call.archived else ACTIVE
+
+
 def plan_delete(
-    resource: str, remote_id: str | None, business_id: str | None, external_id: str
+    resource: str,
+    remote_id: str | None,
+    business_id: str | None,
+    external_id: str,
+    remote_status: str = "",
 ) -> RemoteCall:
     """The request that removes (voids/archives) a deleted host object remotely."""
     call = RemoteCall(
@@ -179,6 +224,9 @@ def plan_delete(
     )
     if not remote_id:
         call.message = "Deleted before it reached Thredfi; nothing to remove."
+        return call
+    if remote_status == ARCHIVED and resource in ARCHIVABLE:
+        call.message = "Deleted after it was archived in Thredfi; nothing more to do."
         return call
     if resource not in DELETES:
         call.action = "cannot"
@@ -189,6 +237,7 @@ def plan_delete(
         return call
     suffix, client_method = DELETES[resource]
     call.action = client_method
+    call.archived = True if resource in ARCHIVABLE else None
     call.method = "POST"
     call.path = f"{_path(resource, business_id)}{remote_id}/{suffix}"
     return call
@@ -242,7 +291,8 @@ def plan_push(state: SyncState, instance: Any, ensure: Callable[[Any], str]) -> 
     # The row is the source of truth for the remote id: a host that saved a stale copy of the
     # object (thredfi_id None in memory) has wiped its column; the outcome writes it back.
     remote_id = str(state.remote_id) if state.remote_id else remote_id_of(instance)
-    call = plan_upsert(instance, remote_id, business_id, remote_id_of(parent_of(instance)))
+    parent_id = remote_id_of(parent_of(instance))
+    call = plan_upsert(instance, remote_id, business_id, parent_id, state.remote_status)
     call.look_up_first = call.action == "create" and may_exist_remotely(state)
     return call
 
@@ -261,11 +311,14 @@ def _plan_removal(state: SyncState) -> RemoteCall:
     business = state.business
     business_id = str(business.remote_id) if business and business.remote_id else None
     remote_id = str(state.remote_id) if state.remote_id else None
-    call = plan_delete(state.resource, remote_id, business_id, state.external_id)
-    if call.action == "skip" and may_exist_remotely(state) and business_id:
+    call = plan_delete(
+        state.resource, remote_id, business_id, state.external_id, state.remote_status
+    )
+    if call.action == "skip" and not remote_id and may_exist_remotely(state) and business_id:
         # An earlier create may have gone through: find the record by external_id and
         # remove it (or report that it cannot be removed) instead of leaving it live.
         call.action = DELETES[state.resource][1] if state.resource in DELETES else "cannot"
+        call.archived = True if state.resource in ARCHIVABLE else None
         call.look_up_first = True
         call.message = ""
     if call.action in REMOVALS and not business_id:
@@ -274,9 +327,10 @@ def _plan_removal(state: SyncState) -> RemoteCall:
     return call
 
 
-def preview(instance: Any) -> dict[str, Any]:
+def preview(instance: Any, remote_status: str = "") -> dict[str, Any]:
     """What the next push of ``instance`` would send (method, path, payload), without sending
-    or changing anything. Includes ``errors`` (local validation) when it would not be sent."""
+    or changing anything. Includes ``errors`` (local validation) when it would not be sent.
+    ``remote_status``: its row's, if it has one."""
     business = instance.get_thredfi_business()
     business_id = remote_id_of(business) if instance.thredfi_resource != "business" else None
     try:
@@ -285,8 +339,9 @@ def preview(instance: Any) -> dict[str, Any]:
     except ThredfiLocalValidationError as err:
         errors = err.field_errors
     try:
+        parent_id = remote_id_of(parent_of(instance))
         call = plan_upsert(
-            instance, remote_id_of(instance), business_id, remote_id_of(parent_of(instance))
+            instance, remote_id_of(instance), business_id, parent_id, remote_status
         )
     except ThredfiLocalValidationError as err:  # a body that cannot be built says why
         call = RemoteCall(instance.thredfi_resource, "cannot", message=str(err))

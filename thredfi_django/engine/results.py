@@ -70,5 +70,7 @@ class Release:
     #: "Outdated in Thredfi": True when a change could not be sent, False once a create sent
     #: it all, None to leave as it is.
     stale: bool | None = None
+    #: The row's new ``remote_status`` (an archivable record archived or not); None: as it was.
+    remote_status: str | None = None
     message: str = ""
     result: str = "synced"

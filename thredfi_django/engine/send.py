@@ -6,15 +6,24 @@ failed attempt first looks the record up by ``external_id`` and adopts it: the d
 "200, already exists" only for some resources, so we never count on it. A create answered
 "already exists" (200, or 409 and a look-up) adopts the record too. An adopted record is
 updated only where it differs from what we would send.
+
+Archiving and unarchiving are repeated as they are after a lost answer; Thredfi may refuse to
+do what is already done ("only archived customers can be unarchived"), so a 400 or 409 is
+checked against the record itself and counts as done when the record is as we wanted.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ..exceptions import ThredfiConflictError, ThredfiError, ThredfiLocalValidationError
+from ..exceptions import (
+    ThredfiConflictError,
+    ThredfiError,
+    ThredfiLocalValidationError,
+    ThredfiValidationError,
+)
 from ..payloads import NOT_UPDATABLE
 from .plan import CLIENT_ATTR, REMOVALS, UPDATES, RemoteCall
 
@@ -48,7 +57,11 @@ def execute(client: Any, call: RemoteCall) -> Answer:
         updates = call.resource in UPDATES and UPDATES[call.resource][1] != "upsert"
         if answer.adopted and updates and answer.remote.get("id"):
             _update_adopted(endpoint, call, answer)
+        if call.archived is not None and answer.remote.get("id"):
+            _archive_created(endpoint, call, answer)
         return answer
+    if call.action == "unarchive":
+        return _set_archived(endpoint, call)
     if call.action == "update":
         response = getattr(endpoint, UPDATES[call.resource][1])(call.remote_id, call.payload)
         return Answer(unwrap(response) or {"id": call.remote_id}, created=False, requests=1)
@@ -77,8 +90,48 @@ def _remove(endpoint: Any, call: RemoteCall) -> Answer:
             err.kind = "unsupported"
             err.adopted_remote_id = call.remote_id
             raise err
+    if call.action == "archive":
+        answer = _set_archived(endpoint, call)
+        answer.requests += looked
+        return answer
     response = getattr(endpoint, call.action)(call.remote_id)
     return Answer(unwrap(response) or {"id": call.remote_id}, created=False, requests=looked + 1)
+
+
+def _set_archived(endpoint: Any, call: RemoteCall) -> Answer:
+    """Archive or unarchive ``call.remote_id``; a refusal (400, 409) is looked up and is done
+    if the record is archived (or active) as we wanted (see the module docstring)."""
+    try:
+        response = getattr(endpoint, call.action)(call.remote_id)
+    except (ThredfiValidationError, ThredfiConflictError):
+        record = unwrap(endpoint.get(call.remote_id))
+        if is_archived(record) != (call.action == "archive"):
+            raise
+        return Answer(record, created=False, requests=2)
+    return Answer(unwrap(response) or {"id": call.remote_id}, created=False, requests=1)
+
+
+def _archive_created(endpoint: Any, call: RemoteCall, answer: Answer) -> None:
+    """Archive (or restore) a created or adopted record the host has archived (or not)."""
+    if is_archived(answer.remote) == call.archived:
+        return
+    change = "archive" if call.archived else "unarchive"
+    remote_id = str(answer.remote["id"])
+    try:
+        done = _set_archived(endpoint, replace(call, action=change, remote_id=remote_id))
+    except ThredfiError as err:
+        # The record exists: whatever happens next, the retry must not create it again.
+        err.adopted_remote_id = remote_id
+        raise
+    answer.requests += done.requests
+
+
+def is_archived(record: dict[str, Any]) -> bool:
+    """Does Thredfi say ``record`` is archived? Customers say ``is_archived``; vendors may say
+    only ``status`` ("ARCHIVED")."""
+    if isinstance(record.get("is_archived"), bool):
+        return record["is_archived"]
+    return str(record.get("status") or "").lower() == "archived"
 
 
 def _create(endpoint: Any, call: RemoteCall) -> Answer:

@@ -32,6 +32,7 @@ from .credits import (
     ThredfiVendorCreditMixin,
 )
 from .resources import (
+    ThredfiArchivableMixin,
     ThredfiBillLineMixin,
     ThredfiBillMixin,
     ThredfiBillPaymentAllocationMixin,
@@ -52,6 +53,7 @@ from .resources import (
 )
 
 __all__ = [
+    "ThredfiArchivableMixin",
     "ThredfiBillLineMixin",
     "ThredfiBillMixin",
     "ThredfiBillPaymentAllocationMixin",

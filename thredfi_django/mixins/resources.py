@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from django.core import checks
+from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 
 from .. import payloads
@@ -35,9 +37,49 @@ class ThredfiBusinessMixin(ThredfiSyncMixin):
         return None  # a business's own state has no parent business
 
 
-class ThredfiCustomerMixin(ThredfiSyncMixin):
+class ThredfiArchivableMixin(ThredfiSyncMixin):
+    """A record Thredfi archives and unarchives (customers, vendors). A host that hides rows
+    instead of deleting them says which field marks a hidden one: the save that sets it archives
+    the record in Thredfi, the save that clears it unarchives it."""
+
+    #: Name of a boolean field that is True while the row is archived (soft-deleted) in your
+    #: app, e.g. ``"is_archived"``. None: rows are never archived by a save, only by a delete.
+    thredfi_archived_field: ClassVar[str | None] = None
+
+    class Meta:
+        abstract = True
+
+    def is_thredfi_archived(self) -> bool:
+        """Should the record be archived in Thredfi? Default: the ``thredfi_archived_field``
+        field, else False. Override it for, say, a status field."""
+        name = self.thredfi_archived_field
+        return bool(getattr(self, name)) if name else False
+
+    @classmethod
+    def check(cls, **kwargs: Any) -> list[checks.CheckMessage]:
+        """A misspelt ``thredfi_archived_field`` is found at startup, not on the first push."""
+        errors = super().check(**kwargs)
+        name = cls.thredfi_archived_field
+        if name:
+            try:
+                cls._meta.get_field(name)
+            except FieldDoesNotExist:
+                errors.append(
+                    checks.Error(
+                        f"{cls.__name__}.thredfi_archived_field names {name!r}, which is not "
+                        "a field of the model.",
+                        hint="Name the boolean field that marks an archived row, or remove it.",
+                        obj=cls,
+                        id="thredfi_django.E030",
+                    )
+                )
+        return errors
+
+
+class ThredfiCustomerMixin(ThredfiArchivableMixin):
     """A customer of a business. Created once; Thredfi documents no update endpoint, so later
-    changes are not sent (see sync.py). Deleting archives it remotely."""
+    changes are not sent (see engine/plan.py). Deleting archives it remotely, and so does a save
+    that archives it (``thredfi_archived_field``); a save that restores it unarchives it."""
 
     thredfi_resource = "customer"
     thredfi_default_sources = {
@@ -203,8 +245,9 @@ class ThredfiPayoutMixin(ThredfiSyncMixin):
 # -- AP ----------------------------------------------------------------------------------------
 
 
-class ThredfiVendorMixin(ThredfiSyncMixin):
-    """A vendor (supplier). Created once; deleting archives it remotely."""
+class ThredfiVendorMixin(ThredfiArchivableMixin):
+    """A vendor (supplier). Created once; deleting archives it remotely, and saves archive or
+    unarchive it as a customer's do (``thredfi_archived_field``)."""
 
     thredfi_resource = "vendor"
     thredfi_default_sources = {

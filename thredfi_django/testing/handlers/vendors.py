@@ -1,8 +1,9 @@
 """Vendors (§3.5, §3.9.6): create (idempotent on external_id), list, get, archive, unarchive.
 
 The list hides archived vendors unless ``include_archived=true`` (documented). The archive path
-is not in the stored docs; it mirrors customers. Unarchiving an active vendor is a no-op 200
-(only the customer page documents the "archived only" rule).
+is not in the stored docs; it mirrors customers: archiving an archived vendor is a no-op 200,
+unarchiving an active one a 400 (the customer page's "archived only" rule; the vendor page
+lists a 400 too).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import validate as v
-from ..errors import FieldErrors
+from ..errors import FieldErrors, field_error
 from ..listing import filtered, matches_exact, paginate
 from ..routes import Call, route
 from ..store import Store, public
@@ -91,6 +92,8 @@ def get_vendor(call: Call):
 
 def _set_archived(call: Call, archived: bool):
     record = get_or_404(call, "vendors", "vendor_id", "vendor")
+    if not archived and not record["is_archived"]:
+        raise field_error("is_archived", "Only archived vendors can be unarchived.")
     if record["is_archived"] != archived:
         record["is_archived"] = archived
         record["status"] = "ARCHIVED" if archived else "ACTIVE"
