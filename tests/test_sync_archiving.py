@@ -7,6 +7,7 @@ from django.core import checks
 
 from tests.testapp.factories import make_customer, make_invoice, make_vendor
 from tests.testapp.models import Customer, Vendor
+from thredfi_django.admin.display import remote_summary
 from thredfi_django.engine import absorb
 from thredfi_django.engine.drain import sync_state
 from thredfi_django.engine.plan import preview
@@ -55,6 +56,7 @@ def test_a_customer_archived_in_the_host_is_archived_in_thredfi_and_unarchived_w
     assert remote(thredfi_fake, "customers", customer)["is_archived"] is True
     state = absorb.state_for(customer)
     assert (state.status, state.remote_status) == (SyncStatus.SYNCED, "archived")
+    assert "<strong>archived</strong>" in remote_summary(state), "the admin says so"
     assert Customer.objects.filter(pk=customer.pk).exists(), "the host keeps its row"
 
     save_archived(customer, committed, archived=False)

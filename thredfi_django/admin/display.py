@@ -106,8 +106,9 @@ def error_summary_html(
 
 def remote_summary(state: Any) -> str:
     """What the last pull (``engine/pull.py``) read of the record in Thredfi: its status, the
-    amounts paid and due, and when it was read; ``""`` before the first pull found it."""
-    if state is None or state.remote_checked_at is None:
+    amounts paid and due, and when it was read; for a customer or vendor (never pulled), what
+    its last archive or unarchive left it as; ``""`` when neither says anything."""
+    if state is None or (state.remote_checked_at is None and not state.remote_status):
         return ""
     amounts = (
         (state.remote_amount_paid_cents, _("paid")),
@@ -118,5 +119,7 @@ def remote_summary(state: Any) -> str:
         "<strong>{}</strong>{} <small>({})</small>",
         state.remote_status or "—",
         "".join(f" · {part}" for part in parts),
-        _("read %(when)s") % {"when": when(state.remote_checked_at)},
+        _("read %(when)s") % {"when": when(state.remote_checked_at)}
+        if state.remote_checked_at
+        else _("as last pushed"),
     )

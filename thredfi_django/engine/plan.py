@@ -192,8 +192,8 @@ def plan_upsert(
 
 
 def archive_action(archived: bool | None, remote_status: str) -> str | None:
-    """"archive" or "unarchive" when the host's wish (``archived``; None: not archivable)
-    differs from what the row says Thredfi holds; None when they agree."""
+    """The request ("archive", "unarchive") when the host's wish (``archived``; None: not
+    archivable) differs from what the row says Thredfi holds; None when they agree."""
     if archived is None:
         return None
     if archived and remote_status != ARCHIVED:
@@ -340,9 +340,7 @@ def preview(instance: Any, remote_status: str = "") -> dict[str, Any]:
         errors = err.field_errors
     try:
         parent_id = remote_id_of(parent_of(instance))
-        call = plan_upsert(
-            instance, remote_id_of(instance), business_id, parent_id, remote_status
-        )
+        call = plan_upsert(instance, remote_id_of(instance), business_id, parent_id, remote_status)
     except ThredfiLocalValidationError as err:  # a body that cannot be built says why
         call = RemoteCall(instance.thredfi_resource, "cannot", message=str(err))
         return {**call.describe(), "errors": err.field_errors or {"": [str(err)]}}
