@@ -61,6 +61,11 @@ CACHES = {
 }
 
 STATIC_URL = "/static/"
+# Invoice and bill PDFs (tests/testapp) are kept in memory: nothing is written to disk.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

@@ -248,6 +248,9 @@ SETTINGS: dict[str, Setting] = {
         },
         Mapping(),
     ),
+    # The largest PDF sent as an invoice's or bill's document (bytes). Ours, not Thredfi's: the
+    # API documents no limit. A larger file is refused before any request, naming the limit.
+    "DOCUMENT_MAX_BYTES": Setting(10 * 1024 * 1024, Int(low=1024)),
     # Seconds a business's chart of accounts is cached (one paged GET per business per period).
     "CHART_CACHE_SECONDS": Setting(3600, Seconds(low=1)),
     # Reading Thredfi back (engine/pull.py): pages of each collection (invoices, payments, bills,

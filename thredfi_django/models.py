@@ -141,6 +141,13 @@ class SyncState(models.Model):
     remote_updated_at = models.DateTimeField(null=True, blank=True)
     remote_checked_at = models.DateTimeField(null=True, blank=True)
 
+    #: SHA-256 of the last document (PDF) Thredfi accepted for the record: an update sends the
+    #: file again only when it differs. Empty: none sent. A database default for the same
+    #: reason as remote_status.
+    document_digest = models.CharField(
+        _("document sent"), max_length=64, blank=True, default="", db_default=""
+    )
+
     #: Human label of the host object at its last save (for the admin, survives deletion).
     label = models.CharField(max_length=200, blank=True)
     last_synced_at = models.DateTimeField(null=True, blank=True)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from . import ledger, money
+from . import attachments, ledger, money
 from .conf import thredfi_settings
 from .exceptions import ThredfiLocalValidationError
 
@@ -222,6 +222,9 @@ def build_payload(obj: Any) -> dict[str, Any]:
         payload["line_items"] = [
             {**_line(obj, line), **account} for line, account in zip(lines, accounts, strict=True)
         ]
+    document = attachments.document_field(obj)
+    if document is not None:
+        payload["document"] = document
     alloc_name = getattr(obj, "thredfi_allocations_related_name", None)
     if alloc_name:
         rule = ALLOCATIONS[resource]

@@ -8,7 +8,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from . import ledger
+from . import attachments, ledger
 from .exceptions import ThredfiLocalValidationError
 from .money import from_cents
 from .outstanding import outstanding_cents
@@ -93,6 +93,8 @@ def validate(obj: Any) -> None:
     if alloc_name:
         _check_allocations(obj, related_rows(obj, alloc_name), add)
     _check_method(obj, add)
+    for message in attachments.problems(obj):
+        add("document", message)
     if errors:
         raise ThredfiLocalValidationError(
             f"This {obj._meta.verbose_name} cannot be sent to Thredfi as it is.", errors

@@ -86,6 +86,9 @@ class Invoice(ThredfiInvoiceMixin):
     issued_on = models.DateField(null=True, blank=True)
     due_on = models.DateField(null=True, blank=True)
     memo = models.TextField(blank=True)
+    pdf = models.FileField(upload_to="invoices/", blank=True)
+
+    thredfi_document_field = "pdf"
 
     def __str__(self):
         return f"Invoice {self.number}"
@@ -237,6 +240,9 @@ class Bill(ThredfiBillMixin):
     bill_date = models.DateField(null=True, blank=True)
     due_on = models.DateField(null=True, blank=True)
     memo = models.TextField(blank=True)
+    pdf = models.FileField(upload_to="bills/", blank=True)
+
+    thredfi_document_field = "pdf"
 
     def __str__(self):
         return f"Bill {self.number}"

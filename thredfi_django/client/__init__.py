@@ -10,6 +10,7 @@ from .api import USER_AGENT, ThredfiClient
 from .pagination import PaginationError
 from .resources import BusinessScope, Record, Resource
 from .shared import build_client, get_client, reset_client
+from .uploads import Upload
 
 __all__ = [
     "USER_AGENT",
@@ -18,6 +19,7 @@ __all__ = [
     "Record",
     "Resource",
     "ThredfiClient",
+    "Upload",
     "build_client",
     "get_client",
     "reset_client",

@@ -42,6 +42,7 @@ from .transport import (
     scrub_network_error,
     settle_environment,
 )
+from .uploads import carries_upload, form_fields
 
 logger = logging.getLogger("thredfi_django.client")
 
@@ -239,15 +240,28 @@ class ThredfiClient:
         """Call ``path`` (from the host root, e.g. ``/v1/platform/businesses/``) and decode it.
 
         Uses the business token of ``business_id``, or the partner token when it is None.
-        Returns the decoded JSON (a :class:`Record` for objects, with ``.http_status``), None for
-        an empty body; raises a :mod:`thredfi_django.exceptions` error for anything else.
+        A ``json`` body holding an :class:`~.uploads.Upload` is sent as multipart/form-data
+        instead (:mod:`.uploads`). Returns the decoded JSON (a :class:`Record` for objects,
+        with ``.http_status``), None for an empty body; raises a
+        :mod:`thredfi_django.exceptions` error for anything else.
         """
         scope = str(business_id) if business_id else PARTNER_SCOPE
+        data = files = None
+        if json is not None and carries_upload(json):
+            data, files = form_fields(json)
+            json = None
         for attempt in (1, 2):
             token = self._token(scope)
             self.rate_limiter.wait(business_id)
             response = self._send(
-                method, path, token=token.access_token, params=params, json=json, headers=headers
+                method,
+                path,
+                token=token.access_token,
+                params=params,
+                json=json,
+                data=data,
+                files=files,
+                headers=headers,
             )
             if response.status_code == 401 and attempt == 1:
                 logger.debug("%s %s -> 401; refreshing the %s token once", method, path, scope)
@@ -266,6 +280,7 @@ class ThredfiClient:
         params: dict[str, Any] | None = None,
         json: Any = None,
         data: Any = None,
+        files: Any = None,
         headers: dict[str, str] | None = None,
     ) -> requests.Response:
         all_headers = dict(headers or {})
@@ -290,6 +305,7 @@ class ThredfiClient:
                     params=params,
                     json=json,
                     data=data,
+                    files=files,
                     auth=auth,
                     cookies=self.session.cookies if len(self.session.cookies) else None,
                 )
@@ -303,6 +319,7 @@ class ThredfiClient:
                     params=params,
                     json=json,
                     data=data,
+                    files=files,
                     headers=all_headers,
                     auth=auth,
                     timeout=self._read_timeouts,

@@ -118,6 +118,7 @@ def _release_for(push: Push, now: dt.datetime) -> Release:
         remote_id=remote_id,
         stale=False if push.call.action == "create" else None,
         remote_status=status_after(push.call),
+        document_digest=push.call.document_digest,
     )
 
 
@@ -217,6 +218,7 @@ def _release(pushes: list[Push], releases: list[Release], now: dt.datetime) -> d
         f"{col['blocked_on']} = v.blocked_on_id, "
         f"{col['remote_stale']} = COALESCE(v.stale, t.{col['remote_stale']}), "
         f"{col['remote_status']} = COALESCE(v.remote_status, t.{col['remote_status']}), "
+        f"{col['document_digest']} = COALESCE(v.document_digest, t.{col['document_digest']}), "
         f"{col['last_synced_at']} = CASE WHEN v.synced THEN v.stamp "
         f"ELSE t.{col['last_synced_at']} END, "
         f"{col['last_error_kind']} = v.error_kind, {col['last_error_status']} = v.error_status, "
@@ -263,6 +265,7 @@ def _release(pushes: list[Push], releases: list[Release], now: dt.datetime) -> d
                 release.blocked_on_id,
                 release.stale,
                 release.remote_status,
+                release.document_digest,
                 *error,
                 now,
             )
@@ -281,6 +284,7 @@ def _release(pushes: list[Push], releases: list[Release], now: dt.datetime) -> d
         ("blocked_on_id", _FIELD("id")),
         ("stale", _BOOL),
         ("remote_status", _FIELD("remote_status")),
+        ("document_digest", _FIELD("document_digest")),
         ("error_kind", _FIELD("last_error_kind")),
         ("error_status", _FIELD("last_error_status")),
         ("error_code", _FIELD("last_error_code")),

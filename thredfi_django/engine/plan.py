@@ -27,6 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..attachments import DOCUMENT_TYPES
+from ..client.uploads import Upload
 from ..exceptions import ThredfiLocalValidationError
 from ..models import SyncOperation, SyncState
 from ..payloads import FIELDS
@@ -116,6 +118,9 @@ class RemoteCall:
     #: Archivable resources: whether the host has the record archived; a create, archive or
     #: unarchive leaves it so. None for the other resources.
     archived: bool | None = None
+    #: The digest of the document the host object holds now ("" none), recorded on the row
+    #: once Thredfi accepts the push; None: not a resource with documents.
+    document_digest: str | None = None
 
     def describe(self) -> dict[str, Any]:
         """What a preview / dry run shows."""
@@ -294,7 +299,23 @@ def plan_push(state: SyncState, instance: Any, ensure: Callable[[Any], str]) -> 
     parent_id = remote_id_of(parent_of(instance))
     call = plan_upsert(instance, remote_id, business_id, parent_id, state.remote_status)
     call.look_up_first = call.action == "create" and may_exist_remotely(state)
+    settle_document(call, state)
     return call
+
+
+def settle_document(call: RemoteCall, state: SyncState | None) -> None:
+    """Note the digest of the document the payload carries; an update leaves out a file
+    Thredfi was already sent (a PDF is re-sent only when it changed)."""
+    if call.resource not in DOCUMENT_TYPES or call.payload is None:
+        return
+    document = call.payload.get("document")
+    upload = document.get("file") if isinstance(document, dict) else None
+    if not isinstance(upload, Upload):
+        call.document_digest = ""
+        return
+    call.document_digest = upload.digest
+    if call.action == "update" and state is not None and state.document_digest == upload.digest:
+        del call.payload["document"]
 
 
 def may_exist_remotely(state: SyncState) -> bool:
@@ -341,6 +362,7 @@ def preview(instance: Any, remote_status: str = "") -> dict[str, Any]:
     try:
         parent_id = remote_id_of(parent_of(instance))
         call = plan_upsert(instance, remote_id_of(instance), business_id, parent_id, remote_status)
+        settle_document(call, SyncState.objects.for_object(instance))
     except ThredfiLocalValidationError as err:  # a body that cannot be built says why
         call = RemoteCall(instance.thredfi_resource, "cannot", message=str(err))
         return {**call.describe(), "errors": err.field_errors or {"": [str(err)]}}

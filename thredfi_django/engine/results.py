@@ -72,5 +72,7 @@ class Release:
     stale: bool | None = None
     #: The row's new ``remote_status`` (an archivable record archived or not); None: as it was.
     remote_status: str | None = None
+    #: The document digest to keep on the row (plan.RemoteCall.document_digest); None: as is.
+    document_digest: str | None = None
     message: str = ""
     result: str = "synced"

@@ -157,6 +157,8 @@ def _update_adopted(endpoint: Any, call: RemoteCall, answer: Answer) -> None:
     """Bring an adopted record up to date, if what we would send differs from it (the host
     object may have changed since the attempt whose answer was lost)."""
     refused = NOT_UPDATABLE.get(call.resource, ())
+    if answer.remote.get("documents"):
+        refused = (*refused, "document")  # the lost create carried it: not sent twice
     payload = {k: v for k, v in (call.payload or {}).items() if k not in refused}
     # A field the host emptied that Thredfi still holds: sending the payload changes it too.
     cleared = [key for key in call.cleared if answer.remote.get(key) not in EMPTY]

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from django.core import checks
 from django.core.exceptions import FieldDoesNotExist
+from django.core.files import File
 from django.db import models
 
 from .. import payloads
@@ -92,7 +93,28 @@ class ThredfiCustomerMixin(ThredfiArchivableMixin):
         abstract = True
 
 
-class ThredfiInvoiceMixin(ThredfiSyncMixin):
+class ThredfiDocumentMixin(ThredfiSyncMixin):
+    """An invoice or bill whose PDF is sent along as Thredfi's ``document`` (multipart): with
+    the first push, and with an update only when the file changed. A file that is not a PDF, or
+    is larger than THREDFI['DOCUMENT_MAX_BYTES'], is refused before any request."""
+
+    #: Name of the FileField holding the PDF; None: no document (unless the hook says).
+    thredfi_document_field: ClassVar[str | None] = None
+
+    class Meta:
+        abstract = True
+
+    def get_thredfi_document(self) -> File | None:
+        """The PDF to send (a Django ``File``, e.g. a ``FieldFile``), or None. Default: the
+        field named by ``thredfi_document_field``, when it holds a file. Override to send a
+        file from elsewhere (a generated PDF as ``ContentFile(data, name="INV-1.pdf")``)."""
+        if not self.thredfi_document_field:
+            return None
+        file = getattr(self, self.thredfi_document_field)
+        return file if file else None
+
+
+class ThredfiInvoiceMixin(ThredfiDocumentMixin):
     """A sales invoice with line items (a related ThredfiInvoiceLineMixin model). Updated with
     PUT after the first push; deleting voids it."""
 
@@ -260,7 +282,7 @@ class ThredfiVendorMixin(ThredfiArchivableMixin):
         abstract = True
 
 
-class ThredfiBillMixin(ThredfiSyncMixin):
+class ThredfiBillMixin(ThredfiDocumentMixin):
     """A purchase bill with line items (a related ThredfiBillLineMixin model). Updated with PUT
     (which replaces all lines)."""
 

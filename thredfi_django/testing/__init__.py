@@ -24,6 +24,7 @@ inject faults::
     fake.pagination_style = "next"         # {count, next, previous, results} envelope
     fake.records("invoices"); fake.count_by_external_id("payments"); fake.stats
     fake.remove_record("customers", customer_id); fake.reset()
+    fake.documents("invoices", invoice_id)  # PDFs received: document_type, file_name, content
 
 ``status, headers, body = fake.handle(method, path, headers, body)`` is the core; it needs
 neither Django nor sockets.

@@ -191,6 +191,16 @@ class FakeThredfi:
             self.store.remove(name, record_id)
             return rendered
 
+    def documents(self, resource: str, record_id: str) -> list[dict[str, Any]]:
+        """The documents (PDFs) stored on a record, in the order received: ``document_type``,
+        ``file_name``, ``mime_type``, ``content`` (bytes), ``document_id``."""
+        with self.lock:
+            record = self.store.tables[resource_name(resource)][record_id]
+            return [
+                {k: v for k, v in doc.items() if k != "url_base"}
+                for doc in record.get("_documents", ())
+            ]
+
     def count_by_external_id(self, resource: str, business_id: str | None = None) -> dict:
         """``{external_id: number of records}`` — for "exactly one remote record" checks."""
         counts: Counter[str] = Counter()

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from .errors import field_error
+from .forms import parse_multipart
 
 if TYPE_CHECKING:
     from .auth import Token
@@ -66,7 +67,8 @@ class Call:
         return self.params["business_id"]
 
     def body(self) -> dict[str, Any]:
-        """The request body as a dict: JSON, or form-encoded; empty body → ``{}``."""
+        """The request body as a dict: JSON, form-encoded or multipart (``forms.py``); empty
+        body → ``{}``."""
         if self._body is None:
             self._body = parse_body(self.raw_body, self.headers.get("content-type", ""))
         return self._body
@@ -77,6 +79,8 @@ def parse_body(raw: bytes, content_type: str) -> dict[str, Any]:
         return {}
     if "application/x-www-form-urlencoded" in content_type:
         return dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+    if "multipart/form-data" in content_type:
+        return parse_multipart(raw, content_type)
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError):

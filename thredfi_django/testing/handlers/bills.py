@@ -17,6 +17,7 @@ from ..listing import filtered, matches_exact, paginate
 from ..routes import Call, route
 from ..store import Store, public
 from .common import existing_for_external_id, get_or_404, render, renderer, resolve_party
+from .documents import attach, check_document, rendered
 from .lines import parse_lines, totals
 from .vendors import render_vendor
 
@@ -30,6 +31,7 @@ PAYMENT_FIELDS = (
 )  # fmt: skip
 PAYMENT_STATUSES = ("pending", "processing", "completed", "failed", "cancelled", "returned")
 INACTIVE = ("failed", "cancelled", "returned")
+DOCUMENT_TYPE = "purchase_invoice"
 FIXED_PAYMENT_FIELDS = (
     "external_id", "vendor_id", "amount_cents", "currency", "payment_method", "payment_date",
 )  # fmt: skip
@@ -51,6 +53,7 @@ def render_bill(store: Store, record: dict[str, Any]) -> dict[str, Any]:
     data = public(record)
     vendor = store.tables["vendors"].get(record["vendor_id"])
     data["vendor"] = render_vendor(store, vendor) if vendor else None
+    data["documents"] = rendered(record)
     paid = bill_paid(store, record)
     data["paid_amount"] = paid
     data["outstanding_balance"] = record["total_amount"] - paid
@@ -117,6 +120,7 @@ def create_bill(call: Call):
     data, errors, store = call.body(), FieldErrors(), call.store
     _check_bill(data, errors)
     lines = parse_lines(call, data, errors)
+    document = check_document(data, errors, DOCUMENT_TYPE)
     errors.raise_if_any()
     existing = existing_for_external_id(call, "bills", call.business_id, "bill")
     if existing is not None:
@@ -138,6 +142,7 @@ def create_bill(call: Call):
         paid_at=None,
         _payment_ids=[],
     )
+    attach(call, record, document, DOCUMENT_TYPE)
     totals(record)
     store.insert("bills", record, call.business_id)
     return 201, render_bill(store, record)
@@ -166,6 +171,7 @@ def update_bill(call: Call):
     _check_bill(data, errors)
     vendor = resolve_party(call, data, errors, "vendor", required=False)
     lines = parse_lines(call, data, errors) if "line_items" in data else None
+    document = check_document(data, errors, DOCUMENT_TYPE)
     new_external_id = data.get("external_id")
     changed_id = new_external_id not in (None, "") and str(new_external_id) != record["external_id"]
     if changed_id and store.by_external_id("bills", call.business_id, new_external_id):
@@ -179,6 +185,7 @@ def update_bill(call: Call):
     if lines is not None:
         record["line_items"] = lines
         totals(record)
+    attach(call, record, document, DOCUMENT_TYPE)
     if changed_id:
         old, record["external_id"] = record["external_id"], str(new_external_id)
         store.reindex("bills", record, old)

@@ -18,6 +18,7 @@ from ..routes import Call, route
 from ..store import Store, public
 from .common import existing_for_external_id, get_or_404, render, renderer, resolve_party
 from .customers import render_customer
+from .documents import attach, check_document, rendered
 from .lines import parse_lines, totals
 
 SCALARS = (
@@ -25,6 +26,7 @@ SCALARS = (
     "transaction_tags", "metadata", "additional_sales_taxes",
 )  # fmt: skip
 AMOUNTS = ("additional_discount", "additional_sales_taxes_total", "tips")
+DOCUMENT_TYPE = "sales_invoice"
 
 
 @renderer("invoices")
@@ -33,6 +35,7 @@ def render_invoice(store: Store, record: dict[str, Any]) -> dict[str, Any]:
     customer = store.tables["customers"].get(record["customer_id"])
     data["customer"] = render_customer(store, customer) if customer else None
     data["is_overdue"] = _overdue(store, record)
+    data["documents"] = rendered(record)
     return data
 
 
@@ -105,6 +108,7 @@ def create_invoice(call: Call):
     data, errors, store = call.body(), FieldErrors(), call.store
     _check_fields(call, data, errors)
     lines = parse_lines(call, data, errors)
+    document = check_document(data, errors, DOCUMENT_TYPE)
     errors.raise_if_any()
     existing = existing_for_external_id(call, "invoices", call.business_id, "invoice")
     if existing is not None:
@@ -133,6 +137,7 @@ def create_invoice(call: Call):
         refunded_amount=0,
         payments=[],
     )
+    attach(call, record, document, DOCUMENT_TYPE)
     totals(record)
     refresh(store, record)
     store.insert("invoices", record, call.business_id)
@@ -181,6 +186,7 @@ def update_invoice(call: Call):
     if data.get("customer_id") or data.get("customer_external_id"):
         customer = resolve_party(call, data, errors, "customer")
     lines = parse_lines(call, data, errors) if "line_items" in data else None
+    document = check_document(data, errors, DOCUMENT_TYPE)
     new_external_id = data.get("external_id")
     if new_external_id not in (None, "") and str(new_external_id) != record.get("external_id"):
         other = store.by_external_id("invoices", call.business_id, new_external_id)
@@ -192,6 +198,7 @@ def update_invoice(call: Call):
             record[name] = data[name]
     if lines is not None:
         record["line_items"] = lines
+    attach(call, record, document, DOCUMENT_TYPE)
     if customer is not None and customer["id"] != record["customer_id"]:
         old = store.tables["customers"].get(record["customer_id"])
         if old is not None:
