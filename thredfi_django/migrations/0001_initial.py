@@ -5,169 +5,83 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     initial = True
 
     dependencies = [
-        ("contenttypes", "0002_remove_content_type_name"),
+        ('contenttypes', '0002_remove_content_type_name'),
     ]
 
     operations = [
         migrations.CreateModel(
-            name="SyncState",
+            name='SyncState',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("object_id", models.CharField(max_length=64)),
-                ("resource", models.CharField(db_index=True, max_length=32)),
-                ("external_id", models.CharField(db_index=True, max_length=255)),
-                ("remote_id", models.UUIDField(blank=True, db_index=True, null=True)),
-                (
-                    "status",
-                    models.CharField(
-                        choices=[
-                            ("pending", "Pending"),
-                            ("in_progress", "In progress"),
-                            ("synced", "Synced"),
-                            ("blocked", "Blocked"),
-                            ("failed", "Failed"),
-                            ("needs_attention", "Needs attention"),
-                            ("resolved", "Resolved"),
-                        ],
-                        db_index=True,
-                        default="pending",
-                        max_length=20,
-                    ),
-                ),
-                (
-                    "operation",
-                    models.CharField(
-                        choices=[
-                            ("upsert", "Create or update"),
-                            ("delete", "Delete (void or archive)"),
-                        ],
-                        default="upsert",
-                        max_length=10,
-                    ),
-                ),
-                ("version", models.PositiveBigIntegerField(default=1)),
-                ("synced_version", models.PositiveBigIntegerField(default=0)),
-                (
-                    "attempts",
-                    models.PositiveIntegerField(
-                        default=0, help_text="Attempts since last success."
-                    ),
-                ),
-                ("next_attempt_at", models.DateTimeField(blank=True, db_index=True, null=True)),
-                ("lease_until", models.DateTimeField(blank=True, null=True)),
-                ("lease_owner", models.CharField(blank=True, max_length=100)),
-                ("last_error_kind", models.CharField(blank=True, max_length=32)),
-                ("last_error_status", models.PositiveSmallIntegerField(blank=True, null=True)),
-                ("last_error_code", models.CharField(blank=True, max_length=100)),
-                ("last_error_message", models.TextField(blank=True)),
-                ("last_error_fields", models.JSONField(blank=True, default=dict)),
-                ("last_error_at", models.DateTimeField(blank=True, null=True)),
-                ("label", models.CharField(blank=True, max_length=200)),
-                ("last_synced_at", models.DateTimeField(blank=True, null=True)),
-                ("created_at", models.DateTimeField(auto_now_add=True)),
-                ("updated_at", models.DateTimeField(auto_now=True, db_index=True)),
-                (
-                    "blocked_on",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="blocking",
-                        to="thredfi_django.syncstate",
-                    ),
-                ),
-                (
-                    "business",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="business_objects",
-                        to="thredfi_django.syncstate",
-                    ),
-                ),
-                (
-                    "content_type",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="+",
-                        to="contenttypes.contenttype",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('object_id', models.CharField(max_length=64)),
+                ('resource', models.CharField(db_index=True, max_length=32)),
+                ('external_id', models.CharField(db_index=True, max_length=255)),
+                ('remote_id', models.UUIDField(blank=True, db_index=True, null=True)),
+                ('status', models.CharField(choices=[('pending', 'Pending'), ('in_progress', 'In progress'), ('synced', 'Synced'), ('blocked', 'Blocked'), ('failed', 'Failed'), ('needs_attention', 'Needs attention'), ('resolved', 'Resolved')], db_index=True, default='pending', max_length=20)),
+                ('operation', models.CharField(choices=[('upsert', 'Create or update'), ('delete', 'Delete (void or archive)')], default='upsert', max_length=10)),
+                ('version', models.PositiveBigIntegerField(default=1)),
+                ('synced_version', models.PositiveBigIntegerField(default=0)),
+                ('attempts', models.PositiveIntegerField(default=0, help_text='Attempts since last success.')),
+                ('next_attempt_at', models.DateTimeField(blank=True, db_index=True, null=True)),
+                ('lease_until', models.DateTimeField(blank=True, null=True)),
+                ('lease_owner', models.CharField(blank=True, max_length=100)),
+                ('last_error_kind', models.CharField(blank=True, max_length=32)),
+                ('last_error_status', models.PositiveSmallIntegerField(blank=True, null=True)),
+                ('last_error_code', models.CharField(blank=True, max_length=100)),
+                ('last_error_message', models.TextField(blank=True)),
+                ('last_error_fields', models.JSONField(blank=True, default=dict)),
+                ('last_error_at', models.DateTimeField(blank=True, null=True)),
+                ('label', models.CharField(blank=True, max_length=200)),
+                ('last_synced_at', models.DateTimeField(blank=True, null=True)),
+                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ('updated_at', models.DateTimeField(auto_now=True, db_index=True)),
+                ('blocked_on', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='blocking', to='thredfi_django.syncstate')),
+                ('business', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='business_objects', to='thredfi_django.syncstate')),
+                ('content_type', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='contenttypes.contenttype')),
             ],
             options={
-                "verbose_name": "Thredfi sync state",
-                "verbose_name_plural": "Thredfi sync states",
-                "permissions": [("sync_objects", "Can trigger Thredfi syncs and retries")],
+                'verbose_name': 'Thredfi sync state',
+                'verbose_name_plural': 'Thredfi sync states',
+                'permissions': [('sync_objects', 'Can trigger Thredfi syncs and retries')],
             },
         ),
         migrations.CreateModel(
-            name="SyncAttempt",
+            name='SyncAttempt',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("started_at", models.DateTimeField()),
-                ("finished_at", models.DateTimeField(blank=True, null=True)),
-                (
-                    "outcome",
-                    models.CharField(
-                        choices=[
-                            ("success", "Success"),
-                            ("transient_error", "Transient error"),
-                            ("permanent_error", "Permanent error"),
-                            ("blocked", "Blocked"),
-                            ("skipped", "Skipped"),
-                        ],
-                        max_length=20,
-                    ),
-                ),
-                ("operation", models.CharField(blank=True, max_length=20)),
-                ("version", models.PositiveBigIntegerField(default=0)),
-                ("http_status", models.PositiveSmallIntegerField(blank=True, null=True)),
-                ("error_kind", models.CharField(blank=True, max_length=32)),
-                ("error_code", models.CharField(blank=True, max_length=100)),
-                ("message", models.TextField(blank=True)),
-                ("field_errors", models.JSONField(blank=True, default=dict)),
-                ("worker", models.CharField(blank=True, max_length=100)),
-                (
-                    "state",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="attempt_history",
-                        to="thredfi_django.syncstate",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('started_at', models.DateTimeField()),
+                ('finished_at', models.DateTimeField(blank=True, null=True)),
+                ('outcome', models.CharField(choices=[('success', 'Success'), ('transient_error', 'Transient error'), ('permanent_error', 'Permanent error'), ('blocked', 'Blocked'), ('skipped', 'Skipped')], max_length=20)),
+                ('operation', models.CharField(blank=True, max_length=20)),
+                ('version', models.PositiveBigIntegerField(default=0)),
+                ('http_status', models.PositiveSmallIntegerField(blank=True, null=True)),
+                ('error_kind', models.CharField(blank=True, max_length=32)),
+                ('error_code', models.CharField(blank=True, max_length=100)),
+                ('message', models.TextField(blank=True)),
+                ('field_errors', models.JSONField(blank=True, default=dict)),
+                ('worker', models.CharField(blank=True, max_length=100)),
+                ('state', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='attempt_history', to='thredfi_django.syncstate')),
             ],
             options={
-                "verbose_name": "Thredfi sync attempt",
-                "verbose_name_plural": "Thredfi sync attempts",
-                "ordering": ["-started_at", "-id"],
+                'verbose_name': 'Thredfi sync attempt',
+                'verbose_name_plural': 'Thredfi sync attempts',
+                'ordering': ['-started_at', '-id'],
             },
         ),
         migrations.AddIndex(
-            model_name="syncstate",
-            index=models.Index(fields=["status", "next_attempt_at"], name="thredfi_due_idx"),
+            model_name='syncstate',
+            index=models.Index(fields=['status', 'next_attempt_at'], name='thredfi_due_idx'),
         ),
         migrations.AddConstraint(
-            model_name="syncstate",
-            constraint=models.UniqueConstraint(
-                fields=("content_type", "object_id"), name="thredfi_syncstate_unique_object"
-            ),
+            model_name='syncstate',
+            constraint=models.UniqueConstraint(fields=('content_type', 'object_id'), name='thredfi_syncstate_unique_object'),
         ),
         migrations.AddIndex(
-            model_name="syncattempt",
-            index=models.Index(fields=["outcome", "started_at"], name="thredfi_attempt_idx"),
+            model_name='syncattempt',
+            index=models.Index(fields=['outcome', 'started_at'], name='thredfi_attempt_idx'),
         ),
     ]

@@ -4,18 +4,15 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("thredfi_django", "0003_syncstate_remote_stale"),
+        ('thredfi_django', '0003_syncstate_remote_stale'),
     ]
 
     operations = [
         migrations.AddField(
-            model_name="syncstate",
-            name="lane",
-            field=models.PositiveSmallIntegerField(
-                choices=[(0, "Live (a save, a person's request)"), (1, "Backfill (bulk re-sync)")],
-                db_default=0,
-                default=0,
-            ),
+            model_name='syncstate',
+            name='lane',
+            field=models.PositiveSmallIntegerField(choices=[(0, "Live (a save, a person's request)"), (1, 'Backfill (bulk re-sync)')], db_default=0, default=0),
         ),
     ]
