@@ -200,6 +200,16 @@ def test_the_detail_links_to_the_host_object(outbox, operator):
     assert reverse("admin:testapp_invoice_change", args=[outbox["failed"].pk]) in html
 
 
+def test_the_detail_says_whether_a_document_was_sent(outbox, operator):
+    state = state_of(outbox["synced"])
+    html = client_for(operator).get(change_url(state)).content.decode()
+    assert "none sent" in html
+
+    SyncState.objects.filter(pk=state.pk).update(document_digest="ab12cd34ef56" + "0" * 52)
+    html = client_for(operator).get(change_url(state)).content.decode()
+    assert "sent (SHA-256 ab12cd34ef56…)" in html
+
+
 # -- bulk actions --------------------------------------------------------------------------------
 
 

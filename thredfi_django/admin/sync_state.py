@@ -165,6 +165,7 @@ class SyncStateAdmin(admin.ModelAdmin):
                     "remote_id",
                     "remote_stale",
                     "remote_display",
+                    "document_display",
                 ]
             },
         ),
@@ -193,6 +194,7 @@ class SyncStateAdmin(admin.ModelAdmin):
         "host_object_link",
         "last_error",
         "remote_display",
+        "document_display",
         *(f.name for f in SyncState._meta.concrete_fields),
     ]
 
@@ -337,6 +339,12 @@ class SyncStateAdmin(admin.ModelAdmin):
     @admin.display(description=_("status in Thredfi"))
     def remote_display(self, state: SyncState) -> str:
         return remote_summary(state) or _("not read back yet (thredfi_pull)")
+
+    @admin.display(description=_("document (PDF)"))
+    def document_display(self, state: SyncState) -> str:
+        if not state.document_digest:
+            return _("none sent")
+        return _("sent (SHA-256 %(digest)s…)") % {"digest": state.document_digest[:12]}
 
     @admin.display(description=_("last error"))
     def last_error(self, state: SyncState) -> str:
