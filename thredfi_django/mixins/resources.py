@@ -104,7 +104,7 @@ class ThredfiDocumentMixin(ThredfiSyncMixin):
     class Meta:
         abstract = True
 
-    def get_thredfi_document(self) -> File | None:
+    def get_thredfi_document(self) -> File[Any] | None:
         """The PDF to send (a Django ``File``, e.g. a ``FieldFile``), or None. Default: the
         field named by ``thredfi_document_field``, when it holds a file. Override to send a
         file from elsewhere (a generated PDF as ``ContentFile(data, name="INV-1.pdf")``)."""
