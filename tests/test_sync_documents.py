@@ -8,12 +8,13 @@ from urllib.parse import urlsplit
 
 import pytest
 from django.core.files.base import ContentFile
+from django.utils import timezone
 
 from tests.testapp.factories import make_bill, make_invoice
 from thredfi_django.engine.absorb import state_for
 from thredfi_django.engine.drain import sync_state
 from thredfi_django.engine.plan import preview
-from thredfi_django.models import SyncStatus
+from thredfi_django.models import SyncState, SyncStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -155,3 +156,26 @@ def test_an_update_resends_the_pdf_only_when_it_changed(thredfi_fake, sent, queu
     assert (second["file_name"], second["content"]) == ("INV-2-corrected.pdf", SECOND_PDF)
     assert thredfi_fake.records("invoices")[0]["memo"] == "Paid by card"
     assert state_for(invoice).document_digest == hashlib.sha256(SECOND_PDF).hexdigest()
+
+
+def test_a_record_adopted_after_a_lost_answer_is_not_sent_the_pdf_twice(
+    thredfi_fake, sent, queue, committed
+):
+    with committed():
+        invoice = make_invoice(pdf=ContentFile(PDF, name="INV-3.pdf"))
+    thredfi_fake.fail_next(1, status="drop", path_contains="/invoices/")
+    outcomes = [r.outcome for r in queue.drain()]
+    assert outcomes[-1] == "retry", "created with its PDF, but the answer was lost"
+
+    with committed():
+        invoice.memo = "changed while the answer was lost"
+        invoice.save()
+    queue.clear()
+    state = state_for(invoice)
+    SyncState.objects.filter(pk=state.pk).update(next_attempt_at=timezone.now())
+    assert sync_state(state.pk, worker="w").outcome == "synced"
+
+    (remote,) = thredfi_fake.records("invoices")
+    assert remote["memo"] == "changed while the answer was lost"
+    assert len(thredfi_fake.documents("invoices", remote["id"])) == 1
+    assert writes_to(sent, "invoices")[-1] == ("PUT", "application/json")
