@@ -66,7 +66,7 @@ class FakeProcess:
     driven over its ``/__fake__/`` control endpoints: the API is not in the benchmark's process,
     so it does not share its interpreter lock with the code being measured."""
 
-    def __init__(self, partner_uuid: str, api_key: str):
+    def __init__(self, partner_uuid: str, api_key: str, token_ttl: int = 3600):
         import subprocess
         import tempfile
 
@@ -77,7 +77,8 @@ class FakeProcess:
         self.log = tempfile.NamedTemporaryFile(prefix="fake-thredfi-", suffix=".log")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "thredfi_django.testing.server", "--port", "0",
-             "--partner-uuid", partner_uuid, "--api-key", api_key],
+             "--partner-uuid", partner_uuid, "--api-key", api_key,
+             "--token-ttl", str(token_ttl)],
             cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         self.url = ""
@@ -117,15 +118,16 @@ class FakeProcess:
 
 
 @contextmanager
-def live_fake() -> Iterator[FakeProcess]:
+def live_fake(token_ttl: int = 3600) -> Iterator[FakeProcess]:
     """The fake Thredfi over real HTTP on 127.0.0.1 in a process of its own, knowing the
-    partner, with ``THREDFI["BASE_URL"]`` pointed at it and the token cache empty."""
+    partner and issuing tokens that live ``token_ttl`` seconds, with ``THREDFI["BASE_URL"]``
+    pointed at it and the token cache empty."""
     from django.conf import settings
     from django.test import override_settings
 
     from thredfi_django.testing.pytest_plugin import _clear_token_cache
 
-    fake = FakeProcess(settings.THREDFI["PARTNER_UUID"], settings.THREDFI["API_KEY"])
+    fake = FakeProcess(settings.THREDFI["PARTNER_UUID"], settings.THREDFI["API_KEY"], token_ttl)
     try:
         with override_settings(THREDFI={**settings.THREDFI, "BASE_URL": fake.url}):
             _clear_token_cache()
@@ -159,13 +161,15 @@ def celery_worker(
     concurrency: int = 1,
     conn_max_age: int | None = None,
     async_commit: bool = False,
+    env: dict[str, str] | None = None,
 ) -> Iterator[Any]:
     """A real ``celery worker`` process (prefork) on this database, broker, cache and fake.
 
     ``conn_max_age`` (seconds) keeps the worker's database connections open between tasks
     (Django's CONN_MAX_AGE, default 0: Celery's Django fix-up closes them after every task).
     ``async_commit`` runs the worker's sessions with ``synchronous_commit=off`` (no WAL flush
-    wait per commit), to show what the commits of a push cost.
+    wait per commit), to show what the commits of a push cost. ``env`` adds to the worker's
+    environment (tests/settings.py reads a few ``THREDFI_*`` variables).
     """
     from django.conf import settings
     from django.db import connection
@@ -178,7 +182,8 @@ def celery_worker(
         query["conn_max_age"] = conn_max_age
     if async_commit:
         query["options"] = "-c synchronous_commit=off"
-    env = {
+    worker_env = {
+        **(env or {}),
         "DJANGO_SETTINGS_MODULE": os.environ["DJANGO_SETTINGS_MODULE"],
         "DATABASE_URL": database_url(connection.settings_dict) + "?" + urlencode(query),
         "CELERY_BROKER_URL": str(settings.CELERY_BROKER_URL),
@@ -186,7 +191,7 @@ def celery_worker(
         "THREDFI_BASE_URL": fake.url,
     }
     worker = CeleryWorkerProcess(
-        env=env, queue=app.conf.task_default_queue, concurrency=concurrency
+        env=worker_env, queue=app.conf.task_default_queue, concurrency=concurrency
     )
     app.control.purge()
     worker.start()

@@ -88,6 +88,8 @@ THREDFI = {
     # The benchmarks try other values through the environment.
     "DRAIN_HTTP_CONCURRENCY": env.int("THREDFI_DRAIN_HTTP_CONCURRENCY", default=4),
     "DRAIN_BATCH": env.int("THREDFI_DRAIN_BATCH", default=100),
+    "TOKEN_REFRESH_MARGIN": env.float("THREDFI_TOKEN_REFRESH_MARGIN", default=300),
+    "TOKEN_REFRESH_JITTER": env.float("THREDFI_TOKEN_REFRESH_JITTER", default=0.1),
 }
 
 LOGGING = {

@@ -6,7 +6,9 @@ each story can say exactly how many tokens were fetched.
 
 import base64
 import itertools
+import random
 import threading
+from collections import Counter
 from urllib.parse import parse_qs
 
 import pytest
@@ -15,7 +17,9 @@ from django.core.cache import caches
 
 from thredfi_django.client import ThredfiClient
 from thredfi_django.client.shared import DjangoCache
+from thredfi_django.client.tokens import LocalCache, TokenStore
 from thredfi_django.exceptions import ThredfiAuthenticationError, ThredfiPermissionError
+from thredfi_django.testing import FakeThredfi
 
 BASE = "https://thredfi.test"
 PARTNER = "7a3f9c1e-1111-4222-8333-client-tests"
@@ -172,7 +176,7 @@ def test_every_call_has_a_timeout_and_one_session_is_reused(server):
 
 
 def test_a_token_is_refreshed_when_less_than_the_margin_remains(server):
-    client = new_client(token_refresh_margin=300)
+    client = new_client(token_refresh_margin=300, token_refresh_jitter=0)
     now = [1_000_000.0]
     client.tokens.clock = lambda: now[0]
     assert client.partner_token() == "tok-partner-1"
@@ -379,3 +383,162 @@ def test_a_late_401_does_not_throw_away_a_token_someone_else_just_fetched(server
     second.tokens.invalidate(BUSINESS, stale)  # a slower worker reporting its old token
     second.business(BUSINESS).customers.get("00000000-0000-4000-8000-000000000002")
     assert server.business_fetches == fetches
+
+
+# -- many businesses: refreshes spread out, memory bounded, one fetch per lifetime ------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class CountingCache(LocalCache):
+    """A LocalCache that counts reads: what a process asks its shared cache."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def get(self, key, default=None):
+        self.reads += 1
+        return super().get(key, default)
+
+
+class TokenIssuer:
+    """A fetch function per scope that counts fetches and notes when each happened."""
+
+    def __init__(self, clock, lifetime=3600):
+        self.clock, self.lifetime = clock, lifetime
+        self.fetched_at = {}  # scope -> [times]
+
+    def __call__(self, scope):
+        def fetch():
+            times = self.fetched_at.setdefault(scope, [])
+            times.append(self.clock())
+            return f"tok-{scope}-{len(times)}", self.lifetime
+
+        return fetch
+
+    @property
+    def fetches(self):
+        return sum(len(times) for times in self.fetched_at.values())
+
+
+def token_store(cache=None, *, clock=None, margin=300, jitter=0.1, seed=15):
+    store = TokenStore(
+        cache if cache is not None else LocalCache(),
+        partner_uuid=PARTNER,
+        api_key=API_KEY,
+        base_url=BASE,
+        margin=margin,
+        jitter=jitter,
+    )
+    store.random = random.Random(seed).random
+    if clock is not None:
+        store.clock = clock
+    return store
+
+
+def test_tokens_fetched_together_come_due_over_the_jitter_window():
+    """1,000 business tokens fetched in the same second are refreshed over six minutes."""
+    clock = Clock()
+    issue = TokenIssuer(clock)
+    store = token_store(clock=clock, margin=300, jitter=0.1)
+    due = [store.get(f"b{n}", issue(f"b{n}")).refresh_at - clock.now for n in range(1000)]
+
+    # 300 s before expiry at the latest, up to 10 % of 3600 s earlier still.
+    assert 3600 - 300 - 360 <= min(due) and max(due) <= 3600 - 300
+    assert max(due) - min(due) > 350
+    busiest_second = max(Counter(int(d) for d in due).values())
+    assert busiest_second <= 20  # no second holds 2 % of them (~3 a second on average)
+
+    without_jitter = token_store(clock=clock, margin=300, jitter=0)
+    due = {without_jitter.get(f"b{n}", issue(f"b{n}")).refresh_at for n in range(1000)}
+    assert len(due) == 1  # the storm: every one of them due in the same second
+
+
+@pytest.mark.parametrize(
+    "lifetime, margin, jitter",
+    [(3600, 300, 0.1), (3600, 300, 0.5), (3600, 0, 0.5), (600, 100, 0.3), (120, 300, 0.1)],
+)
+@pytest.mark.parametrize("draw", [0.0, 0.5, 0.999999])
+def test_no_token_is_refreshed_after_its_margin_or_before_half_its_life(
+    lifetime, margin, jitter, draw
+):
+    clock = Clock()
+    issue = TokenIssuer(clock, lifetime)
+    store = token_store(clock=clock, margin=margin, jitter=jitter)
+    store.random = lambda: draw
+    fetched = clock.now
+    store.get("b", issue("b"))
+
+    clock.now = fetched + lifetime / 2 - 1  # before half its life: still the first token
+    assert store.get("b", issue("b")).access_token == "tok-b-1"
+    clock.now = fetched + lifetime - min(margin, lifetime / 2) + 1  # inside its margin: renewed
+    assert store.get("b", issue("b")).access_token == "tok-b-2"
+
+
+def test_the_memo_keeps_the_most_recent_tokens_up_to_its_cap():
+    """With 1,000 businesses and room for 100, the 100 used last are served from memory and
+    the others from the shared cache: memory stays bounded and nothing is fetched twice."""
+    clock, cache = Clock(), CountingCache()
+    issue = TokenIssuer(clock)
+    store = token_store(cache, clock=clock)
+    store.memo_limit = 100
+    for n in range(1000):
+        store.get(f"b{n}", issue(f"b{n}"))
+
+    cache.reads = 0
+    for n in range(900, 1000):
+        store.get(f"b{n}", issue(f"b{n}"))
+    assert cache.reads == 0
+    for n in range(900):
+        store.get(f"b{n}", issue(f"b{n}"))
+    assert cache.reads == 900  # one read each: no longer kept in memory
+    assert issue.fetches == 1000
+
+
+def test_two_workers_fetch_each_business_token_once_per_refresh():
+    """Two workers sharing a cache use 300 business tokens every minute for two hours: each
+    token is fetched at first use, then once each time its refresh point passes, by one worker."""
+    clock, cache = Clock(), LocalCache()
+    issue = TokenIssuer(clock)
+    workers = [token_store(cache, clock=clock, seed=seed) for seed in (1, 2)]
+    start = clock.now
+    while clock.now < start + 7200:
+        for worker in workers:
+            for n in range(300):
+                worker.get(f"b{n}", issue(f"b{n}"))
+        clock.now += 60
+
+    for times in issue.fetched_at.values():
+        # at 0 s, ~3000-3300 s and ~6000-6600 s: never two within half a lifetime
+        assert len(times) == 3
+        assert all(later - earlier >= 1800 for earlier, later in itertools.pairwise(times))
+
+
+def test_partner_token_once_per_lifetime_however_many_business_tokens():
+    """Two clients (two workers) and 50 businesses, then the same an hour later: 1 partner and
+    50 business tokens each time."""
+    clock = Clock()
+    fake = FakeThredfi(base_url=BASE, token_ttl=3600, clock=clock)
+    fake.add_partner(PARTNER, API_KEY)
+    businesses = [fake.add_business(PARTNER)["id"] for _ in range(50)]
+    cache = LocalCache()
+    clients = [new_client(cache) for _ in range(2)]
+    for client in clients:
+        client.tokens.clock = clock
+
+    with fake.mock():
+        for n, business in enumerate(businesses):
+            clients[n % 2].business_token(business)
+        assert fake.stats.tokens_issued == {"partner": 1, "business": 50}
+
+        clock.now += 3600
+        for n, business in enumerate(businesses):
+            clients[(n + 1) % 2].business_token(business)
+        assert fake.stats.tokens_issued == {"partner": 2, "business": 100}

@@ -104,6 +104,16 @@ class Seconds(Kind):
         return (value,)
 
 
+class Number(Kind):
+    description = "a number"
+
+    def accepts(self, value: Any) -> bool:
+        return _is_number(value)
+
+    def numbers(self, value: Any) -> tuple[float, ...]:
+        return (value,)
+
+
 class Timeout(Kind):
     """Seconds, or a ``(connect, read)`` pair of seconds, as ``requests`` takes them."""
 
@@ -173,6 +183,9 @@ SETTINGS: dict[str, Setting] = {
     "MAX_RESPONSE_BYTES": Setting(10 * 1024 * 1024, Int(low=1024)),
     # Refresh a cached token when fewer than this many seconds of its life remain.
     "TOKEN_REFRESH_MARGIN": Setting(300, Seconds(low=0)),
+    # Refresh up to this fraction of a token's lifetime earlier still, at random per token (never
+    # before half its life), so tokens fetched together are not all refreshed together.
+    "TOKEN_REFRESH_JITTER": Setting(0.1, Number(low=0, high=0.5)),
     # Django cache alias holding tokens (shared by every worker process; encrypted at rest).
     "TOKEN_CACHE": Setting("default", Text()),
     # Retry policy for transient failures (timeouts, connection errors, 5xx, 429).

@@ -58,7 +58,8 @@ class ThredfiClient:
     and ``max_response_bytes`` the answer's size. Redirects are never followed. ``cache`` holds
     tokens (any object with Django's cache ``get/set/add/delete``); without one, tokens are
     shared by this process only. Tokens are refreshed when fewer than ``token_refresh_margin``
-    seconds of their life remain.
+    seconds of their life remain, up to ``token_refresh_jitter`` of their lifetime earlier at
+    random (never before half-way).
 
     Resources: ``client.businesses`` (partner token) and ``client.business(id).customers`` and
     friends (business token) — see :mod:`thredfi_django.client.resources`.
@@ -81,6 +82,7 @@ class ThredfiClient:
         max_response_bytes: int = 10 * 1024 * 1024,
         cache: TokenCache | None = None,
         token_refresh_margin: float = 300,
+        token_refresh_jitter: float = 0.1,
         session: requests.Session | None = None,
         cache_secret: str = "",
         rate_limit: dict[str, int | None] | None = None,
@@ -122,6 +124,7 @@ class ThredfiClient:
             api_key=self._api_key,
             base_url=self.base_url,
             margin=token_refresh_margin,
+            jitter=token_refresh_jitter,
             secret=cache_secret,
         )
 

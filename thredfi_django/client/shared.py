@@ -72,6 +72,7 @@ def build_client() -> ThredfiClient:
         max_response_bytes=s.MAX_RESPONSE_BYTES,
         cache=DjangoCache(alias),
         token_refresh_margin=s.TOKEN_REFRESH_MARGIN,
+        token_refresh_jitter=s.TOKEN_REFRESH_JITTER,
         cache_secret=str(getattr(settings, "SECRET_KEY", "") or ""),
         rate_limit=s.RATE_LIMIT,
     )

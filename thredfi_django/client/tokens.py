@@ -4,6 +4,12 @@ The docs' reference code fetches a partner token and a business token for every 
 is fetched once per lifetime per (partner, business) and kept in a cache every worker can read
 (Django's cache in production; :class:`LocalCache` when the client is built without one).
 
+A token is fetched on first use and refreshed at a point drawn at random from a window before its
+margin (``jitter``, a fraction of its lifetime), never before half its life: 10,000 business
+tokens fetched in the same minute come due over several minutes, not in the same second. The
+point is chosen by the process that fetched the token and stored with it, so every process
+refreshes the token at the same moment and only one of them asks.
+
 Refreshing is guarded by a short lock taken with ``cache.add`` (atomic on every Django backend):
 the process that wins fetches; the others keep using the old token while it is still valid, or
 poll briefly for the new one, and fetch themselves only if the lock holder went away empty-handed
@@ -22,9 +28,11 @@ import hashlib
 import json
 import logging
 import math
+import random
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -143,6 +151,9 @@ class TokenStore:
     poll_interval = 0.05
     #: A stale token with fewer seconds than this left is not worth sending.
     min_validity = 5
+    #: Tokens one process keeps in memory (least recently used dropped first); a token not kept
+    #: costs one read of the shared cache, where every token expires with itself.
+    memo_limit = 10_000
 
     def __init__(
         self,
@@ -152,10 +163,12 @@ class TokenStore:
         api_key: str,
         base_url: str,
         margin: float,
+        jitter: float = 0.1,
         secret: str = "",
     ):
         self.cache = cache
         self.margin = float(margin)
+        self.jitter = float(jitter)
         # The name is a digest of everything a token depends on: another key, partner or host
         # (sandbox vs production) never meets this one's tokens. Short and memcached-safe.
         material = "\0".join([secret, partner_uuid, api_key, base_url])
@@ -165,9 +178,11 @@ class TokenStore:
         # Injection points for tests (shared-cache expiry is wall-clock time across processes).
         self.clock: Callable[[], float] = time.time
         self.sleep: Callable[[float], None] = time.sleep
+        self.random: Callable[[], float] = random.random
         # The last token seen per scope, in this process: a fresh one is used without asking
         # the shared cache (a network round trip per request otherwise). A 401 drops it.
-        self._memo: dict[str, Token] = {}
+        self._memo: OrderedDict[str, Token] = OrderedDict()
+        self._memo_lock = threading.Lock()
 
     def key(self, scope: str) -> str:
         """The cache key of the token for ``scope`` ("partner" or a business id)."""
@@ -180,13 +195,27 @@ class TokenStore:
             return None
         return token
 
+    def _recall(self, scope: str) -> Token | None:
+        with self._memo_lock:
+            token = self._memo.get(scope)
+            if token is not None:
+                self._memo.move_to_end(scope)
+            return token
+
+    def _remember(self, scope: str, token: Token) -> None:
+        with self._memo_lock:
+            self._memo[scope] = token
+            self._memo.move_to_end(scope)
+            while len(self._memo) > self.memo_limit:
+                self._memo.popitem(last=False)
+
     def _fresh(self, scope: str) -> Token | None:
-        memo = self._memo.get(scope)
+        memo = self._recall(scope)
         if memo is not None and self.clock() < memo.refresh_at:
             return memo
         token = self.read(scope)
         if token is not None and self.clock() < token.refresh_at:
-            self._memo[scope] = token
+            self._remember(scope, token)
             return token
         return None
 
@@ -234,14 +263,22 @@ class TokenStore:
         access_token, expires_in = fetch()
         now = self.clock()
         lifetime = max(0.0, float(expires_in))
-        # Refresh `margin` seconds early, but never earlier than half-way: a server handing out
-        # short-lived tokens (shorter than the margin) must not make every call fetch one.
-        margin = min(self.margin, lifetime / 2)
-        token = Token(access_token, now + lifetime, now + lifetime - margin)
+        token = Token(access_token, now + lifetime, now + self.refresh_age(lifetime))
         if lifetime > self.min_validity:
             self.cache.set(self.key(scope), self.seal.seal(token), math.ceil(lifetime))
-            self._memo[scope] = token
+            self._remember(scope, token)
         return token
+
+    def refresh_age(self, lifetime: float) -> float:
+        """Seconds after its fetch at which a token living ``lifetime`` seconds is refreshed.
+
+        At least ``margin`` seconds early, up to ``jitter * lifetime`` earlier still, at random,
+        but never before half-way: a server handing out tokens shorter than the margin must not
+        make every call fetch one.
+        """
+        latest = lifetime - min(self.margin, lifetime / 2)
+        earliest = max(lifetime / 2, latest - self.jitter * lifetime)
+        return latest - (latest - earliest) * self.random()
 
     def invalidate(self, scope: str, access_token: str) -> None:
         """Forget the cached token for ``scope`` if it is still ``access_token``.
@@ -249,9 +286,10 @@ class TokenStore:
         Compare first, so a process whose request failed with an old token does not throw away
         the new one another process has just fetched.
         """
-        memo = self._memo.get(scope)
-        if memo is not None and memo.access_token == access_token:
-            del self._memo[scope]
+        with self._memo_lock:
+            memo = self._memo.get(scope)
+            if memo is not None and memo.access_token == access_token:
+                del self._memo[scope]
         current = self.seal.open(self.cache.get(self.key(scope)))
         if current is not None and current.access_token == access_token:
             self.cache.delete(self.key(scope))
