@@ -292,8 +292,8 @@ def group_heads(scan: QuerySet, rows: QuerySet, order: str, group: str, limit: i
     sql = (
         f"WITH RECURSIVE g(a, b) AS (({start_sql}) UNION ALL "  # noqa: S608
         f"SELECT n.* FROM g CROSS JOIN LATERAL ({step_sql}) n) "
-        f"SELECT a, b FROM (SELECT g.a, g.b, ({first_sql}) AS first FROM g) h "
-        "WHERE first IS NOT NULL ORDER BY a, first LIMIT %s"
+        f"SELECT g.a, g.b FROM g CROSS JOIN LATERAL ({first_sql}) AS f(pk) "
+        "ORDER BY g.a, f.pk LIMIT %s"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [*start_params, *step_params, *first_params, limit])
