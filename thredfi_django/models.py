@@ -10,6 +10,8 @@ from __future__ import annotations
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models, router
+from django.db.models import F
+from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
 
@@ -56,6 +58,9 @@ class SyncStatus(models.TextChoices):
 WORK_TO_DO = models.Q(status__in=[SyncStatus.PENDING, SyncStatus.IN_PROGRESS])
 #: Rows not (yet) synced: the ones the dashboard counts exactly however large the table.
 NOT_SYNCED = ~models.Q(status=SyncStatus.SYNCED)
+#: The business a row belongs to: its ``business``, or the row itself (a business's own row,
+#: or a row whose business is not known yet). Claims take turns over these.
+OWNER = Coalesce("business", "id", output_field=models.BigIntegerField())
 
 
 class SyncLane(models.IntegerChoices):
@@ -170,6 +175,11 @@ class SyncState(models.Model):
             # large table), so claims, the sweep and the counts of what is left to do read
             # those rows and never the synced bulk (benchmarks/million_rows.py).
             models.Index(fields=["lane", "id"], condition=WORK_TO_DO, name="thredfi_claim_idx"),
+            # Claims take turns over businesses: the businesses with work in a lane, and each
+            # one's oldest rows, each read straight from this index (engine/leases.py).
+            models.Index(
+                F("lane"), OWNER, F("id"), condition=WORK_TO_DO, name="thredfi_claim_owner_idx"
+            ),
             models.Index(
                 fields=["next_attempt_at", "id"], condition=WORK_TO_DO, name="thredfi_sweep_idx"
             ),

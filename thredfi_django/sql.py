@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connections
-from django.db.models import Model, QuerySet
+from django.db.models import BooleanField, F, Func, Min, Model, QuerySet
+from django.db.models.expressions import RawSQL
 from django.db.models.sql import UpdateQuery
 
 
@@ -256,6 +257,78 @@ def subquery_sql(queryset: QuerySet, *, skip_locked: bool = False) -> tuple[str,
     if skip_locked and features(connections[queryset.db]).skip_locked:
         sql += " FOR UPDATE SKIP LOCKED"
     return sql, params
+
+
+class RowAfter(Func):
+    """``(a, b) > (x, y)``: a row comparison, which an index on (a, b) answers as one range."""
+
+    output_field = BooleanField()
+
+    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list]:
+        compiled = [compiler.compile(e) for e in self.get_source_expressions()]
+        (a, b, x, y), params = zip(*compiled, strict=True)
+        return f"({a}, {b}) > ({x}, {y})", [p for ps in params for p in ps]
+
+
+def group_heads(scan: QuerySet, rows: QuerySet, order: str, group: str, limit: int) -> list:
+    """The (``order``, ``group``) pairs that ``rows`` holds (``group`` is an annotation of both
+    querysets), by ``order`` then each pair's first row (lowest pk); at most ``limit``.
+
+    With arrays (PostgreSQL) a skip scan finds the pairs: each step reads the next pair of
+    ``scan`` (a superset of ``rows`` that an index on (order, group, pk) holds), so the cost
+    follows the number of pairs, not of rows. Elsewhere, a GROUP BY of ``rows``."""
+    connection = connections[rows.db]
+    if not features(connection).arrays:
+        heads = rows.values(order, group).annotate(first=Min("pk")).order_by(order, "first")
+        return [(row[order], row[group]) for row in heads[:limit]]
+    here = [RawSQL("g.a", ()), RawSQL("g.b", ())]
+    start = scan.order_by(order, group).values(order, group)[:1]
+    step = scan.filter(RowAfter(F(order), F(group), *here)).order_by(order, group)
+    step = step.values(order, group)[:1]
+    first = rows.filter(**{order: here[0], group: here[1]}).order_by("pk").values("pk")[:1]
+    (start_sql, start_params), (step_sql, step_params), (first_sql, first_params) = (
+        q.query.get_compiler(rows.db).as_sql() for q in (start, step, first)
+    )
+    sql = (
+        f"WITH RECURSIVE g(a, b) AS (({start_sql}) UNION ALL "  # noqa: S608
+        f"SELECT n.* FROM g CROSS JOIN LATERAL ({step_sql}) n) "
+        f"SELECT g.a, g.b FROM g CROSS JOIN LATERAL ({first_sql}) AS f(pk) "
+        "ORDER BY g.a, f.pk LIMIT %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*start_params, *step_params, *first_params, limit])
+        return cursor.fetchall()
+
+
+def take_turns(rows: QuerySet, group: str, groups: list, per: int, limit: int) -> tuple[str, list]:
+    """The SQL of the pks of up to ``limit`` rows of ``rows``, taken in turns over ``groups``
+    (values of the annotation ``group``, in that order): each group's first row (lowest pk),
+    then each one's second, and so on, at most ``per`` of each. For :func:`update_returning`'s
+    ``among``.
+
+    With arrays and skip_locked (PostgreSQL), each group's rows are taken ``FOR UPDATE SKIP
+    LOCKED`` in a ``LATERAL`` subquery (a window function cannot share a level with ``FOR
+    UPDATE``), so concurrent claims take different rows. Elsewhere the turns are dealt in
+    Python from at most ``per`` rows of each group."""
+    connection = connections[rows.db]
+    can = features(connection)
+    if not (can.arrays and can.skip_locked):
+        heads = [
+            list(rows.filter(**{group: g}).order_by("pk").values_list("pk", flat=True)[:per])
+            for g in groups
+        ]
+        dealt = [pks[turn] for turn in range(per) for pks in heads if turn < len(pks)]
+        chosen = rows.model._base_manager.using(rows.db).filter(pk__in=dealt[:limit])
+        return subquery_sql(chosen.values("pk"))
+    pk_type = rows.model._meta.pk.rel_db_type(connection)
+    own = rows.filter(**{group: RawSQL("o.g", ())}).order_by("pk").values("pk")[:per]
+    own_sql, own_params = subquery_sql(own, skip_locked=True)
+    sql = (
+        f"SELECT r.pk FROM unnest(%s::{pk_type}[]) WITH ORDINALITY AS o(g, place) "  # noqa: S608
+        f"CROSS JOIN LATERAL ({own_sql}) AS r(pk) "
+        "ORDER BY row_number() OVER (PARTITION BY o.g ORDER BY r.pk), o.place LIMIT %s"
+    )
+    return sql, [list(groups), *own_params, limit]
 
 
 def estimated_count(queryset: QuerySet) -> int | None:

@@ -24,8 +24,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ..conf import thredfi_settings
-from ..models import SyncAttempt, SyncState, SyncStatus
-from ..sql import features, subquery_sql, update_returning
+from ..models import OWNER, WORK_TO_DO, SyncAttempt, SyncState, SyncStatus
+from ..sql import features, group_heads, subquery_sql, take_turns, update_returning
 
 CLAIMABLE = (SyncStatus.PENDING, SyncStatus.IN_PROGRESS)
 
@@ -61,17 +61,19 @@ def claim(
     exclude_businesses: list[int] | tuple[int, ...] = (),
     now: dt.datetime | None = None,
 ) -> list[tuple[str, SyncState]]:
-    """Claim up to ``limit`` due rows (or the one row ``state_id``), live work before backfill
-    and oldest first within each, under one new owner token. Returns (token, row) pairs, each
-    row with ``attempts_recorded`` (how many attempt rows it has)."""
+    """Claim up to ``limit`` due rows (or the one row ``state_id``) under one new owner token:
+    live work before backfill, and within a lane the businesses take turns, so one tenant's
+    20,000-row re-sync never holds back another's rows. Returns (token, row) pairs, each row
+    with ``attempts_recorded`` (how many attempt rows it has).
+
+    Each round finds the businesses with due rows in the first lane that has any (oldest
+    first) and takes an equal share of each one's oldest rows; a business with fewer rows than
+    its share leaves the rest to the next round, so the batch still fills up."""
     now = now or timezone.now()
     token = f"{worker or 'local'}/{uuid.uuid4().hex[:8]}"[-100:]
-    rows = SyncState.objects.filter(claimable(now))
-    if state_id is not None:
-        rows = rows.filter(pk=state_id)
-    rows = rows.exclude(content_type_id__in=exclude_content_types)
-    if exclude_businesses:
-        rows = rows.exclude(business_id__in=exclude_businesses).exclude(pk__in=exclude_businesses)
+    due = SyncState.objects.filter(claimable(now)).annotate(owner=OWNER)
+    due = due.exclude(content_type_id__in=exclude_content_types)
+    rows = due.exclude(owner__in=exclude_businesses) if exclude_businesses else due
     values = {
         "status": SyncStatus.IN_PROGRESS,
         "lease_until": now + dt.timedelta(seconds=float(thredfi_settings.LEASE_SECONDS)),
@@ -79,22 +81,45 @@ def claim(
         "updated_at": now,
         "last_error_kind": expired_mark(),
     }
+    if state_id is not None:
+        one = subquery_sql(rows.filter(pk=state_id).values("pk"), skip_locked=True)
+        return [(token, state) for state in _take(one, values, now)]
+    scan = SyncState.objects.filter(WORK_TO_DO).annotate(owner=OWNER)
+    claimed: list[SyncState] = []
+    while len(claimed) < limit:
+        want = limit - len(claimed)
+        # A paused business is passed over here, not in the query: there it would be read
+        # to its last row to find none.
+        heads = group_heads(scan, due, "lane", "owner", want + len(exclude_businesses))
+        heads = [(lane, owner) for lane, owner in heads if owner not in exclude_businesses]
+        if not heads:
+            break
+        lane = heads[0][0]
+        owners = [owner for in_lane, owner in heads if in_lane == lane][:want]
+        share = -(-want // len(owners))
+        among = take_turns(rows.filter(lane=lane), "owner", owners, share, want)
+        taken = _take(among, values, now)
+        if not taken:
+            break  # what is left is held by other claims
+        claimed += taken
+    return [(token, state) for state in sorted(claimed, key=lambda s: s.pk)]
+
+
+def _take(among: tuple[str, list], values: dict, now: dt.datetime) -> list[SyncState]:
+    """Lease the claimable rows whose pks ``among`` (SQL) selects, each with
+    ``attempts_recorded``."""
+    due = SyncState.objects.filter(claimable(now))
     if not features(_connection()).returning:
-        ids = list(rows.order_by("lane", "pk").values_list("pk", flat=True)[:limit])
-        due = SyncState.objects.filter(claimable(now))
+        with _connection().cursor() as cursor:
+            cursor.execute(*among)
+            ids = [pk for (pk,) in cursor.fetchall()]
         mine = [pk for pk in ids if due.filter(pk=pk).update(**values)]
         states = SyncState.objects.annotate(attempts_recorded=attempt_count()).filter(pk__in=mine)
-        return [(token, state) for state in states.order_by("pk")]
-    among = subquery_sql(rows.order_by("lane", "pk").values("pk")[:limit], skip_locked=True)
-    states = update_returning(
-        SyncState.objects.filter(claimable(now)),
-        values,
-        among=among,
-        extra_returning=[_attempt_count_sql()],
-    )
+        return list(states)
+    states = update_returning(due, values, among=among, extra_returning=[_attempt_count_sql()])
     for state in states:
         state.attempts_recorded = state.extra[0]
-    return [(token, state) for state in sorted(states, key=lambda s: s.pk)]
+    return states
 
 
 def attempt_count() -> Coalesce:
