@@ -24,3 +24,4 @@ run benchmarks/fault_injection.py --objects 2000 --seed 6
 run benchmarks/million_rows.py
 run benchmarks/rate_limit.py
 run benchmarks/fairness.py
+run benchmarks/scaling.py
