@@ -3,9 +3,9 @@
 ``drain`` is what a woken worker runs: take saves in (``absorb``), claim a batch (``leases``),
 push it (``pipeline``), until nothing is due or DRAIN_TIME_LIMIT has passed; then it hands over
 to a new drain task so one worker never hogs the queue. A drain that finds a full batch due asks
-for one more drain at once, so one wake-up spreads a backlog over every idle process. ``sync_state`` pushes one row the same
-way (a pipeline of one row). Errors decide each row's next state (``outcomes``); nothing here
-raises for a failed push.
+for one more drain at once, so one wake-up spreads a backlog over every idle process.
+``sync_state`` pushes one row the same way (a pipeline of one row). Errors decide each row's
+next state (``outcomes``); nothing here raises for a failed push.
 """
 
 from __future__ import annotations
