@@ -26,3 +26,4 @@ run benchmarks/million_rows.py
 run benchmarks/rate_limit.py
 run benchmarks/fairness.py
 run benchmarks/token_storm.py
+run benchmarks/scaling.py

@@ -296,6 +296,24 @@ def test_a_drain_that_runs_out_of_time_hands_over_to_a_new_drain_task(thredfi_fa
     assert drain(worker="w") == 4
 
 
+def test_a_drain_that_finds_more_than_a_batch_wakes_one_more_drain_for_an_idle_process(
+    thredfi_fake, published
+):
+    for _ in range(3):
+        make_customer()  # 6 rows: 3 accounts, 3 customers
+    with thredfi(DRAIN_BATCH=2):
+        drain(worker="w")
+    assert statuses() == {SyncStatus.SYNCED: 6}
+    assert published == [None], "one helper asked for at the first full batch, and only one"
+
+    published.clear()
+    make_customer()  # 2 rows: less than a batch more
+    with thredfi(DRAIN_BATCH=3):
+        drain(worker="w")
+    assert statuses() == {SyncStatus.SYNCED: 8}
+    assert published == [], "no helper for what one drain takes in one claim"
+
+
 def test_saving_in_drain_mode_wakes_a_drain_instead_of_sending_a_task_per_row(
     published, committed, monkeypatch
 ):

@@ -2,9 +2,10 @@
 
 ``drain`` is what a woken worker runs: take saves in (``absorb``), claim a batch (``leases``),
 push it (``pipeline``), until nothing is due or DRAIN_TIME_LIMIT has passed; then it hands over
-to a new drain task so one worker never hogs the queue. ``sync_state`` pushes one row the same
-way (a pipeline of one row). Errors decide each row's next state (``outcomes``); nothing here
-raises for a failed push.
+to a new drain task so one worker never hogs the queue. A drain that finds a full batch due asks
+for one more drain at once, so one wake-up spreads a backlog over every idle process.
+``sync_state`` pushes one row the same way (a pipeline of one row). Errors decide each row's
+next state (``outcomes``); nothing here raises for a failed push.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ def drain(worker: str = "", *, batch: int | None = None, time_limit: float | Non
     deadline = time.monotonic() + float(limit)
     paused = paused_content_type_ids()
     handled = 0
+    helper_asked = False
     with Pipeline(worker) as pipeline:
         while True:
             loaded: dict = {}  # the objects absorbed, so the push need not load them again
@@ -80,11 +82,16 @@ def drain(worker: str = "", *, batch: int | None = None, time_limit: float | Non
             if not claimed:
                 break
             handled += len(claimed)
+            if len(claimed) >= batch and not helper_asked:
+                # More than a batch is due: one more drain, so an idle process joins in. It
+                # asks for the next, and so on until every process is busy or the rows run out.
+                helper_asked = wake.send_task(wake.DRAIN_TASK)
             pipeline.push(claimed, loaded)
             if pauses.CREDENTIALS in pauses.all_pauses():
                 break  # every other push would be refused the same way
             if time.monotonic() >= deadline:
-                wake.send_task(wake.DRAIN_TASK)  # the next drain goes to the back of the queue
+                if not helper_asked:  # the next drain goes to the back of the queue
+                    wake.send_task(wake.DRAIN_TASK)
                 break
     if handled:
         outcomes = ", ".join(f"{name} {n}" for name, n in sorted(pipeline.outcomes.items()))
