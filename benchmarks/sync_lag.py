@@ -131,15 +131,12 @@ def main(argv: list[str] | None = None) -> None:
             f"endpoints, {all_requests / max(1, len(lags)):.3f} in all"
         )
         if drains:
-            print(
-                f"drain tasks run: {len(drains)}, mean {1000 * sum(drains) / len(drains):.1f} ms"
-            )
+            print(f"drain tasks run: {len(drains)}, mean {1000 * sum(drains) / len(drains):.1f} ms")
         print(f"CPU seconds while offering and draining: {cpu}")
         if lags:
             for stage, ms in stages.items():
-                print(
-                    f"  {stage:9s} p50 {percentile(ms, 0.5):4.0f} ms, p99 {percentile(ms, 0.99):4.0f} ms"
-                )
+                p50, p99 = percentile(ms, 0.5), percentile(ms, 0.99)
+                print(f"  {stage:9s} p50 {p50:4.0f} ms, p99 {p99:4.0f} ms")
             print(
                 f"SYNC LAG (commit -> synced): p50 {percentile(lags, 0.5):.0f} ms, "
                 f"p90 {percentile(lags, 0.9):.0f} ms, p99 {percentile(lags, 0.99):.0f} ms, "

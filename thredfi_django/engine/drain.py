@@ -14,6 +14,7 @@ import time
 
 from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
+from django.db import router, transaction
 from django.db.models import Q
 
 from ..conf import thredfi_settings
@@ -60,29 +61,40 @@ def sync_state(state_id: int, *, worker: str = "", dry_run: bool = False) -> Syn
 def drain(worker: str = "", *, batch: int | None = None, time_limit: float | None = None) -> int:
     """Push everything that is due, ``batch`` rows at a time (DRAIN_BATCH), until nothing is
     left or ``time_limit`` seconds (DRAIN_TIME_LIMIT) have passed. Returns rows handled."""
-    if not thredfi_settings.SYNC_ENABLED or pauses.CREDENTIALS in pauses.all_pauses():
-        return 0  # the sweep probes a paused scope and wakes a drain once it lifts
+    if not thredfi_settings.SYNC_ENABLED:
+        return 0
     batch = batch or int(thredfi_settings.DRAIN_BATCH)
     limit = thredfi_settings.DRAIN_TIME_LIMIT if time_limit is None else time_limit
     deadline = time.monotonic() + float(limit)
-    paused = paused_content_type_ids()
+    paused_models = paused_content_type_ids()
     handled = 0
     with Pipeline(worker) as pipeline:
         while True:
-            loaded: dict = {}  # the objects absorbed, so the push need not load them again
-            absorb.absorb(batch, loaded=loaded)
-            claimed = leases.claim(
-                worker,
-                batch,
-                exclude_content_types=paused,
-                exclude_businesses=pauses.paused_business_ids(),
-            )
-            if not claimed:
+            pipeline.record_answered()
+            paused = pauses.all_pauses()
+            if pauses.CREDENTIALS in paused:
+                # Every push would be refused the same way; the sweep probes the credentials
+                # and wakes a drain once the pause lifts.
                 break
+            loaded: dict = {}  # the objects absorbed, so the push need not load them again
+            # One commit for both: a drain kept busy by a stream of saves pays one per batch.
+            with transaction.atomic(using=router.db_for_write(SyncState)):
+                absorb.absorb(batch, loaded=loaded)
+                claimed = leases.claim(
+                    worker,
+                    batch,
+                    exclude_content_types=paused_models,
+                    exclude_businesses=pauses.business_ids(paused),
+                )
+            if not claimed:
+                if not pipeline.in_flight:
+                    break
+                # Saves that commit while a wave is in flight are taken in by this drain,
+                # once it is recorded, rather than by the next drain task.
+                pipeline.settle()
+                continue
             handled += len(claimed)
             pipeline.push(claimed, loaded)
-            if pauses.CREDENTIALS in pauses.all_pauses():
-                break  # every other push would be refused the same way
             if time.monotonic() >= deadline:
                 wake.send_task(wake.DRAIN_TASK)  # the next drain goes to the back of the queue
                 break

@@ -118,11 +118,22 @@ class Pipeline:
             # it brings: only the first wave takes them as they are.
             self._push_wave(rank, waves[rank], (loaded or {}) if index == 0 else {})
 
+    @property
+    def in_flight(self) -> bool:
+        """Whether a wave's requests are out, or its outcomes not yet recorded."""
+        return self._in_flight is not None
+
     def settle(self) -> None:
         """Wait for the wave in flight and record its outcomes."""
         in_flight, self._in_flight = self._in_flight, None
         if in_flight is not None:
             self._finish(in_flight)
+
+    def record_answered(self) -> None:
+        """Record the wave in flight now if all its requests are answered: its rows are synced
+        without waiting for the next wave to be claimed and planned."""
+        if self._in_flight is not None and all(f.done() for f in self._in_flight.futures):
+            self.settle()
 
     def _finish(self, in_flight: _InFlight) -> None:
         """Wait for a wave's requests, renewing the leases meanwhile, then record them."""
