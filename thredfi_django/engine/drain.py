@@ -70,7 +70,6 @@ def drain(worker: str = "", *, batch: int | None = None, time_limit: float | Non
     handled = 0
     with Pipeline(worker) as pipeline:
         while True:
-            pipeline.record_answered()
             paused = pauses.all_pauses()
             if pauses.CREDENTIALS in paused:
                 # Every push would be refused the same way; the sweep probes the credentials

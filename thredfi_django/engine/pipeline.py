@@ -129,12 +129,6 @@ class Pipeline:
         if in_flight is not None:
             self._finish(in_flight)
 
-    def record_answered(self) -> None:
-        """Record the wave in flight now if all its requests are answered: its rows are synced
-        without waiting for the next wave to be claimed and planned."""
-        if self._in_flight is not None and all(f.done() for f in self._in_flight.futures):
-            self.settle()
-
     def _finish(self, in_flight: _InFlight) -> None:
         """Wait for a wave's requests, renewing the leases meanwhile, then record them."""
         pending = set(in_flight.futures)
