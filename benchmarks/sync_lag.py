@@ -9,7 +9,7 @@ row's ``last_synced_at`` (stamped as its outcome is recorded). Target, at 100 in
 60 s, 10 ms API, one worker process: p50 <= 30 ms, p99 <= 100 ms.
 
     .venv/bin/python benchmarks/sync_lag.py [--rate 100] [--seconds 60] [--latency-ms 10]
-        [--businesses 5] [--workers 1]
+        [--businesses 5] [--workers 1] [--async-commit]
 
 The sweep (beat) is not run: it only re-sends rows pending for SWEEP_STALE_SECONDS (60 s), so it
 plays no part in a lag measured in milliseconds. Needs PostgreSQL and Redis on 127.0.0.1
@@ -43,6 +43,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency-ms", type=float, default=10.0)
     parser.add_argument("--businesses", type=int, default=5)
     parser.add_argument("--workers", type=int, default=1, help="worker pool processes")
+    parser.add_argument(
+        "--async-commit",
+        action="store_true",
+        help="worker sessions with synchronous_commit=off: what the commits of a drain cost",
+    )
     args = parser.parse_args(argv)
 
     harness.setup_django()
@@ -68,7 +73,9 @@ def main(argv: list[str] | None = None) -> None:
         for state_id in SyncState.objects.order_by("pk").values_list("pk", flat=True):
             sync_state(state_id, worker="bench-setup")  # businesses and customers, not timed
 
-        with harness.celery_worker(fake, concurrency=args.workers) as worker:
+        with harness.celery_worker(
+            fake, concurrency=args.workers, async_commit=args.async_commit
+        ) as worker:
             requests_before = harness.http_stats(fake)["requests"]
             cpu_before = harness.cpu_seconds()
             committed: dict[str, dt.datetime] = {}
@@ -124,7 +131,10 @@ def main(argv: list[str] | None = None) -> None:
             f"offered: {total} invoices in {offered:.1f} s ({total / offered:.1f}/s, target "
             f"{args.rate:g}/s) over {args.businesses} businesses; API latency {args.latency_ms} ms"
         )
-        print(f"worker: one celery worker, prefork, {args.workers} pool process(es)")
+        print(
+            f"worker: one celery worker, prefork, {args.workers} pool process(es); "
+            f"synchronous_commit: {'off' if args.async_commit else 'on'}"
+        )
         print(f"synced: {len(lags)} of {total}; statuses: {harness.status_counts()}")
         print(
             f"requests per synced invoice: {invoice_requests / max(1, len(lags)):.3f} to invoice "

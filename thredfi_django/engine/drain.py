@@ -14,7 +14,6 @@ import time
 
 from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
-from django.db import router, transaction
 from django.db.models import Q
 
 from ..conf import thredfi_settings
@@ -76,15 +75,13 @@ def drain(worker: str = "", *, batch: int | None = None, time_limit: float | Non
                 # and wakes a drain once the pause lifts.
                 break
             loaded: dict = {}  # the objects absorbed, so the push need not load them again
-            # One commit for both: a drain kept busy by a stream of saves pays one per batch.
-            with transaction.atomic(using=router.db_for_write(SyncState)):
-                absorb.absorb(batch, loaded=loaded)
-                claimed = leases.claim(
-                    worker,
-                    batch,
-                    exclude_content_types=paused_models,
-                    exclude_businesses=pauses.business_ids(paused),
-                )
+            absorb.absorb(batch, loaded=loaded)
+            claimed = leases.claim(
+                worker,
+                batch,
+                exclude_content_types=paused_models,
+                exclude_businesses=pauses.business_ids(paused),
+            )
             if not claimed:
                 if not pipeline.in_flight:
                     break
