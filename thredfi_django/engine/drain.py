@@ -2,7 +2,9 @@
 
 ``drain`` is what a woken worker runs: take saves in (``absorb``), claim a batch (``leases``),
 push it (``pipeline``), until nothing is due or DRAIN_TIME_LIMIT has passed; then it hands over
-to a new drain task so one worker never hogs the queue. ``sync_state`` pushes one row the same
+to a new drain task so one worker never hogs the queue. "Nothing is due" is decided after the
+last wave is recorded, so saves that commit while it is in flight need no new task and wait for
+none. ``sync_state`` pushes one row the same
 way (a pipeline of one row). Errors decide each row's next state (``outcomes``); nothing here
 raises for a failed push.
 """
