@@ -14,7 +14,9 @@ invoices (default 500) with ``--lines`` lines each (default 1). Two pipeline fig
     .venv/bin/python benchmarks/throughput.py [--invoices 500] [--lines 1] [--latency-ms 0]
         [--concurrency 1] [--conn-max-age SECONDS] [--async-commit] [--profile]
 
-``--latency-ms 50`` makes the fake answer every request 50 ms later, as a remote API would.
+``--latency-ms 50`` makes the fake answer every request 50 ms later, as a remote API would; the
+script then also prints the drain per worker process against in-flight / latency (issue 15:
+target >= 0.8 of DRAIN_HTTP_CONCURRENCY / latency) and a bare loop with as many in flight.
 ``--profile`` also drains 300 more invoices inline in this process under cProfile and prints
 where the time goes. Needs PostgreSQL and Redis on 127.0.0.1 (benchmarks/settings.py).
 """
@@ -71,6 +73,55 @@ def bare_loop(
     return time.perf_counter() - started
 
 
+def bare_threads(
+    fake, calls: list[tuple[str, dict]], partner: tuple[str, str], threads: int
+) -> float:
+    """The same POSTs with ``threads`` in flight (a Session per thread, trust_env off, tokens
+    fetched before the clock starts): what a client that did nothing else could reach against
+    this fake with as many requests in flight as a worker process keeps."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+
+    session = requests.Session()
+    partner_token = session.post(
+        f"{fake.url}/v1/platform/oauth2/token/",
+        auth=partner,
+        data={"grant_type": "client_credentials"},
+        timeout=30,
+    ).json()["access_token"]
+    tokens = {}
+    for path, _payload in calls:
+        business_id = path.split("/")[4]
+        if business_id not in tokens:
+            tokens[business_id] = session.post(
+                f"{fake.url}/v1/platform/{business_id}/oauth2/token/",
+                headers={"Authorization": f"Bearer {partner_token}"},
+                timeout=30,
+            ).json()["access_token"]
+    local = threading.local()
+
+    def post(call: tuple[str, dict]) -> None:
+        if not hasattr(local, "session"):
+            local.session = requests.Session()
+            local.session.trust_env = False
+        path, payload = call
+        response = local.session.post(
+            f"{fake.url}{path}",
+            json=payload,
+            headers={"Authorization": f"Bearer {tokens[path.split('/')[4]]}"},
+            timeout=30,
+        )
+        if response.status_code >= 300:
+            raise RuntimeError(f"bare POST {path} answered {response.status_code}")
+
+    with ThreadPoolExecutor(threads) as pool:
+        started = time.perf_counter()
+        list(pool.map(post, calls))
+        return time.perf_counter() - started
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--invoices", type=int, default=500)
@@ -102,6 +153,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from tests.celery_app import app
     from tests.testapp.models import Customer, Invoice
+    from thredfi_django.conf import thredfi_settings
     from thredfi_django.engine import absorb, plan
     from thredfi_django.engine.drain import sync_state
     from thredfi_django.models import SyncState, SyncStatus
@@ -215,6 +267,25 @@ def main(argv: list[str] | None = None) -> None:
         print(f"THROUGHPUT RATIO (drain / bare): {bare / drain:.3f}  (target >= 0.7)")
         print(f"throughput ratio (end to end / bare): {bare / end_to_end:.3f}")
         print(f"throughput ratio (drain / bare with trust_env off): {bare_settled / drain:.3f}")
+        if args.latency_ms:
+            # Issue 15: a worker process keeps DRAIN_HTTP_CONCURRENCY requests in flight, so it
+            # cannot push more than in-flight / latency objects a second.
+            in_flight = int(thredfi_settings.DRAIN_HTTP_CONCURRENCY)
+            ceiling = in_flight / (args.latency_ms / 1000)
+            threaded = min(
+                bare_threads(fake, fresh(f"threads{run}"), partner, in_flight) for run in (1, 2)
+            )
+            per_process = n / drain / args.concurrency
+            print(
+                f"bare loop with {in_flight} in flight (a Session per thread, faster of two): "
+                f"{threaded:7.2f} s  {n / threaded:8.1f} invoices/s"
+            )
+            print(
+                f"DRAIN PER PROCESS: {per_process:.1f} invoices/s = {per_process / ceiling:.2f} x "
+                f"in-flight / latency ({in_flight} / {args.latency_ms:g} ms = {ceiling:.0f}/s; "
+                f"target >= 0.8), {per_process / (n / threaded):.2f} x the bare loop with "
+                f"{in_flight} in flight"
+            )
         print(f"load average after: {os.getloadavg()}")
 
         if args.profile:

@@ -22,7 +22,11 @@ pytestmark = pytest.mark.services
 TINY = {
     "requests_per_object.py": (["--invoices", "3", "--businesses", "2"], "REQUESTS PER SYNCED"),
     "queries_per_object.py": (["--invoices", "1"], "PUSH QUERIES"),
-    "throughput.py": (["--invoices", "4", "--businesses", "2"], "THROUGHPUT RATIO"),
+    "throughput.py": (
+        ["--invoices", "4", "--businesses", "2", "--latency-ms", "1"],
+        "DRAIN PER PROCESS",
+    ),
+    "sync_lag.py": (["--rate", "20", "--seconds", "1", "--businesses", "2"], "SYNC LAG"),
     "save_overhead.py": (["--saves", "20", "--rounds", "2"], "SAVE OVERHEAD RATIO"),
     "requeue.py": (["--objects", "30"], "requeue:"),
     "million_rows.py": (["--rows", "2000", "--small", "1000", "--runs", "1"], "seq scans"),

@@ -19,6 +19,7 @@ from tests.testapp.factories import make_account, make_customer, make_invoice, m
 from tests.testapp.models import Customer, Invoice
 from thredfi_django.engine import absorb, leases, outcomes, send
 from thredfi_django.engine.drain import drain
+from thredfi_django.engine.pipeline import Pipeline
 from thredfi_django.models import SyncAttempt, SyncState, SyncStatus
 from thredfi_django.recording import changes, resync, wake
 
@@ -201,7 +202,7 @@ def test_the_next_batch_is_claimed_while_the_requests_of_the_last_are_in_flight(
         assert drain(worker="w") == 4
 
     assert claimed_while_in_flight == [True]
-    assert claims == [2, 2, 0]
+    assert claims == [2, 2, 0, 0], "it looks once more after recording its last wave"
     assert statuses() == {SyncStatus.SYNCED: 1 + 1 + 4}
     assert thredfi_fake.stats.total_requests == 2 + 4 + 2 + 1  # setup, invoices, tokens, chart
 
@@ -232,6 +233,32 @@ def test_an_error_while_requests_are_in_flight_still_records_them(
     assert thredfi_fake.count_by_external_id("invoices") == {
         i.get_thredfi_external_id(): 1 for i in invoices
     }
+
+
+def test_a_save_committed_while_the_last_request_is_in_flight_is_pushed_by_the_same_drain(
+    thredfi_fake, published, monkeypatch
+):
+    customer = make_customer()
+    drain(worker="w")
+    make_invoice(customer)
+    real_execute, real_settle = send.execute, Pipeline.settle
+    saved = threading.Event()
+    late: list[Invoice] = []
+
+    def answer_once_the_host_has_saved_again(client, call):
+        saved.wait(timeout=5)
+        return real_execute(client, call)
+
+    def settle(pipeline):
+        if not late:  # the worker waits for its wave in flight; the host saves meanwhile
+            late.append(make_invoice(customer))
+            saved.set()
+        real_settle(pipeline)
+
+    monkeypatch.setattr(send, "execute", answer_once_the_host_has_saved_again)
+    monkeypatch.setattr(Pipeline, "settle", settle)
+    assert drain(worker="w") == 2, "the late save is not left for the next drain task"
+    assert absorb.state_for(late[0]).status == SyncStatus.SYNCED
 
 
 def test_a_drain_loads_each_saved_invoice_once(thredfi_fake, published):

@@ -3,9 +3,10 @@
 ``drain`` is what a woken worker runs: take saves in (``absorb``), claim a batch (``leases``),
 push it (``pipeline``), until nothing is due or DRAIN_TIME_LIMIT has passed; then it hands over
 to a new drain task so one worker never hogs the queue. A drain that finds a full batch due asks
-for one more drain at once, so one wake-up spreads a backlog over every idle process.
-``sync_state`` pushes one row the same way (a pipeline of one row). Errors decide each row's
-next state (``outcomes``); nothing here raises for a failed push.
+for one more drain at once, so one wake-up spreads a backlog over every idle process. "Nothing is
+due" is decided after the last wave is recorded, so saves that commit while it is in flight need
+no new task and wait for none. ``sync_state`` pushes one row the same way (a pipeline of one
+row). Errors decide each row's next state (``outcomes``); nothing here raises for a failed push.
 """
 
 from __future__ import annotations
@@ -61,34 +62,42 @@ def sync_state(state_id: int, *, worker: str = "", dry_run: bool = False) -> Syn
 def drain(worker: str = "", *, batch: int | None = None, time_limit: float | None = None) -> int:
     """Push everything that is due, ``batch`` rows at a time (DRAIN_BATCH), until nothing is
     left or ``time_limit`` seconds (DRAIN_TIME_LIMIT) have passed. Returns rows handled."""
-    if not thredfi_settings.SYNC_ENABLED or pauses.CREDENTIALS in pauses.all_pauses():
-        return 0  # the sweep probes a paused scope and wakes a drain once it lifts
+    if not thredfi_settings.SYNC_ENABLED:
+        return 0
     batch = batch or int(thredfi_settings.DRAIN_BATCH)
     limit = thredfi_settings.DRAIN_TIME_LIMIT if time_limit is None else time_limit
     deadline = time.monotonic() + float(limit)
-    paused = paused_content_type_ids()
+    paused_models = paused_content_type_ids()
     handled = 0
     helper_asked = False
     with Pipeline(worker) as pipeline:
         while True:
+            paused = pauses.all_pauses()
+            if pauses.CREDENTIALS in paused:
+                # Every push would be refused the same way; the sweep probes the credentials
+                # and wakes a drain once the pause lifts.
+                break
             loaded: dict = {}  # the objects absorbed, so the push need not load them again
             absorb.absorb(batch, loaded=loaded)
             claimed = leases.claim(
                 worker,
                 batch,
-                exclude_content_types=paused,
-                exclude_businesses=pauses.paused_business_ids(),
+                exclude_content_types=paused_models,
+                exclude_businesses=pauses.business_ids(paused),
             )
             if not claimed:
-                break
+                if not pipeline.in_flight:
+                    break
+                # Saves that commit while a wave is in flight are taken in by this drain,
+                # once it is recorded, rather than by the next drain task.
+                pipeline.settle()
+                continue
             handled += len(claimed)
             if len(claimed) >= batch and not helper_asked:
                 # More than a batch is due: one more drain, so an idle process joins in. It
                 # asks for the next, and so on until every process is busy or the rows run out.
                 helper_asked = wake.send_task(wake.DRAIN_TASK)
             pipeline.push(claimed, loaded)
-            if pauses.CREDENTIALS in pauses.all_pauses():
-                break  # every other push would be refused the same way
             if time.monotonic() >= deadline:
                 if not helper_asked:  # the next drain goes to the back of the queue
                     wake.send_task(wake.DRAIN_TASK)

@@ -86,8 +86,13 @@ def all_pauses() -> dict[str, dict[str, str]]:
 
 def paused_business_ids() -> list[int]:
     """Sync-state ids of the businesses paused on their own."""
+    return business_ids(all_pauses())
+
+
+def business_ids(paused: dict[str, dict[str, str]]) -> list[int]:
+    """Sync-state ids of the businesses among ``paused`` (what :func:`all_pauses` returned)."""
     prefix = business_scope(0)[:-1]
-    return [int(scope[len(prefix) :]) for scope in all_pauses() if scope.startswith(prefix)]
+    return [int(scope[len(prefix) :]) for scope in paused if scope.startswith(prefix)]
 
 
 def resume(scope: str) -> None:

@@ -118,6 +118,11 @@ class Pipeline:
             # it brings: only the first wave takes them as they are.
             self._push_wave(rank, waves[rank], (loaded or {}) if index == 0 else {})
 
+    @property
+    def in_flight(self) -> bool:
+        """Whether a wave's requests are out, or its outcomes not yet recorded."""
+        return self._in_flight is not None
+
     def settle(self) -> None:
         """Wait for the wave in flight and record its outcomes."""
         in_flight, self._in_flight = self._in_flight, None
