@@ -179,3 +179,65 @@ def test_a_record_adopted_after_a_lost_answer_is_not_sent_the_pdf_twice(
     assert remote["memo"] == "changed while the answer was lost"
     assert len(thredfi_fake.documents("invoices", remote["id"])) == 1
     assert writes_to(sent, "invoices")[-1] == ("PUT", "application/json")
+
+
+def retry_now(state: SyncState) -> str:
+    """Push ``state``'s row again at once (its backoff skipped); the outcome."""
+    SyncState.objects.filter(pk=state.pk).update(next_attempt_at=timezone.now())
+    return sync_state(state.pk, worker="w").outcome
+
+
+def test_a_changed_pdf_whose_update_answer_was_lost_is_not_attached_twice(
+    thredfi_fake, sent, queue, committed
+):
+    with committed():
+        invoice = make_invoice(pdf=ContentFile(PDF, name="A.pdf"))
+    queue.drain()
+    invoice.refresh_from_db()
+    remote_id = str(invoice.thredfi_id)
+
+    with committed():
+        invoice.pdf = ContentFile(SECOND_PDF, name="B.pdf")
+        invoice.save()
+    thredfi_fake.fail_next(1, status="drop", path_contains=f"/invoices/{remote_id}/")
+    assert [r.outcome for r in queue.drain()] == ["retry"], "B.pdf attached, answer lost"
+
+    assert retry_now(state_for(invoice)) == "synced"
+    contents = [doc["content"] for doc in thredfi_fake.documents("invoices", remote_id)]
+    assert contents == [PDF, SECOND_PDF], "B.pdf once"
+    assert state_for(invoice).document_digest == hashlib.sha256(SECOND_PDF).hexdigest()
+
+
+def test_an_update_that_follows_no_lost_answer_does_not_look_the_record_up(
+    thredfi_fake, sent, queue, committed
+):
+    with committed():
+        invoice = make_invoice(pdf=ContentFile(PDF, name="A.pdf"))
+    queue.drain()
+    sent.clear()
+    with committed():
+        invoice.pdf = ContentFile(SECOND_PDF, name="B.pdf")
+        invoice.save()
+    queue.drain()
+
+    assert [method for method, _, _ in sent] == ["PUT"]
+
+
+def test_a_pdf_changed_after_a_lost_create_is_sent_with_the_adopting_update(
+    thredfi_fake, sent, queue, committed
+):
+    with committed():
+        invoice = make_invoice(pdf=ContentFile(PDF, name="A.pdf"))
+    thredfi_fake.fail_next(1, status="drop", path_contains="/invoices/")
+    assert [r.outcome for r in queue.drain()][-1] == "retry", "created with A.pdf, answer lost"
+
+    with committed():
+        invoice.pdf = ContentFile(SECOND_PDF, name="B.pdf")
+        invoice.save()
+    queue.clear()
+    assert retry_now(state_for(invoice)) == "synced"
+
+    (remote,) = thredfi_fake.records("invoices")
+    contents = [doc["content"] for doc in thredfi_fake.documents("invoices", remote["id"])]
+    assert contents == [PDF, SECOND_PDF], "Thredfi holds what the row says was sent"
+    assert writes_to(sent, "invoices")[-1] == ("PUT", "multipart/form-data")

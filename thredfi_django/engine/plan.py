@@ -107,8 +107,9 @@ class RemoteCall:
     parent_id: str | None = None
     idempotency_key: str | None = None
     external_id: str = ""
-    #: Look the record up by external_id before creating it (an earlier attempt failed, and
-    #: may have created it without our hearing the answer).
+    #: Look the record up first: an earlier attempt failed, and may have done the work
+    #: without our hearing the answer. A create looks it up by external_id (and adopts it);
+    #: an update carrying a document leaves it out if the record already holds it.
     look_up_first: bool = False
     #: Documented fields the host object maps but left empty: an adopted record that still
     #: holds one of them is out of date.
@@ -305,17 +306,30 @@ def plan_push(state: SyncState, instance: Any, ensure: Callable[[Any], str]) -> 
 
 def settle_document(call: RemoteCall, state: SyncState | None) -> None:
     """Note the digest of the document the payload carries; an update leaves out a file
-    Thredfi was already sent (a PDF is re-sent only when it changed)."""
+    Thredfi was already sent (a PDF is re-sent only when it changed). Thredfi appends every
+    document it is sent, so an update that follows a failed attempt (which may have attached
+    the file unheard) looks the record up first."""
     if call.resource not in DOCUMENT_TYPES or call.payload is None:
         return
-    document = call.payload.get("document")
-    upload = document.get("file") if isinstance(document, dict) else None
-    if not isinstance(upload, Upload):
+    upload = document_upload(call.payload)
+    if upload is None:
         call.document_digest = ""
         return
     call.document_digest = upload.digest
-    if call.action == "update" and state is not None and state.document_digest == upload.digest:
+    if call.action != "update" or state is None:
+        return
+    if state.document_digest == upload.digest:
         del call.payload["document"]
+    else:
+        # Any error since the last success: a lost answer stays in doubt whatever came next.
+        call.look_up_first = state.last_error_kind != ""
+
+
+def document_upload(payload: dict[str, Any] | None) -> Upload | None:
+    """The file of ``payload``'s ``document``, or None."""
+    document = (payload or {}).get("document")
+    upload = document.get("file") if isinstance(document, dict) else None
+    return upload if isinstance(upload, Upload) else None
 
 
 def may_exist_remotely(state: SyncState) -> bool:

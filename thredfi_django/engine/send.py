@@ -25,7 +25,7 @@ from ..exceptions import (
     ThredfiValidationError,
 )
 from ..payloads import NOT_UPDATABLE
-from .plan import CLIENT_ATTR, REMOVALS, UPDATES, RemoteCall
+from .plan import CLIENT_ATTR, REMOVALS, UPDATES, RemoteCall, document_upload
 
 
 @dataclass
@@ -63,11 +63,37 @@ def execute(client: Any, call: RemoteCall) -> Answer:
     if call.action == "unarchive":
         return _set_archived(endpoint, call)
     if call.action == "update":
-        response = getattr(endpoint, UPDATES[call.resource][1])(call.remote_id, call.payload)
-        return Answer(unwrap(response) or {"id": call.remote_id}, created=False, requests=1)
+        return _update(endpoint, call)
     if call.action in REMOVALS or (call.action == "cannot" and call.look_up_first):
         return _remove(endpoint, call)
     raise ValueError(f"Nothing to send for action {call.action!r}")
+
+
+def _update(endpoint: Any, call: RemoteCall) -> Answer:
+    """Update the record; one looked up first (see ``RemoteCall.look_up_first``) is not sent a
+    document it already holds."""
+    payload, looked = call.payload, 0
+    if call.look_up_first:
+        looked = 1
+        if holds_document(unwrap(endpoint.get(call.remote_id)), payload):
+            payload = {k: v for k, v in (payload or {}).items() if k != "document"}
+    response = getattr(endpoint, UPDATES[call.resource][1])(call.remote_id, payload)
+    return Answer(unwrap(response) or {"id": call.remote_id}, created=False, requests=looked + 1)
+
+
+def holds_document(record: dict[str, Any], payload: dict[str, Any] | None) -> bool:
+    """Does ``record`` already list the file ``payload``'s ``document`` would attach (same
+    name and size)? Thredfi appends every document it is sent, so one sent twice is kept
+    twice."""
+    upload = document_upload(payload)
+    if upload is None:
+        return False
+    return any(
+        isinstance(listed, dict)
+        and listed.get("file_name") == upload.file_name
+        and listed.get("file_size") == upload.size
+        for listed in record.get("documents") or ()
+    )
 
 
 def _remove(endpoint: Any, call: RemoteCall) -> Answer:
@@ -157,7 +183,7 @@ def _update_adopted(endpoint: Any, call: RemoteCall, answer: Answer) -> None:
     """Bring an adopted record up to date, if what we would send differs from it (the host
     object may have changed since the attempt whose answer was lost)."""
     refused = NOT_UPDATABLE.get(call.resource, ())
-    if answer.remote.get("documents"):
+    if holds_document(answer.remote, call.payload):
         refused = (*refused, "document")  # the lost create carried it: not sent twice
     payload = {k: v for k, v in (call.payload or {}).items() if k not in refused}
     # A field the host emptied that Thredfi still holds: sending the payload changes it too.
