@@ -130,3 +130,26 @@ def test_the_fake_over_real_http_stores_the_document_and_checks_its_type(thredfi
     with pytest.raises(ThredfiValidationError) as refused:
         acme.invoices.create(invoice_body("inv-3", document_type="purchase_invoice"))
     assert "document.document_type" in refused.value.field_errors
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"memo": "paid", "memo.note": "twice"},
+        {"memo.note": "twice", "memo": "paid"},
+        {"line_items": ["one"], "line_items[0]quantity": "2"},
+        {"[]": "nameless"},
+    ],
+    ids=["value-then-object", "object-then-value", "list-item-then-object", "empty-name"],
+)
+def test_the_fake_answers_conflicting_or_empty_form_names_with_a_validation_error(
+    thredfi_fake, fields
+):
+    acme = scope(thredfi_fake)
+
+    with pytest.raises(ThredfiValidationError) as refused:
+        acme.invoices.create({**invoice_body("inv-4"), **fields})
+
+    assert refused.value.status_code == 400
+    (name,) = refused.value.field_errors
+    assert name in fields

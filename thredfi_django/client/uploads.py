@@ -52,7 +52,7 @@ FormFiles = list[tuple[str, tuple[str, bytes, str]]]
 def form_fields(body: dict[str, Any]) -> tuple[FormFields, FormFiles]:
     """``body`` as (fields, files) for ``requests``' ``data=`` and ``files=``, in DRF's
     notation. Scalars become text (booleans ``true``/``false``), None is left out (form data
-    has no null), and so is an empty list."""
+    has no null), and so is an empty list (DRF has no form notation for one)."""
     fields: FormFields = []
     files: FormFiles = []
 

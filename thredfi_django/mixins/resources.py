@@ -107,7 +107,8 @@ class ThredfiDocumentMixin(ThredfiSyncMixin):
     def get_thredfi_document(self) -> File[Any] | None:
         """The PDF to send (a Django ``File``, e.g. a ``FieldFile``), or None. Default: the
         field named by ``thredfi_document_field``, when it holds a file. Override to send a
-        file from elsewhere (a generated PDF as ``ContentFile(data, name="INV-1.pdf")``)."""
+        file from elsewhere. The bytes must stay the same until the document changes (a PDF
+        rendered on each call differs by its creation date, and each is sent as a new copy)."""
         if not self.thredfi_document_field:
             return None
         file = getattr(self, self.thredfi_document_field)

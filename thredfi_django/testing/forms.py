@@ -76,13 +76,21 @@ def parse_multipart(raw: bytes, content_type: str) -> dict[str, Any]:
 
 
 def nest(flat: dict[str, Any]) -> dict[str, Any]:
-    """``{"a[0]b.c": v}`` → ``{"a": [{"b": {"c": v}}]}``, with DRF's conversions of values."""
+    """``{"a[0]b.c": v}`` → ``{"a": [{"b": {"c": v}}]}``, with DRF's conversions of values.
+    A name that names no field (``[]``), or one field as both a value and an object (``memo``
+    and ``memo.a``), is a 400, as a server's validation would answer it."""
     root: dict[Any, Any] = {}
     for key, value in flat.items():
         path = [int(index) if index else name for name, index in _PART.findall(key)]
+        if not path or not isinstance(path[0], str):
+            raise field_error(key, "This is not a field name.")
         node = root
         for step in path[:-1]:
             node = node.setdefault(step, {})
+            if not isinstance(node, dict):
+                raise field_error(key, f"Conflicts with the value of {step!r}.")
+        if path[-1] in node:
+            raise field_error(key, "Conflicts with another part naming the same field.")
         node[path[-1]] = _converted(str(path[-1]), value)
     return _lists(root)
 
