@@ -11,6 +11,7 @@ from django.core.files.base import ContentFile
 from django.utils import timezone
 
 from tests.testapp.factories import make_bill, make_invoice
+from thredfi_django.engine import pipeline
 from thredfi_django.engine.absorb import state_for
 from thredfi_django.engine.drain import sync_state
 from thredfi_django.engine.plan import preview
@@ -241,3 +242,30 @@ def test_a_pdf_changed_after_a_lost_create_is_sent_with_the_adopting_update(
     contents = [doc["content"] for doc in thredfi_fake.documents("invoices", remote["id"])]
     assert contents == [PDF, SECOND_PDF], "Thredfi holds what the row says was sent"
     assert writes_to(sent, "invoices")[-1] == ("PUT", "multipart/form-data")
+
+
+def test_a_file_that_grows_past_the_limit_after_the_check_is_still_refused(
+    thredfi_fake, sent, queue, committed, settings, monkeypatch
+):
+    limit(settings, 2048)
+    with committed():
+        invoice = make_invoice(pdf=ContentFile(PDF, name="INV-grown.pdf"))
+    big = PDF + b"0" * 4096
+    planned = pipeline.plan_push
+
+    def plan_then_replace_the_file(state, instance, ensure):
+        call = planned(state, instance, ensure)
+        if instance == invoice:
+            with instance.pdf.storage.open(instance.pdf.name, "wb") as handle:
+                handle.write(big)  # replaced on disk between the check and the send
+        return call
+
+    monkeypatch.setattr(pipeline, "plan_push", plan_then_replace_the_file)
+    queue.drain()
+
+    assert writes_to(sent, "invoices") == [], "the grown file never left"
+    state = state_for(invoice)
+    assert state.status == SyncStatus.NEEDS_ATTENTION
+    (message,) = state.last_error_fields["document"]
+    assert "INV-grown" in message and f"({len(big)} bytes)" in message
+    assert "DOCUMENT_MAX_BYTES" in message

@@ -49,11 +49,7 @@ def problems(obj: Any) -> list[str]:
         return [f"The document of {what}, {name}, cannot be read ({err}); attach it again."]
     found = []
     if size > limit:
-        found.append(
-            f"The document of {what}, {name}, is {_size(size)} ({size} bytes); at most "
-            f"{_size(limit)} ({limit} bytes) is sent (THREDFI['DOCUMENT_MAX_BYTES']). Attach a "
-            "smaller PDF, or raise the limit."
-        )
+        found.append(_too_big(f"The document of {what}, {name}", size, limit))
     if not start.startswith(PDF_MAGIC):
         found.append(
             f"The document of {what}, {name}, is not a PDF (it does not start with %PDF-); "
@@ -89,9 +85,22 @@ def document_field(obj: Any) -> dict[str, Any] | None:
 
 
 def _content(file: Any) -> bytes:
+    """The file's bytes, checked against the limit again: the file may have been replaced
+    since :func:`problems` looked at it."""
     with _opened(file) as handle:
         data: bytes = handle.read()
-        return data
+    limit = int(thredfi_settings.DOCUMENT_MAX_BYTES)
+    if len(data) > limit:
+        message = _too_big(f"The document {_file_name(file)}", len(data), limit)
+        raise ThredfiLocalValidationError(message, {"document": [message]})
+    return data
+
+
+def _too_big(which: str, size: int, limit: int) -> str:
+    return (
+        f"{which} is {_size(size)} ({size} bytes); at most {_size(limit)} ({limit} bytes) is "
+        "sent (THREDFI['DOCUMENT_MAX_BYTES']). Attach a smaller PDF, or raise the limit."
+    )
 
 
 @contextmanager
