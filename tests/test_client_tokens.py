@@ -15,7 +15,7 @@ import pytest
 import responses
 from django.core.cache import caches
 
-from thredfi_django.client import ThredfiClient
+from thredfi_django.client import ThredfiClient, get_client
 from thredfi_django.client.shared import DjangoCache
 from thredfi_django.client.tokens import LocalCache, TokenStore
 from thredfi_django.exceptions import ThredfiAuthenticationError, ThredfiPermissionError
@@ -482,13 +482,15 @@ def test_no_token_is_refreshed_after_its_margin_or_before_half_its_life(
     assert store.get("b", issue("b")).access_token == "tok-b-2"
 
 
-def test_the_memo_keeps_the_most_recent_tokens_up_to_its_cap():
-    """With 1,000 businesses and room for 100, the 100 used last are served from memory and
-    the others from the shared cache: memory stays bounded and nothing is fetched twice."""
+def test_the_memo_keeps_the_most_recent_tokens_up_to_its_cap(settings):
+    """With 1,000 businesses and room for 100 (THREDFI['TOKEN_MEMO_LIMIT']), the 100 used
+    last are served from memory and the others from the shared cache: memory stays bounded and
+    nothing is fetched twice."""
+    settings.THREDFI = {**settings.THREDFI, "TOKEN_MEMO_LIMIT": 100}
     clock, cache = Clock(), CountingCache()
     issue = TokenIssuer(clock)
-    store = token_store(cache, clock=clock)
-    store.memo_limit = 100
+    store = get_client().tokens
+    store.cache, store.clock = cache, clock
     for n in range(1000):
         store.get(f"b{n}", issue(f"b{n}"))
 

@@ -69,6 +69,7 @@ def test_the_old_cache_alias_key_says_it_was_renamed():
         ("RATE_LIMIT", {"per_business": 0.5}, "requests per second"),
         ("RATE_LIMIT", {"per_tenant": 20}, "requests per second"),
         ("EXACT_COUNT_LIMIT", -1, "at least 0"),
+        ("TOKEN_MEMO_LIMIT", 0, "at least 1"),
     ],
 )
 def test_wrong_types_and_ranges_are_check_errors_naming_the_setting(key, value, complaint):

@@ -186,6 +186,9 @@ SETTINGS: dict[str, Setting] = {
     # Refresh up to this fraction of a token's lifetime earlier still, at random per token (never
     # before half its life), so tokens fetched together are not all refreshed together.
     "TOKEN_REFRESH_JITTER": Setting(0.1, Number(low=0, high=0.5)),
+    # Tokens one process keeps in memory (least recently used dropped first); one not kept
+    # costs a read of the shared cache.
+    "TOKEN_MEMO_LIMIT": Setting(10_000, Int(low=1)),
     # Django cache alias holding tokens (shared by every worker process; encrypted at rest).
     "TOKEN_CACHE": Setting("default", Text()),
     # Retry policy for transient failures (timeouts, connection errors, 5xx, 429).

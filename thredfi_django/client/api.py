@@ -59,7 +59,8 @@ class ThredfiClient:
     tokens (any object with Django's cache ``get/set/add/delete``); without one, tokens are
     shared by this process only. Tokens are refreshed when fewer than ``token_refresh_margin``
     seconds of their life remain, up to ``token_refresh_jitter`` of their lifetime earlier at
-    random (never before half-way).
+    random (never before half-way). ``token_memo_limit`` tokens are kept in this process's
+    memory (the least recently used dropped first).
 
     Resources: ``client.businesses`` (partner token) and ``client.business(id).customers`` and
     friends (business token) — see :mod:`thredfi_django.client.resources`.
@@ -83,6 +84,7 @@ class ThredfiClient:
         cache: TokenCache | None = None,
         token_refresh_margin: float = 300,
         token_refresh_jitter: float = 0.1,
+        token_memo_limit: int = 10_000,
         session: requests.Session | None = None,
         cache_secret: str = "",
         rate_limit: dict[str, int | None] | None = None,
@@ -125,6 +127,7 @@ class ThredfiClient:
             base_url=self.base_url,
             margin=token_refresh_margin,
             jitter=token_refresh_jitter,
+            memo_limit=token_memo_limit,
             secret=cache_secret,
         )
 

@@ -73,6 +73,7 @@ def build_client() -> ThredfiClient:
         cache=DjangoCache(alias),
         token_refresh_margin=s.TOKEN_REFRESH_MARGIN,
         token_refresh_jitter=s.TOKEN_REFRESH_JITTER,
+        token_memo_limit=s.TOKEN_MEMO_LIMIT,
         cache_secret=str(getattr(settings, "SECRET_KEY", "") or ""),
         rate_limit=s.RATE_LIMIT,
     )

@@ -151,9 +151,6 @@ class TokenStore:
     poll_interval = 0.05
     #: A stale token with fewer seconds than this left is not worth sending.
     min_validity = 5
-    #: Tokens one process keeps in memory (least recently used dropped first); a token not kept
-    #: costs one read of the shared cache, where every token expires with itself.
-    memo_limit = 10_000
 
     def __init__(
         self,
@@ -164,11 +161,15 @@ class TokenStore:
         base_url: str,
         margin: float,
         jitter: float = 0.1,
+        memo_limit: int = 10_000,
         secret: str = "",
     ):
         self.cache = cache
         self.margin = float(margin)
         self.jitter = float(jitter)
+        # Tokens kept in memory (least recently used dropped first); a token not kept costs
+        # one read of the shared cache, where every token expires with itself.
+        self.memo_limit = int(memo_limit)
         # The name is a digest of everything a token depends on: another key, partner or host
         # (sandbox vs production) never meets this one's tokens. Short and memcached-safe.
         material = "\0".join([secret, partner_uuid, api_key, base_url])
