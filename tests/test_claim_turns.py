@@ -4,12 +4,14 @@ on each SQL path (see test_sql_paths.py)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections import Counter
 
 import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
+from django.utils import timezone
 
 from tests.testapp.models import Account, Invoice
 from thredfi_django import sql
@@ -24,6 +26,7 @@ PATHS = {
     "plain": sql.PLAIN,
 }
 LIVE, BACKFILL = SyncLane.LIVE, SyncLane.BACKFILL
+HOUR = dt.timedelta(hours=1)
 
 
 @pytest.fixture(params=list(PATHS))
@@ -133,6 +136,23 @@ def test_a_paused_business_and_a_paused_model_are_passed_over(path):
     invoice = ContentType.objects.get_for_model(Invoice)
     claimed = leases.claim("w", 10, exclude_content_types=[invoice.pk])
     assert [state.pk for _token, state in claimed] == [b.pk], "only B's own row is no invoice"
+
+
+def test_rows_another_claim_takes_first_leave_this_claim_the_next_lane(path, monkeypatch):
+    a, b = business("A"), business("B")
+    queue(a, 3, LIVE)
+    queue(b, 5)
+    real_take_turns = sql.take_turns
+
+    def another_claim_takes_the_live_rows_first(*args, **kwargs):
+        SyncState.objects.filter(lane=LIVE, status="pending").update(
+            status="in_progress", lease_owner="other", lease_until=timezone.now() + HOUR
+        )
+        return real_take_turns(*args, **kwargs)
+
+    monkeypatch.setattr(leases, "take_turns", another_claim_takes_the_live_rows_first)
+
+    assert claimed_per_business(leases.claim("w", 10)) == {"B": 5}
 
 
 @pytest.mark.django_db(transaction=True)
