@@ -11,6 +11,7 @@ from collections import Counter
 import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tests.testapp.models import Account, Invoice
@@ -110,6 +111,17 @@ def test_with_more_businesses_than_the_batch_each_waiting_longest_gets_one_row(p
     claimed = claimed_per_business(leases.claim("w", 10))
 
     assert claimed == dict.fromkeys("ABCDEFGHIJ", 1)
+
+
+def test_a_claim_over_many_businesses_takes_as_many_queries_as_over_two(path):
+    def queries_to_claim_ten(owners: str) -> int:
+        for name in owners:
+            queue(business(name), 10 // len(owners))
+        with CaptureQueriesContext(connection) as queries:
+            assert len(leases.claim("w", 10)) == 10
+        return len(queries)
+
+    assert queries_to_claim_ten("ABCDEFGHIJ") == queries_to_claim_ten("KL")
 
 
 def test_one_row_is_claimed_by_its_id_whatever_its_turn(path):
