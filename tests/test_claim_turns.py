@@ -4,12 +4,15 @@ on each SQL path (see test_sql_paths.py)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections import Counter
 
 import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from tests.testapp.models import Account, Invoice
 from thredfi_django import sql
@@ -24,6 +27,7 @@ PATHS = {
     "plain": sql.PLAIN,
 }
 LIVE, BACKFILL = SyncLane.LIVE, SyncLane.BACKFILL
+HOUR = dt.timedelta(hours=1)
 
 
 @pytest.fixture(params=list(PATHS))
@@ -109,6 +113,17 @@ def test_with_more_businesses_than_the_batch_each_waiting_longest_gets_one_row(p
     assert claimed == dict.fromkeys("ABCDEFGHIJ", 1)
 
 
+def test_a_claim_over_many_businesses_takes_as_many_queries_as_over_two(path):
+    def queries_to_claim_ten(owners: str) -> int:
+        for name in owners:
+            queue(business(name), 10 // len(owners))
+        with CaptureQueriesContext(connection) as queries:
+            assert len(leases.claim("w", 10)) == 10
+        return len(queries)
+
+    assert queries_to_claim_ten("ABCDEFGHIJ") == queries_to_claim_ten("KL")
+
+
 def test_one_row_is_claimed_by_its_id_whatever_its_turn(path):
     a, b = business("A"), business("B")
     queue(a, 20)
@@ -133,6 +148,23 @@ def test_a_paused_business_and_a_paused_model_are_passed_over(path):
     invoice = ContentType.objects.get_for_model(Invoice)
     claimed = leases.claim("w", 10, exclude_content_types=[invoice.pk])
     assert [state.pk for _token, state in claimed] == [b.pk], "only B's own row is no invoice"
+
+
+def test_rows_another_claim_takes_first_leave_this_claim_the_next_lane(path, monkeypatch):
+    a, b = business("A"), business("B")
+    queue(a, 3, LIVE)
+    queue(b, 5)
+    real_take_turns = sql.take_turns
+
+    def another_claim_takes_the_live_rows_first(*args, **kwargs):
+        SyncState.objects.filter(lane=LIVE, status="pending").update(
+            status="in_progress", lease_owner="other", lease_until=timezone.now() + HOUR
+        )
+        return real_take_turns(*args, **kwargs)
+
+    monkeypatch.setattr(leases, "take_turns", another_claim_takes_the_live_rows_first)
+
+    assert claimed_per_business(leases.claim("w", 10)) == {"B": 5}
 
 
 @pytest.mark.django_db(transaction=True)

@@ -319,7 +319,9 @@ def test_a_drain_that_runs_out_of_time_hands_over_to_a_new_drain_task(thredfi_fa
         make_customer()
     with thredfi(DRAIN_BATCH=2):
         assert drain(worker="w", time_limit=0) == 2
-    assert published == [None], "one kick for the rest, at the back of the queue"
+    # The helper a full batch asks for may end before more falls due without a wake (a lease
+    # runs out, a pause lifts): the hand-over is sent all the same.
+    assert published == [None, None], "a helper, then a kick at the back of the queue"
     assert drain(worker="w") == 4
 
 

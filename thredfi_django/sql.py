@@ -28,8 +28,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connections
-from django.db.models import BooleanField, F, Func, Min, Model, QuerySet
+from django.db.models import BooleanField, F, Func, Min, Model, QuerySet, Window
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import RowNumber
 from django.db.models.sql import UpdateQuery
 
 
@@ -308,18 +309,18 @@ def take_turns(rows: QuerySet, group: str, groups: list, per: int, limit: int) -
 
     With arrays and skip_locked (PostgreSQL), each group's rows are taken ``FOR UPDATE SKIP
     LOCKED`` in a ``LATERAL`` subquery (a window function cannot share a level with ``FOR
-    UPDATE``), so concurrent claims take different rows. Elsewhere the turns are dealt in
-    Python from at most ``per`` rows of each group."""
+    UPDATE``), so concurrent claims take different rows. Elsewhere one query numbers each
+    group's rows with a window function; a group's place is its first row, as in ``groups``."""
     connection = connections[rows.db]
     can = features(connection)
     if not (can.arrays and can.skip_locked):
-        heads = [
-            list(rows.filter(**{group: g}).order_by("pk").values_list("pk", flat=True)[:per])
-            for g in groups
-        ]
-        dealt = [pks[turn] for turn in range(per) for pks in heads if turn < len(pks)]
-        chosen = rows.model._base_manager.using(rows.db).filter(pk__in=dealt[:limit])
-        return subquery_sql(chosen.values("pk"))
+        by_group = {"partition_by": [F(group)]}
+        turns = rows.filter(**{f"{group}__in": groups}).annotate(
+            turn=Window(RowNumber(), order_by=F("pk").asc(), **by_group),
+            place=Window(Min("pk"), **by_group),
+        )
+        turns = turns.filter(turn__lte=per).order_by("turn", "place").values("pk")[:limit]
+        return subquery_sql(turns)
     pk_type = rows.model._meta.pk.rel_db_type(connection)
     own = rows.filter(**{group: RawSQL("o.g", ())}).order_by("pk").values("pk")[:per]
     own_sql, own_params = subquery_sql(own, skip_locked=True)

@@ -16,10 +16,9 @@ import time
 
 from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Q
 
 from ..conf import thredfi_settings
-from ..models import SyncOperation, SyncState, host_model
+from ..models import OWNER, SyncOperation, SyncState, host_model
 from ..recording import wake
 from . import absorb, leases, pauses
 from .pipeline import Pipeline, push_one
@@ -47,7 +46,8 @@ def sync_state(state_id: int, *, worker: str = "", dry_run: bool = False) -> Syn
     if (
         businesses
         and SyncState.objects.filter(pk=state_id)
-        .filter(Q(business_id__in=businesses) | Q(pk__in=businesses))
+        .annotate(owner=OWNER)
+        .filter(owner__in=businesses)
         .exists()
     ):
         return SyncResult(state_id, "paused", message="Its business is paused.")
@@ -94,13 +94,16 @@ def drain(worker: str = "", *, batch: int | None = None, time_limit: float | Non
                 continue
             handled += len(claimed)
             if len(claimed) >= batch and not helper_asked:
-                # More than a batch is due: one more drain, so an idle process joins in. It
-                # asks for the next, and so on until every process is busy or the rows run out.
+                # A full batch was due, so maybe more is: one more drain, so an idle process
+                # joins in. It asks for the next, and so on until every process is busy or the
+                # rows run out.
                 helper_asked = wake.send_task(wake.DRAIN_TASK)
             pipeline.push(claimed, loaded)
             if time.monotonic() >= deadline:
-                if not helper_asked:  # the next drain goes to the back of the queue
-                    wake.send_task(wake.DRAIN_TASK)
+                # The next drain goes to the back of the queue, even with a helper asked for:
+                # the helper may have ended before rows fell due without a wake (a lease ran
+                # out, a pause lifted).
+                wake.send_task(wake.DRAIN_TASK)
                 break
     if handled:
         outcomes = ", ".join(f"{name} {n}" for name, n in sorted(pipeline.outcomes.items()))

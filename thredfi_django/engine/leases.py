@@ -86,6 +86,7 @@ def claim(
         return [(token, state) for state in _take(one, values, now)]
     scan = SyncState.objects.filter(WORK_TO_DO).annotate(owner=OWNER)
     claimed: list[SyncState] = []
+    missed: set[int] = set()  # lanes where a round took nothing
     while len(claimed) < limit:
         want = limit - len(claimed)
         # A paused business is passed over here, not in the query: there it would be read
@@ -100,7 +101,11 @@ def claim(
         among = take_turns(rows.filter(lane=lane), "owner", owners, share, want)
         taken = _take(among, values, now)
         if not taken:
-            break  # what is left is held by other claims
+            # Other claims took the rows listed: look at this lane once more, then go on to
+            # the next one (rows another claim still holds look due until it commits).
+            if lane in missed:
+                scan, due, rows = (q.filter(lane__gt=lane) for q in (scan, due, rows))
+            missed.add(lane)
         claimed += taken
     return [(token, state) for state in sorted(claimed, key=lambda s: s.pk)]
 

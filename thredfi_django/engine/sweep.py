@@ -14,7 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from ..conf import thredfi_settings
-from ..models import SyncState, SyncStatus
+from ..models import OWNER, SyncState, SyncStatus
 from ..recording import wake
 from ..sql import features
 from . import absorb, pauses
@@ -55,9 +55,7 @@ def sweep(now: dt.datetime | None = None) -> int:
     candidates = SyncState.objects.filter(expired | due).exclude(content_type_id__in=paused)
     paused_businesses = pauses.paused_business_ids()
     if paused_businesses:  # their rows wait for the pause to lift, not in every sweep
-        candidates = candidates.exclude(business_id__in=paused_businesses).exclude(
-            pk__in=paused_businesses
-        )
+        candidates = candidates.annotate(owner=OWNER).exclude(owner__in=paused_businesses)
     # Taking a row = making it "enqueued now": not due again for another SWEEP_STALE_SECONDS.
     touch = {
         "status": SyncStatus.PENDING,
