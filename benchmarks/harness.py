@@ -211,6 +211,12 @@ def task_runtimes(worker: Any, task_name: str = "thredfi_django.sync_object") ->
     return [float(m.group(1)) for m in pattern.finditer(worker.log_text())]
 
 
+def percentile(values: list[float], q: float) -> float:
+    """The nearest-rank ``q`` quantile of ``values``."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
 def wait_until(predicate, timeout: float, interval: float = 0.05) -> bool:
     """Poll ``predicate`` until true or ``timeout`` seconds pass; returns its last answer."""
     deadline = time.monotonic() + timeout
