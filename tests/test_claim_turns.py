@@ -124,6 +124,24 @@ def test_a_claim_over_many_businesses_takes_as_many_queries_as_over_two(path):
     assert queries_to_claim_ten("ABCDEFGHIJ") == queries_to_claim_ten("KL")
 
 
+def test_a_claim_that_takes_everything_due_stops_there(path):
+    """A drain under a steady stream of saves claims a few rows at a time: finding that nothing
+    more is due must not cost a second look."""
+
+    def queries_to_claim(rows: dict[str, int], limit: int) -> int:
+        for name, n in rows.items():
+            queue(business(name), n)
+        with CaptureQueriesContext(connection) as queries:
+            assert len(leases.claim("w", limit)) == 5
+        SyncState.objects.all().delete()
+        return len(queries)
+
+    everything_due = queries_to_claim({"A": 3, "B": 2}, limit=10)
+    a_full_batch = queries_to_claim({"C": 5, "D": 5}, limit=5)
+
+    assert everything_due == a_full_batch
+
+
 def test_one_row_is_claimed_by_its_id_whatever_its_turn(path):
     a, b = business("A"), business("B")
     queue(a, 20)

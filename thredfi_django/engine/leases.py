@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
+from collections import Counter
 
 from django.db import connections, router
 from django.db.models import Case, Count, F, OuterRef, Q, Subquery, Value, When
@@ -68,7 +69,8 @@ def claim(
 
     Each round finds the businesses with due rows in the first lane that has any (oldest
     first) and takes an equal share of each one's oldest rows; a business with fewer rows than
-    its share leaves the rest to the next round, so the batch still fills up."""
+    its share leaves the rest to the next round, so the batch still fills up. A round that
+    saw every due business and left each short of its share is the last: nothing more is due."""
     now = now or timezone.now()
     token = f"{worker or 'local'}/{uuid.uuid4().hex[:8]}"[-100:]
     due = SyncState.objects.filter(claimable(now)).annotate(owner=OWNER)
@@ -91,13 +93,18 @@ def claim(
         want = limit - len(claimed)
         # A paused business is passed over here, not in the query: there it would be read
         # to its last row to find none.
-        heads = group_heads(scan, due, "lane", "owner", want + len(exclude_businesses))
-        heads = [(lane, owner) for lane, owner in heads if owner not in exclude_businesses]
+        asked = want + len(exclude_businesses)
+        listed = group_heads(scan, due, "lane", "owner", asked)
+        heads = [(lane, owner) for lane, owner in listed if owner not in exclude_businesses]
         if not heads:
             break
         lane = heads[0][0]
-        owners = [owner for in_lane, owner in heads if in_lane == lane][:want]
+        in_lane = [owner for head_lane, owner in heads if head_lane == lane]
+        owners = in_lane[:want]
         share = -(-want // len(owners))
+        # Every due business of the only lane listed, all of it: if each one then falls short
+        # of its share, nothing more is due and another round would only find that out.
+        last_round = len(listed) < asked and len(in_lane) == len(heads) <= want
         among = take_turns(rows.filter(lane=lane), "owner", owners, share, want)
         taken = _take(among, values, now)
         if not taken:
@@ -107,6 +114,9 @@ def claim(
                 scan, due, rows = (q.filter(lane__gt=lane) for q in (scan, due, rows))
             missed.add(lane)
         claimed += taken
+        taken_per_owner = Counter(state.business_id or state.pk for state in taken)
+        if taken and last_round and all(taken_per_owner[o] < share for o in owners):
+            break
     return [(token, state) for state in sorted(claimed, key=lambda s: s.pk)]
 
 
