@@ -21,14 +21,12 @@ import argparse
 import datetime as dt
 import sys
 import time
-from decimal import Decimal
-from io import StringIO
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import harness  # noqa: E402
-from benchmarks.harness import percentile  # noqa: E402
+from benchmarks.harness import percentile, synced_invoices  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -40,38 +38,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     harness.setup_django()
-    from django.core.management import call_command
-    from django.db import transaction
 
-    from tests.testapp.models import Customer, Invoice, InvoiceLine
+    from tests.testapp.models import Customer
     from thredfi_django.engine import absorb
     from thredfi_django.engine.drain import sync_state
-    from thredfi_django.models import SyncState, SyncStatus
-
-    def backlog(account, customer, n: int, prefix: str) -> list[str]:
-        """``n`` invoices of ``account``, bulk-created (no save, no marker) then queued by
-        thredfi_sync, as a platform re-syncing a tenant would."""
-        invoices = Invoice.objects.bulk_create(
-            Invoice(
-                account=account,
-                customer=customer,
-                number=f"{prefix}-{i:06d}",
-                issued_on=dt.date(2026, 11, 24),
-                due_on=dt.date(2026, 12, 24),
-            )
-            for i in range(n)
-        )
-        InvoiceLine.objects.bulk_create(
-            InvoiceLine(invoice=inv, description="Item", quantity=1, unit_price=Decimal("10"))
-            for inv in invoices
-        )
-        call_command("thredfi_sync", "--model", "testapp.Invoice", stdout=StringIO())
-        return [str(inv.pk) for inv in invoices]
-
-    def synced(object_ids: list[str]) -> int:
-        return SyncState.objects.filter(
-            resource="invoice", object_id__in=object_ids, status=SyncStatus.SYNCED
-        ).count()
+    from thredfi_django.models import SyncState
 
     with harness.bench_database(), harness.live_fake() as fake:
         print(harness.describe_environment())
@@ -85,35 +56,29 @@ def main(argv: list[str] | None = None) -> None:
 
         with harness.celery_worker(fake) as _worker:
             # A alone: its throughput over the same window.
-            ids = backlog(a, customer_a, args.backlog, "A1")
+            ids = harness.queue_backlog([(a, customer_a)], args.backlog, "A1")
             start = time.perf_counter()
             time.sleep(args.seconds)
-            alone = synced(ids) / (time.perf_counter() - start)
-            harness.wait_until(lambda: synced(ids) >= len(ids), timeout=60 + args.backlog / 20)
+            alone = synced_invoices(ids) / (time.perf_counter() - start)
+            harness.wait_until(
+                lambda: synced_invoices(ids) >= len(ids), timeout=60 + args.backlog / 20
+            )
 
             # A again, while B saves one invoice every ``--every`` seconds.
-            ids = backlog(a, customer_a, args.backlog, "A2")
+            ids = harness.queue_backlog([(a, customer_a)], args.backlog, "A2")
             start = time.perf_counter()
             committed: dict[str, dt.datetime] = {}
             for i in range(int(args.seconds / args.every)):
                 next_at = start + (i + 1) * args.every
-                with transaction.atomic():
-                    invoice = Invoice.objects.create(
-                        account=b,
-                        customer=customer_b,
-                        number=f"B-{i:04d}",
-                        issued_on=dt.date(2026, 11, 24),
-                        due_on=dt.date(2026, 12, 24),
-                    )
-                    InvoiceLine.objects.create(
-                        invoice=invoice, description="Item", quantity=1, unit_price=Decimal("9")
-                    )
+                invoice = harness.save_invoice(b, customer_b, f"B-{i:04d}")
                 committed[str(invoice.pk)] = dt.datetime.now(dt.timezone.utc)
                 time.sleep(max(0.0, next_at - time.perf_counter()))
-            shared = synced(ids) / (time.perf_counter() - start)
+            shared = synced_invoices(ids) / (time.perf_counter() - start)
             b_ids = list(committed)
-            harness.wait_until(lambda: synced(b_ids) >= len(b_ids), timeout=120)
-            harness.wait_until(lambda: synced(ids) >= len(ids), timeout=60 + args.backlog / 20)
+            harness.wait_until(lambda: synced_invoices(b_ids) >= len(b_ids), timeout=120)
+            harness.wait_until(
+                lambda: synced_invoices(ids) >= len(ids), timeout=60 + args.backlog / 20
+            )
 
         lags = []
         for state in SyncState.objects.filter(resource="invoice", object_id__in=b_ids):

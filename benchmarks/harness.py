@@ -323,6 +323,68 @@ def build_invoices(
     return made
 
 
+def queue_backlog(owners: list[tuple[Any, Any]], n: int, prefix: str) -> list[str]:
+    """``n`` invoices spread over ``owners`` ((account, customer) pairs), each with one line,
+    bulk-created (no save, no marker) then queued by ``thredfi_sync``, as a platform re-syncing
+    its tenants would. Returns their pks."""
+    import datetime as dt
+    from decimal import Decimal
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from tests.testapp.models import Invoice, InvoiceLine
+
+    invoices = Invoice.objects.bulk_create(
+        Invoice(
+            account=owners[i % len(owners)][0],
+            customer=owners[i % len(owners)][1],
+            number=f"{prefix}-{i:06d}",
+            issued_on=dt.date(2026, 11, 24),
+            due_on=dt.date(2026, 12, 24),
+        )
+        for i in range(n)
+    )
+    InvoiceLine.objects.bulk_create(
+        InvoiceLine(invoice=inv, description="Item", quantity=1, unit_price=Decimal("10"))
+        for inv in invoices
+    )
+    call_command("thredfi_sync", "--model", "testapp.Invoice", stdout=StringIO())
+    return [str(inv.pk) for inv in invoices]
+
+
+def save_invoice(account: Any, customer: Any, number: str) -> Any:
+    """One invoice with one line, saved in one transaction (as a platform's form would)."""
+    import datetime as dt
+    from decimal import Decimal
+
+    from django.db import transaction
+
+    from tests.testapp.models import Invoice, InvoiceLine
+
+    with transaction.atomic():
+        invoice = Invoice.objects.create(
+            account=account,
+            customer=customer,
+            number=number,
+            issued_on=dt.date(2026, 11, 24),
+            due_on=dt.date(2026, 12, 24),
+        )
+        InvoiceLine.objects.create(
+            invoice=invoice, description="Item", quantity=1, unit_price=Decimal("9")
+        )
+    return invoice
+
+
+def synced_invoices(object_ids: list[str]) -> int:
+    """How many of the invoices ``object_ids`` are synced."""
+    from thredfi_django.models import SyncState, SyncStatus
+
+    return SyncState.objects.filter(
+        resource="invoice", object_id__in=object_ids, status=SyncStatus.SYNCED
+    ).count()
+
+
 def cpu_seconds() -> dict[str, float]:
     """CPU time (user + system, seconds) used so far by the processes of this machine, grouped:
     ``postgres`` (every server process), ``celery`` (worker processes of tests.celery_app),

@@ -22,17 +22,15 @@ Needs PostgreSQL and Redis on 127.0.0.1 (benchmarks/settings.py). Nothing here a
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import sys
 import time
-from decimal import Decimal
-from io import StringIO
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import harness  # noqa: E402
+from benchmarks.harness import synced_invoices  # noqa: E402
 
 
 class CpuMeter:
@@ -95,39 +93,14 @@ def main(argv: list[str] | None = None) -> None:
 
     harness.setup_django()
     from django.conf import settings
-    from django.core.management import call_command
     from django.db import connection
     from django.db.models import Count, Max, Min
 
     from tests.celery_app import app
-    from tests.testapp.models import Customer, Invoice, InvoiceLine
+    from tests.testapp.models import Customer
     from thredfi_django.engine import absorb
     from thredfi_django.engine.drain import sync_state
-    from thredfi_django.models import SyncAttempt, SyncState, SyncStatus
-
-    def queue_invoices(accounts, customers, prefix: str) -> list[str]:
-        """``--invoices`` invoices over the accounts, bulk-created and queued by thredfi_sync."""
-        invoices = Invoice.objects.bulk_create(
-            Invoice(
-                account=accounts[i % len(accounts)],
-                customer=customers[accounts[i % len(accounts)].pk],
-                number=f"{prefix}-{i:06d}",
-                issued_on=dt.date(2026, 11, 24),
-                due_on=dt.date(2026, 12, 24),
-            )
-            for i in range(args.invoices)
-        )
-        InvoiceLine.objects.bulk_create(
-            InvoiceLine(invoice=inv, description="Item", quantity=1, unit_price=Decimal("10"))
-            for inv in invoices
-        )
-        call_command("thredfi_sync", "--model", "testapp.Invoice", stdout=StringIO())
-        return [str(inv.pk) for inv in invoices]
-
-    def synced(object_ids: list[str]) -> int:
-        return SyncState.objects.filter(
-            resource="invoice", object_id__in=object_ids, status=SyncStatus.SYNCED
-        ).count()
+    from thredfi_django.models import SyncAttempt, SyncState
 
     fastest: dict[int, tuple] = {}  # processes -> the fastest run's figures
     with harness.bench_database() as database, harness.live_fake() as fake:
@@ -148,7 +121,8 @@ def main(argv: list[str] | None = None) -> None:
             with harness.celery_worker(fake, concurrency=processes, conn_max_age=600) as worker:
                 queue = app.conf.task_default_queue
                 app.control.cancel_consumer(queue, destination=[worker.nodename], reply=True)
-                ids = queue_invoices(accounts, customers, f"P{processes}R{run}")
+                owners = [(account, customers[account.pk]) for account in accounts]
+                ids = harness.queue_backlog(owners, args.invoices, f"P{processes}R{run}")
 
                 meter = CpuMeter(worker.pid, fake.process.pid, database, bench_backend)
                 started = time.perf_counter()
@@ -156,7 +130,7 @@ def main(argv: list[str] | None = None) -> None:
 
                 def done(ids=ids, meter=meter) -> bool:
                     meter.read()
-                    return synced(ids) >= len(ids)
+                    return synced_invoices(ids) >= len(ids)
 
                 harness.wait_until(done, timeout=120 + args.invoices / 5, interval=0.25)
                 wall = time.perf_counter() - started
@@ -175,7 +149,8 @@ def main(argv: list[str] | None = None) -> None:
                     n=Count("pk"), first=Min("started_at"), last=Max("finished_at")
                 )
             )
-            print(f"{processes} process(es): {synced(ids)}/{len(ids)} synced in {seconds:.2f} s")
+            done_count = synced_invoices(ids)
+            print(f"{processes} process(es): {done_count}/{len(ids)} synced in {seconds:.2f} s")
             best = fastest.get(processes)
             if best is None or seconds < best[1]:
                 figures = (processes, seconds, wall, used, drains, per_process, first_claim)

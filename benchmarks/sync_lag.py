@@ -23,13 +23,12 @@ import datetime as dt
 import os
 import sys
 import time
-from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import harness  # noqa: E402
-from benchmarks.harness import percentile  # noqa: E402
+from benchmarks.harness import percentile, synced_invoices  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -47,17 +46,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     harness.setup_django()
-    from django.db import transaction
 
-    from tests.testapp.models import Customer, Invoice, InvoiceLine
+    from tests.testapp.models import Customer
     from thredfi_django.engine import absorb
     from thredfi_django.engine.drain import sync_state
     from thredfi_django.models import SyncAttempt, SyncState, SyncStatus
-
-    def synced(object_ids: list[str]) -> int:
-        return SyncState.objects.filter(
-            resource="invoice", object_id__in=object_ids, status=SyncStatus.SYNCED
-        ).count()
 
     with harness.bench_database(), harness.live_fake() as fake:
         print(harness.describe_environment())
@@ -80,21 +73,11 @@ def main(argv: list[str] | None = None) -> None:
             for i in range(total):
                 time.sleep(max(0.0, start + i / args.rate - time.perf_counter()))
                 account, customer = accounts[i % len(accounts)], customers[i % len(accounts)]
-                with transaction.atomic():
-                    invoice = Invoice.objects.create(
-                        account=account,
-                        customer=customer,
-                        number=f"L-{i:06d}",
-                        issued_on=dt.date(2026, 11, 24),
-                        due_on=dt.date(2026, 12, 24),
-                    )
-                    InvoiceLine.objects.create(
-                        invoice=invoice, description="Item", quantity=1, unit_price=Decimal("9")
-                    )
+                invoice = harness.save_invoice(account, customer, f"L-{i:06d}")
                 committed[str(invoice.pk)] = dt.datetime.now(dt.timezone.utc)
             offered = time.perf_counter() - start
             ids = list(committed)
-            harness.wait_until(lambda: synced(ids) >= len(ids), timeout=60 + total / 20)
+            harness.wait_until(lambda: synced_invoices(ids) >= len(ids), timeout=60 + total / 20)
             cpu = harness.cpu_delta(cpu_before, harness.cpu_seconds())
             requests_after = harness.http_stats(fake)["requests"]
             drains = harness.task_runtimes(worker, "thredfi_django.drain_pending")

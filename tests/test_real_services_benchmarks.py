@@ -30,6 +30,7 @@ TINY = {
     "save_overhead.py": (["--saves", "20", "--rounds", "2"], "SAVE OVERHEAD RATIO"),
     "requeue.py": (["--objects", "30"], "requeue:"),
     "million_rows.py": (["--rows", "2000", "--small", "1000", "--runs", "1"], "seq scans"),
+    "fairness.py": (["--backlog", "100", "--seconds", "2"], "B LAG"),
     "rate_limit.py": (["--seconds", "2", "--limit", "5", "--server-limit", "6"], "rate_limited"),
     "token_storm.py": (["--businesses", "3", "--token-ttl", "10"], "TOKEN REQUESTS"),
     "scaling.py": (["--invoices", "30", "--businesses", "3", "--processes", "1", "2"], "RATIO TO"),
