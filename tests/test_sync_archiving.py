@@ -229,7 +229,7 @@ def test_a_dry_run_and_a_preview_say_archive_and_unarchive(thredfi_fake, queue, 
     save_archived(customer, committed, archived=False)
     absorb.absorb(10)
     assert sync_state(state_id, dry_run=True).request["action"] == "unarchive"
-    assert preview(customer, "archived")["action"] == "unarchive"
+    assert preview(customer)["action"] == "unarchive"
 
 
 def test_a_misspelt_archived_field_is_a_system_check_error(monkeypatch):

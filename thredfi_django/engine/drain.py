@@ -135,7 +135,7 @@ def _dry_run(state: SyncState) -> SyncResult:
         )
         request = call.describe()
     else:
-        request = preview(instance, state.remote_status)
+        request = preview(instance)
     return SyncResult(
         state.pk,
         "dry_run",

@@ -362,10 +362,10 @@ def _plan_removal(state: SyncState) -> RemoteCall:
     return call
 
 
-def preview(instance: Any, remote_status: str = "") -> dict[str, Any]:
+def preview(instance: Any) -> dict[str, Any]:
     """What the next push of ``instance`` would send (method, path, payload), without sending
-    or changing anything. Includes ``errors`` (local validation) when it would not be sent.
-    ``remote_status``: its row's, if it has one."""
+    or changing anything. Includes ``errors`` (local validation) when it would not be sent."""
+    state = SyncState.objects.for_object(instance)
     business = instance.get_thredfi_business()
     business_id = remote_id_of(business) if instance.thredfi_resource != "business" else None
     try:
@@ -375,8 +375,9 @@ def preview(instance: Any, remote_status: str = "") -> dict[str, Any]:
         errors = err.field_errors
     try:
         parent_id = remote_id_of(parent_of(instance))
+        remote_status = state.remote_status if state else ""
         call = plan_upsert(instance, remote_id_of(instance), business_id, parent_id, remote_status)
-        settle_document(call, SyncState.objects.for_object(instance))
+        settle_document(call, state)
     except ThredfiLocalValidationError as err:  # a body that cannot be built says why
         call = RemoteCall(instance.thredfi_resource, "cannot", message=str(err))
         return {**call.describe(), "errors": err.field_errors or {"": [str(err)]}}
