@@ -1,9 +1,12 @@
 """A large outbox: the indexes its hot paths need, built without locking the table, and counts
 that do not read millions of rows. (How fast: benchmarks/million_rows.py; nothing is timed here.)"""
 
+import re
+import uuid
 from io import StringIO
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 from django.core.management import call_command
 from django.db import connection
 from django.test import override_settings
@@ -24,6 +27,8 @@ LARGE_TABLE_INDEXES = {
     "thredfi_stale_idx",
     "thredfi_recent_idx",
     "thredfi_claim_owner_idx",
+    "thredfi_object_id_idx",
+    "thredfi_label_prefix_idx",
 }
 
 
@@ -40,7 +45,7 @@ def test_the_migration_builds_every_large_table_index():
 @pytest.mark.django_db(transaction=True)  # SQLite's schema editor refuses an open transaction
 def test_the_migration_builds_them_concurrently_on_postgresql_and_plainly_elsewhere():
     built = 0
-    for migration in ("0005", "0008"):
+    for migration in ("0005", "0008", "0009"):
         out = StringIO()
         call_command("sqlmigrate", "thredfi_django", migration, stdout=out)
         sql = out.getvalue()
@@ -48,6 +53,9 @@ def test_the_migration_builds_them_concurrently_on_postgresql_and_plainly_elsewh
         assert ("CONCURRENTLY" in sql) == on_postgresql()
         assert "BEGIN" not in sql  # not atomic: CONCURRENTLY refuses to run in a transaction
     assert built == len(LARGE_TABLE_INDEXES)
+    # The label index answers LIKE 'prefix%' under any collation; elsewhere the operator class
+    # would be a syntax error.
+    assert ("text_pattern_ops" in sql) == on_postgresql()
 
 
 def test_counts_per_model_and_status_are_exact_on_a_small_table():
@@ -101,3 +109,32 @@ def test_no_estimate_where_the_database_gives_none():
     if on_postgresql():
         pytest.skip("PostgreSQL estimates; the services pass covers it")
     assert estimated_count(SyncState.objects.all()) is None
+
+
+@pytest.mark.services
+def test_the_outbox_search_reads_an_index_for_each_thing_it_matches():
+    content_type = ContentType.objects.get_for_model(Invoice)
+    SyncState.objects.bulk_create(
+        SyncState(
+            content_type=content_type,
+            object_id=str(n),
+            resource="invoice",
+            external_id=f"test:invoice:{n}",
+            remote_id=uuid.UUID(int=n),
+            label=f"Invoice INV-{n}",
+        )
+        for n in range(1, 5001)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {SyncState._meta.db_table}")
+
+    # A UUID-shaped term is compared with all four; the planner ORs one index scan per column.
+    term = str(uuid.UUID(int=4242))
+    plan = SyncState.objects.search(term).order_by("-updated_at", "-id")[:100].explain()
+
+    used = re.findall(r"Index Scan(?: Backward)? (?:using|on) (\w+)", plan)
+    assert "Seq Scan" not in plan, plan
+    assert {"thredfi_object_id_idx", "thredfi_label_prefix_idx"} <= set(used), plan
+    assert any("external_id" in name for name in used), plan
+    assert any("remote_id" in name for name in used), plan
+    assert [s.label for s in SyncState.objects.search(term)] == ["Invoice INV-4242"]

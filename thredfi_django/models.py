@@ -7,11 +7,14 @@ everything about getting them there: ``recording`` writes it in the host's trans
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models, router
 from django.db.models import F
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Upper
 from django.utils.translation import gettext_lazy as _
 
 
@@ -36,6 +39,21 @@ class SyncStateQuerySet(models.QuerySet):
         content_type = ContentType.objects.get_for_model(instance)
         return self.filter(content_type=content_type, object_id=str(instance.pk)).first()
 
+    def search(self, term: str) -> SyncStateQuerySet:
+        """Rows whose external id, host object id or (a UUID) Thredfi id is ``term`` exactly, or
+        whose label starts with it in any case. Each is an index lookup; a substring search
+        would read the whole table."""
+        term = term.strip()
+        if not term:
+            return self
+        found = models.Q(external_id=term) | models.Q(object_id=term)
+        found |= models.Q(label__istartswith=term)
+        try:
+            found |= models.Q(remote_id=uuid.UUID(term))
+        except ValueError:
+            pass  # not a UUID, so no Thredfi id
+        return self.filter(found)
+
 
 class SyncStatus(models.TextChoices):
     """Where an object stands. ``pending`` includes "waiting for its next retry"."""
@@ -52,6 +70,18 @@ class SyncStatus(models.TextChoices):
     NEEDS_ATTENTION = "needs_attention", _("Needs attention")
     #: A person decided to leave it as it is ("mark resolved"); nothing is retried.
     RESOLVED = "resolved", _("Resolved")
+
+
+class PrefixIndex(models.Index):
+    """An index on one expression that PostgreSQL answers ``LIKE 'prefix%'`` from whatever the
+    database's collation (``text_pattern_ops``); a plain expression index elsewhere, where an
+    operator class is a syntax error (as ``django.contrib.postgres``'s ``OpClass`` writes it)."""
+
+    def create_sql(self, model: Any, schema_editor: Any, using: str = "", **kwargs: Any) -> Any:
+        statement = super().create_sql(model, schema_editor, using=using, **kwargs)
+        if schema_editor.connection.vendor == "postgresql":
+            statement.parts["columns"] = f"{statement.parts['columns']} text_pattern_ops"
+        return statement
 
 
 #: Rows a worker may have to push (partial-index condition).
@@ -193,6 +223,9 @@ class SyncState(models.Model):
             ),
             # The outbox changelist's order.
             models.Index(fields=["updated_at", "id"], name="thredfi_recent_idx"),
+            # The outbox search (SyncStateQuerySet.search): a host object id, the start of a label.
+            models.Index(fields=["object_id"], name="thredfi_object_id_idx"),
+            PrefixIndex(Upper("label"), name="thredfi_label_prefix_idx"),
         ]
         permissions = [("sync_objects", "Can trigger Thredfi syncs and retries")]
 

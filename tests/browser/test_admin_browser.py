@@ -182,7 +182,7 @@ def test_an_operator_retries_rejected_invoices_and_watches_them_sync(
     # The outbox row of the first invoice tells the story, newest first.
     browser.get(f"{live_server.url}/admin/thredfi_django/syncstate/")
     screenshot(browser, "6-outbox")
-    browser.get(f"{live_server.url}/admin/thredfi_django/syncstate/?q=INV-100")
+    browser.get(f"{live_server.url}/admin/thredfi_django/syncstate/?q=Invoice+INV-100")
     browser.find_element(By.LINK_TEXT, "Invoice INV-100").click()
     history = find(browser, "td.field-outcome_display", "the attempt history")
     outcomes = [

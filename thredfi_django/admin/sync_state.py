@@ -140,7 +140,12 @@ class SyncStateAdmin(admin.ModelAdmin):
         BusinessListFilter,
         AgeListFilter,
     ]
-    search_fields = ["external_id", "remote_id", "label", "object_id"]
+    # The search box; what it matches is get_search_results.
+    search_fields = ["external_id", "remote_id", "object_id", "label"]
+    search_help_text = _(
+        "An external id, a Thredfi id or a host object id, exactly; "
+        "or the start of a name in the Object column, in any case."
+    )
     ordering = ["-updated_at", "-id"]
     # Large tables: no count of the unfiltered table next to a filtered one, and estimated
     # counts above EXACT_COUNT_LIMIT (admin/paginator.py).
@@ -209,6 +214,12 @@ class SyncStateAdmin(admin.ModelAdmin):
             **(extra_context or {}),
         }
         return super().changelist_view(request, extra_context)
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        # The whole term, not word by word: a name has spaces, an id has none.
+        return queryset.search(search_term), False
 
     # -- one row: "Retry now" / "Mark resolved" buttons on the detail page ------------------------
 
