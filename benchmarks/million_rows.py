@@ -11,8 +11,8 @@ Operations: ``engine.leases.claim`` (a batch of DRAIN_BATCH rows), ``engine.swee
 re-enqueues every stale pending row, up to SWEEP_LIMIT: 100 at 10,000 rows, 5,000 at a million;
 and once with nothing stale, as on a healthy platform),
 ``admin.dashboard.dashboard_data``, ``manage.py thredfi_status`` and the admin changelist of the
-outbox, unfiltered and with each filter. Claims and sweeps run in a transaction that is rolled
-back, so every run sees the same table.
+outbox, unfiltered, with each filter, and searched by an external id and by the start of a name.
+Claims and sweeps run in a transaction that is rolled back, so every run sees the same table.
 
     .venv/bin/python benchmarks/million_rows.py [--rows 1000000] [--small 10000] [--plans]
 
@@ -178,6 +178,7 @@ def operations() -> dict[str, object]:
         "changelist ?age=24h": page("?age=24h"),
         "changelist ?outdated=yes": page("?outdated=yes"),
         "changelist search": page("?q=bench:4242"),
+        "changelist search, name": page("?q=object+42"),
     }
 
 
