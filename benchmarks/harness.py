@@ -376,6 +376,31 @@ def save_invoice(account: Any, customer: Any, number: str) -> Any:
     return invoice
 
 
+def edit_invoice(invoice_pk: Any, memo: str) -> None:
+    """Change an invoice's memo and its first line's quantity, read fresh and saved in one
+    transaction (as a platform's edit form would)."""
+    from django.db import transaction
+
+    from tests.testapp.models import Invoice
+
+    with transaction.atomic():
+        invoice = Invoice.objects.get(pk=invoice_pk)
+        invoice.memo = memo
+        invoice.save()
+        line = invoice.lines.first()
+        line.quantity += 1
+        line.save()
+
+
+def synced_versions(object_ids: list[str]) -> dict[str, int]:
+    """``{object id: synced_version}`` of the invoices ``object_ids``: a save of a synced
+    invoice is synced once its row's ``synced_version`` passes the one read before the save."""
+    from thredfi_django.models import SyncState
+
+    rows = SyncState.objects.filter(resource="invoice", object_id__in=object_ids)
+    return dict(rows.values_list("object_id", "synced_version"))
+
+
 def synced_invoices(object_ids: list[str]) -> int:
     """How many of the invoices ``object_ids`` are synced."""
     from thredfi_django.models import SyncState, SyncStatus

@@ -9,7 +9,12 @@ row's ``last_synced_at`` (stamped as its outcome is recorded). Target, at 100 in
 60 s, 10 ms API, one worker process: p50 <= 30 ms, p99 <= 100 ms.
 
     .venv/bin/python benchmarks/sync_lag.py [--rate 100] [--seconds 60] [--latency-ms 10]
-        [--businesses 5] [--workers 1] [--async-commit]
+        [--businesses 5] [--workers 1] [--async-commit] [--updates 0]
+
+``--updates F`` makes that share of the saves edits (memo and a line's quantity) of invoices
+created and synced in an untimed setup, each edited once. An edit's lag is commit → its row's
+``synced_version`` passing the version read before the edit (``last_synced_at`` of that push).
+Its row existed before the save, so its stages are commit → push begun → recorded.
 
 The sweep (beat) is not run: it only re-sends rows pending for SWEEP_STALE_SECONDS (60 s), so it
 plays no part in a lag measured in milliseconds. Needs PostgreSQL and Redis on 127.0.0.1
@@ -28,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import harness  # noqa: E402
-from benchmarks.harness import percentile, synced_invoices  # noqa: E402
+from benchmarks.harness import percentile, synced_invoices, synced_versions  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -43,7 +48,15 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="worker sessions with synchronous_commit=off: what the commits of a drain cost",
     )
+    parser.add_argument(
+        "--updates",
+        type=float,
+        default=0.0,
+        help="share (0..1) of the saves that edit an invoice synced in the setup",
+    )
     args = parser.parse_args(argv)
+    if not 0 <= args.updates <= 1:
+        parser.error("--updates is a share between 0 and 1")
 
     harness.setup_django()
 
@@ -62,41 +75,75 @@ def main(argv: list[str] | None = None) -> None:
         for state_id in SyncState.objects.order_by("pk").values_list("pk", flat=True):
             sync_state(state_id, worker="bench-setup")  # businesses and customers, not timed
 
+        total = int(args.rate * args.seconds)
+        is_edit = [int((i + 1) * args.updates) > int(i * args.updates) for i in range(total)]
         with harness.celery_worker(
             fake, concurrency=args.workers, async_commit=args.async_commit
         ) as worker:
+            # The invoices to edit: created and synced before the clock starts.
+            pool: list[str] = []
+            if any(is_edit):
+                owners = list(zip(accounts, customers, strict=True))
+                pool = harness.queue_backlog(owners, sum(is_edit), "U")
+            harness.wait_until(lambda: synced_invoices(pool) >= len(pool), timeout=60 + len(pool))
+            version_before = synced_versions(pool)
+            setup_drains = len(harness.task_runtimes(worker, "thredfi_django.drain_pending"))
+
             requests_before = harness.http_stats(fake)["requests"]
             cpu_before = harness.cpu_seconds()
             committed: dict[str, dt.datetime] = {}
-            total = int(args.rate * args.seconds)
+            edited: dict[str, dt.datetime] = {}
+            to_edit = iter(pool)
             start = time.perf_counter()
             for i in range(total):
                 time.sleep(max(0.0, start + i / args.rate - time.perf_counter()))
+                if is_edit[i]:
+                    object_id = next(to_edit)
+                    harness.edit_invoice(object_id, f"Edited {i}")
+                    edited[object_id] = dt.datetime.now(dt.timezone.utc)
+                    continue
                 account, customer = accounts[i % len(accounts)], customers[i % len(accounts)]
                 invoice = harness.save_invoice(account, customer, f"L-{i:06d}")
                 committed[str(invoice.pk)] = dt.datetime.now(dt.timezone.utc)
             offered = time.perf_counter() - start
             ids = list(committed)
+
+            def edits_synced() -> int:
+                versions = synced_versions(list(edited))
+                return sum(versions[o] > version_before[o] for o in edited)
+
             harness.wait_until(lambda: synced_invoices(ids) >= len(ids), timeout=60 + total / 20)
+            harness.wait_until(lambda: edits_synced() >= len(edited), timeout=60 + total / 20)
             cpu = harness.cpu_delta(cpu_before, harness.cpu_seconds())
             requests_after = harness.http_stats(fake)["requests"]
-            drains = harness.task_runtimes(worker, "thredfi_django.drain_pending")
+            drains = harness.task_runtimes(worker, "thredfi_django.drain_pending")[setup_drains:]
 
         lags: list[float] = []
         # Where the time goes: commit -> taken in (row created) -> push begun -> recorded.
         stages: dict[str, list[float]] = {"taken in": [], "claimed": [], "pushed": []}
-        states = SyncState.objects.filter(resource="invoice", object_id__in=ids)
+        states = SyncState.objects.filter(resource="invoice", object_id__in=[*ids, *edited])
         last_push = dict(
             SyncAttempt.objects.filter(state__in=states)
             .order_by("state_id", "started_at")
             .values_list("state_id", "started_at")
         )
+        edit_lags: list[float] = []
+        # An edited row was created in the setup: commit -> push begun -> recorded.
+        edit_stages: dict[str, list[float]] = {"to push": [], "pushed": []}
         for state in states:
             if state.status != SyncStatus.SYNCED or state.last_synced_at is None:
                 continue
+            begun = last_push.get(state.pk, state.last_synced_at)
+            if state.object_id in edited:
+                if state.synced_version <= version_before[state.object_id]:
+                    continue
+                commit = edited[state.object_id]
+                edit_lags.append(1000 * (state.last_synced_at - commit).total_seconds())
+                edit_stages["to push"].append(1000 * (begun - commit).total_seconds())
+                edit_stages["pushed"].append(1000 * (state.last_synced_at - begun).total_seconds())
+                continue
             commit = committed[state.object_id]
             lags.append(1000 * (state.last_synced_at - commit).total_seconds())
-            begun = last_push.get(state.pk, state.last_synced_at)
             stages["taken in"].append(1000 * (state.created_at - commit).total_seconds())
             stages["claimed"].append(1000 * (begun - state.created_at).total_seconds())
             stages["pushed"].append(1000 * (state.last_synced_at - begun).total_seconds())
@@ -106,32 +153,51 @@ def main(argv: list[str] | None = None) -> None:
             if "/invoices/" in route
         )
         all_requests = sum(requests_after.values()) - sum(requests_before.values())
+        saves = f"{total} invoices"
+        if edited:
+            saves = f"{total} saves ({len(committed)} new invoices, {len(edited)} edits)"
         print(
-            f"offered: {total} invoices in {offered:.1f} s ({total / offered:.1f}/s, target "
+            f"offered: {saves} in {offered:.1f} s ({total / offered:.1f}/s, target "
             f"{args.rate:g}/s) over {args.businesses} businesses; API latency {args.latency_ms} ms"
         )
         print(
             f"worker: one celery worker, prefork, {args.workers} pool process(es); "
             f"synchronous_commit: {'off' if args.async_commit else 'on'}"
         )
-        print(f"synced: {len(lags)} of {total}; statuses: {harness.status_counts()}")
+        print(f"synced: {len(lags)} of {len(ids)}; statuses: {harness.status_counts()}")
+        if edited:
+            print(f"edits synced: {len(edit_lags)} of {len(edited)}")
+        synced = max(1, len(lags) + len(edit_lags))
         print(
-            f"requests per synced invoice: {invoice_requests / max(1, len(lags)):.3f} to invoice "
-            f"endpoints, {all_requests / max(1, len(lags)):.3f} in all"
+            f"requests per synced save: {invoice_requests / synced:.3f} to invoice "
+            f"endpoints, {all_requests / synced:.3f} in all"
         )
         if drains:
             print(f"drain tasks run: {len(drains)}, mean {1000 * sum(drains) / len(drains):.1f} ms")
         print(f"CPU seconds while offering and draining: {cpu}")
         if lags:
-            for stage, ms in stages.items():
-                p50, p99 = percentile(ms, 0.5), percentile(ms, 0.99)
-                print(f"  {stage:9s} p50 {p50:4.0f} ms, p99 {p99:4.0f} ms")
+            print_stages(stages)
             print(
-                f"SYNC LAG (commit -> synced): p50 {percentile(lags, 0.5):.0f} ms, "
-                f"p90 {percentile(lags, 0.9):.0f} ms, p99 {percentile(lags, 0.99):.0f} ms, "
-                f"max {max(lags):.0f} ms (target, one worker process: p50 <= 30 ms, p99 <= 100 ms)"
+                f"SYNC LAG (commit -> synced): {spread(lags)} "
+                "(target, one worker process: p50 <= 30 ms, p99 <= 100 ms)"
             )
+        if edit_lags:
+            print_stages(edit_stages)
+            print(f"UPDATE LAG (commit -> its version synced): {spread(edit_lags)}")
         print(f"load average after: {os.getloadavg()}")
+
+
+def print_stages(stages: dict[str, list[float]]) -> None:
+    for stage, ms in stages.items():
+        p50, p99 = percentile(ms, 0.5), percentile(ms, 0.99)
+        print(f"  {stage:9s} p50 {p50:4.0f} ms, p99 {p99:4.0f} ms")
+
+
+def spread(lags: list[float]) -> str:
+    return (
+        f"p50 {percentile(lags, 0.5):.0f} ms, p90 {percentile(lags, 0.9):.0f} ms, "
+        f"p99 {percentile(lags, 0.99):.0f} ms, max {max(lags):.0f} ms"
+    )
 
 
 if __name__ == "__main__":
