@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from io import StringIO
 
 import pytest
 from django.conf import settings
+from django.core.cache import caches
 from django.core.management import call_command
 from django.urls import reverse
 
 from tests.testapp.factories import make_customer, make_invoice
 from thredfi_django.client import reset_client
+from thredfi_django.conf import thredfi_settings
 from thredfi_django.engine import absorb, pauses
 from thredfi_django.engine.drain import drain
 from thredfi_django.engine.sweep import sweep
@@ -86,3 +90,92 @@ def test_a_403_on_one_business_pauses_that_business_only(thredfi_fake):
     assert absorb.state_for(mine).status == SyncStatus.PENDING
     assert absorb.state_for(other).status == SyncStatus.SYNCED
     assert drain(worker="w") == 0, "the paused business's rows are not claimed"
+
+
+def _race(monkeypatch, first, second):
+    """Run ``first`` and ``second`` in two workers (threads), ``first`` holding on after it has
+    read the pauses until ``second`` has had its chance: has finished, or waits for ``first``."""
+    cache_class = type(caches[thredfi_settings.TOKEN_CACHE])
+    first_read, second_had_its_chance = threading.Event(), threading.Event()
+    read, wait = cache_class.get, pauses.sleep
+
+    def get(self, key, *args, **kwargs):
+        value = read(self, key, *args, **kwargs)
+        if threading.current_thread().name == "first" and not first_read.is_set():
+            first_read.set()
+            second_had_its_chance.wait(10)
+        return value
+
+    def sleep(seconds):
+        if threading.current_thread().name == "second":
+            second_had_its_chance.set()
+        wait(seconds)
+
+    def run_second():
+        first_read.wait(10)
+        try:
+            second()
+        finally:
+            second_had_its_chance.set()
+
+    monkeypatch.setattr(cache_class, "get", get)
+    monkeypatch.setattr(pauses, "sleep", sleep)
+    errors: list[BaseException] = []
+
+    def worker(work):
+        try:
+            work()
+        except BaseException as err:
+            errors.append(err)
+
+    workers = [
+        threading.Thread(target=worker, args=(first,), name="first"),
+        threading.Thread(target=worker, args=(run_second,), name="second"),
+    ]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join(20)
+    assert first_read.is_set() and second_had_its_chance.is_set()
+    assert not errors
+
+
+def test_two_workers_pausing_two_businesses_at_once_both_pause(monkeypatch):
+    ours, theirs = pauses.business_scope(1), pauses.business_scope(2)
+
+    _race(
+        monkeypatch,
+        lambda: pauses.pause(ours, "429 Too Many Requests", seconds=60),
+        lambda: pauses.pause(theirs, "429 Too Many Requests", seconds=60),
+    )
+
+    assert set(pauses.all_pauses()) == {ours, theirs}
+
+
+@pytest.mark.parametrize("resume_reads_first", [True, False])
+def test_a_resume_racing_a_pause_of_another_scope_loses_neither(monkeypatch, resume_reads_first):
+    ours, theirs = pauses.business_scope(1), pauses.business_scope(2)
+    pauses.pause(ours, "403 Forbidden")
+    resume = lambda: pauses.resume(ours)  # noqa: E731
+    pause = lambda: pauses.pause(theirs, "403 Forbidden")  # noqa: E731
+
+    _race(monkeypatch, *((resume, pause) if resume_reads_first else (pause, resume)))
+
+    assert set(pauses.all_pauses()) == {theirs}
+
+
+def test_a_worker_that_died_holding_the_lock_delays_a_pause_no_longer_than_the_lock_lasts(
+    monkeypatch, caplog
+):
+    monkeypatch.setattr(pauses, "LOCK_SECONDS", 1)
+    cache_class = type(caches[thredfi_settings.TOKEN_CACHE])
+    with monkeypatch.context() as dying:
+        dying.setattr(cache_class, "delete", lambda self, key, version=None: False)
+        pauses.pause(pauses.business_scope(1), "403 Forbidden")  # dies before letting go
+
+    began = time.monotonic()
+    pauses.pause(pauses.business_scope(2), "403 Forbidden")
+
+    assert time.monotonic() - began < 1.75
+    assert set(pauses.all_pauses()) == {pauses.business_scope(1), pauses.business_scope(2)}
+    assert "without it" not in caplog.text, "it waited for the lock to run out, not past it"

@@ -13,6 +13,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from time import monotonic, sleep
 from typing import Any
 
 from django.core.cache import caches
@@ -34,6 +38,11 @@ logger = logging.getLogger("thredfi_django.sync")
 #: The scope of a credentials pause; a business's is ``business:<its sync-state id>``.
 CREDENTIALS = "credentials"
 _INDEX = "thredfi_django:pauses"
+_LOCK = _INDEX + ":lock"
+#: How long a writer may hold the lock on the pauses; one that died frees it when this runs out.
+#: Whole seconds: Redis and memcached round a timeout down to them.
+LOCK_SECONDS = 5
+_LOCK_POLL_SECONDS = 0.005
 
 
 def _cache() -> Any:
@@ -62,17 +71,43 @@ def seconds_of(error: BaseException) -> float | None:
     return None
 
 
+@contextmanager
+def _writing() -> Iterator[None]:
+    """Hold the lock on the pauses while reading and writing them back.
+
+    Every pause is in one cache entry, so two workers pausing two businesses at once would each
+    write back the dict they read and one pause would be lost. ``add`` is atomic on every cache
+    Django ships, so it serves as the lock; readers take none.
+    """
+    cache = _cache()
+    owner = uuid.uuid4().hex
+    deadline = monotonic() + LOCK_SECONDS + 1
+    while not cache.add(_LOCK, owner, timeout=LOCK_SECONDS):
+        if monotonic() > deadline:
+            logger.warning(
+                "Thredfi pauses: lock still taken after %s s, writing without it.", LOCK_SECONDS
+            )
+            break
+        sleep(_LOCK_POLL_SECONDS)
+    try:
+        yield
+    finally:
+        if cache.get(_LOCK) == owner:
+            cache.delete(_LOCK)
+
+
 def pause(scope: str, reason: str, seconds: float | None = None) -> None:
     """Pause ``scope`` (see the module docstring), for ``seconds`` or until a probe lifts it;
     a pause already on keeps its start."""
-    current = all_pauses()
-    if scope in current:
-        return
-    now = timezone.now()
-    current[scope] = {"reason": reason[:500], "since": now.isoformat()}
-    if seconds is not None:
-        current[scope]["until"] = (now + dt.timedelta(seconds=seconds)).isoformat()
-    _cache().set(_INDEX, current, timeout=None)
+    with _writing():
+        current = all_pauses()
+        if scope in current:
+            return
+        now = timezone.now()
+        current[scope] = {"reason": reason[:500], "since": now.isoformat()}
+        if seconds is not None:
+            current[scope]["until"] = (now + dt.timedelta(seconds=seconds)).isoformat()
+        _cache().set(_INDEX, current, timeout=None)
     logger.error("Thredfi sync paused (%s): %s", scope, reason)
     sync_paused.send(sender=None, scope=scope, reason=reason)
 
@@ -96,10 +131,12 @@ def business_ids(paused: dict[str, dict[str, str]]) -> list[int]:
 
 
 def resume(scope: str) -> None:
-    current = all_pauses()
-    if current.pop(scope, None) is not None:
+    with _writing():
+        current = all_pauses()
+        if current.pop(scope, None) is None:
+            return
         _cache().set(_INDEX, current, timeout=None)
-        logger.warning("Thredfi sync resumed (%s).", scope)
+    logger.warning("Thredfi sync resumed (%s).", scope)
 
 
 def probe() -> list[str]:
