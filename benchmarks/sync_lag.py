@@ -85,7 +85,10 @@ def main(argv: list[str] | None = None) -> None:
             if any(is_edit):
                 owners = list(zip(accounts, customers, strict=True))
                 pool = harness.queue_backlog(owners, sum(is_edit), "U")
-            harness.wait_until(lambda: synced_invoices(pool) >= len(pool), timeout=60 + len(pool))
+            if not harness.wait_until(
+                lambda: synced_invoices(pool) >= len(pool), timeout=60 + len(pool)
+            ):
+                raise SystemExit("the invoices to edit did not all sync in the setup")
             version_before = synced_versions(pool)
             setup_drains = len(harness.task_runtimes(worker, "thredfi_django.drain_pending"))
 

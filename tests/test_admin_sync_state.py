@@ -170,6 +170,14 @@ def test_search_finds_an_id_in_hand_exactly(outbox, operator):
     assert {row.object_id for row in by_host_id} == {host_id}  # one per model with that id
 
 
+def test_search_finds_a_host_object_with_a_uuid_key_in_any_form(outbox):
+    state = state_of(outbox["failed"])
+    key = uuid.uuid4()  # as a host model with a UUID primary key stores it
+    SyncState.objects.filter(pk=state.pk).update(object_id=str(key))
+
+    assert [row.pk for row in SyncState.objects.search(key.hex.upper())] == [state.pk]
+
+
 def test_the_search_box_says_what_it_matches(outbox, operator):
     html = client_for(operator).get(reverse(CHANGELIST)).content.decode()
     assert "An external id, a Thredfi id or a host object id, exactly" in html

@@ -49,9 +49,12 @@ class SyncStateQuerySet(models.QuerySet):
         found = models.Q(external_id=term) | models.Q(object_id=term)
         found |= models.Q(label__istartswith=term)
         try:
-            found |= models.Q(remote_id=uuid.UUID(term))
+            parsed = uuid.UUID(term)
         except ValueError:
             pass  # not a UUID, so no Thredfi id
+        else:
+            # A host object with a UUID key is stored in its canonical form.
+            found |= models.Q(remote_id=parsed) | models.Q(object_id=str(parsed))
         return self.filter(found)
 
 

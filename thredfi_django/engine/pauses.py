@@ -76,8 +76,10 @@ def _writing() -> Iterator[None]:
     """Hold the lock on the pauses while reading and writing them back.
 
     Every pause is in one cache entry, so two workers pausing two businesses at once would each
-    write back the dict they read and one pause would be lost. ``add`` is atomic on every cache
-    Django ships, so it serves as the lock; readers take none.
+    write back the dict they read and one pause would be lost. ``add`` is atomic on Redis,
+    Memcached and the local-memory cache, so it serves as the lock (the file and database caches
+    only make a race unlikely); readers take none. A holder that overruns LOCK_SECONDS may lose
+    its lock to the next writer: writes take milliseconds.
     """
     cache = _cache()
     owner = uuid.uuid4().hex
@@ -99,6 +101,8 @@ def _writing() -> Iterator[None]:
 def pause(scope: str, reason: str, seconds: float | None = None) -> None:
     """Pause ``scope`` (see the module docstring), for ``seconds`` or until a probe lifts it;
     a pause already on keeps its start."""
+    if scope in all_pauses():
+        return  # the usual case in a burst of 429s: no lock to queue for
     with _writing():
         current = all_pauses()
         if scope in current:
