@@ -172,15 +172,15 @@ def test_rows_another_claim_takes_first_leave_this_claim_the_next_lane(path, mon
     a, b = business("A"), business("B")
     queue(a, 3, LIVE)
     queue(b, 5)
-    real_take_turns = sql.take_turns
+    real_take = leases._Statements.take
 
     def another_claim_takes_the_live_rows_first(*args, **kwargs):
         SyncState.objects.filter(lane=LIVE, status="pending").update(
             status="in_progress", lease_owner="other", lease_until=timezone.now() + HOUR
         )
-        return real_take_turns(*args, **kwargs)
+        return real_take(*args, **kwargs)
 
-    monkeypatch.setattr(leases, "take_turns", another_claim_takes_the_live_rows_first)
+    monkeypatch.setattr(leases._Statements, "take", another_claim_takes_the_live_rows_first)
 
     assert claimed_per_business(leases.claim("w", 10)) == {"B": 5}
 

@@ -19,10 +19,12 @@ offers, so every branch runs in CI.
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -196,25 +198,24 @@ def insert_rows(
         cursor.execute(sql, [*constant_values, *arrays])
 
 
-def update_returning(
+def update_returning_sql(
     queryset: QuerySet,
     values: dict[str, Any],
     *,
     among: tuple[str, list] | None = None,
     extra_returning: list[str] = (),
-) -> list[Model]:
-    """``queryset.update(**values)`` that returns the updated rows as model instances (each
-    with ``extra``: the values of ``extra_returning``). Needs ``features().returning``.
+) -> tuple[str, list]:
+    """``queryset.update(**values)`` that returns the updated rows (every concrete column, then
+    ``extra_returning``), for :func:`returned`. Needs ``features().returning``.
 
     ``among``: (SQL of a subquery of ids, its params) the rows must also be in. On PostgreSQL
     it is ``= ANY(ARRAY(…))``, which runs the subquery exactly once: an ``IN (…)`` may be re-run
     by the planner, and with SKIP LOCKED each run picks other rows."""
     model = queryset.model
-    using = queryset.db
-    connection = connections[using]
+    connection = connections[queryset.db]
     update = queryset.query.chain(UpdateQuery)
     update.add_update_values(values)
-    sql, params = update.get_compiler(using).as_sql()
+    sql, params = update.get_compiler(queryset.db).as_sql()
     params = list(params)
     qn = connection.ops.quote_name
     table = qn(model._meta.db_table)
@@ -225,11 +226,18 @@ def update_returning(
         else:
             sql += f" AND {pk_column} IN ({among[0]})"
         params += list(among[1])
-    fields = model._meta.concrete_fields
-    returning = [f"{table}.{qn(f.column)}" for f in fields] + list(extra_returning)
+    returning = [f"{table}.{qn(f.column)}" for f in model._meta.concrete_fields]
+    return f"{sql} RETURNING {', '.join(returning + list(extra_returning))}", params
+
+
+def returned(model: type[Model], using: str, statement: tuple[str, list]) -> list[Model]:
+    """Run :func:`update_returning_sql`'s statement; the rows as model instances, each with
+    ``extra``: the values of its ``extra_returning``."""
+    connection = connections[using]
     with connection.cursor() as cursor:
-        cursor.execute(f"{sql} RETURNING {', '.join(returning)}", params)
+        cursor.execute(*statement)
         found = cursor.fetchall()
+    fields = model._meta.concrete_fields
     converters = [_converters(field, connection) for field in fields]  # once, not per row
     attnames = [f.attname for f in fields]
     instances = []
@@ -271,9 +279,12 @@ class RowAfter(Func):
         return f"({a}, {b}) > ({x}, {y})", [p for ps in params for p in ps]
 
 
-def group_heads(scan: QuerySet, rows: QuerySet, order: str, group: str, limit: int) -> list:
-    """The (``order``, ``group``) pairs that ``rows`` holds (``group`` is an annotation of both
-    querysets), by ``order`` then each pair's first row (lowest pk); at most ``limit``.
+def group_heads(
+    scan: QuerySet, rows: QuerySet, order: str, group: str, limit: int
+) -> tuple[str, list]:
+    """The SQL of the (``order``, ``group``) pairs that ``rows`` holds (``group`` is an
+    annotation of both querysets), by ``order`` then each pair's first row (lowest pk); at most
+    ``limit``. Each row of its result starts with the pair.
 
     With arrays (PostgreSQL) a skip scan finds the pairs: each step reads the next pair of
     ``scan`` (a superset of ``rows`` that an index on (order, group, pk) holds), so the cost
@@ -281,7 +292,8 @@ def group_heads(scan: QuerySet, rows: QuerySet, order: str, group: str, limit: i
     connection = connections[rows.db]
     if not features(connection).arrays:
         heads = rows.values(order, group).annotate(first=Min("pk")).order_by(order, "first")
-        return [(row[order], row[group]) for row in heads[:limit]]
+        sql, params = heads[:limit].query.sql_with_params()
+        return sql, list(params)
     here = [RawSQL("g.a", ()), RawSQL("g.b", ())]
     start = scan.order_by(order, group).values(order, group)[:1]
     step = scan.filter(RowAfter(F(order), F(group), *here)).order_by(order, group)
@@ -296,9 +308,7 @@ def group_heads(scan: QuerySet, rows: QuerySet, order: str, group: str, limit: i
         f"SELECT g.a, g.b FROM g CROSS JOIN LATERAL ({first_sql}) AS f(pk) "
         "ORDER BY g.a, f.pk LIMIT %s"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*start_params, *step_params, *first_params, limit])
-        return cursor.fetchall()
+    return sql, [*start_params, *step_params, *first_params, limit]
 
 
 def take_turns(rows: QuerySet, group: str, groups: list, per: int, limit: int) -> tuple[str, list]:
@@ -322,14 +332,81 @@ def take_turns(rows: QuerySet, group: str, groups: list, per: int, limit: int) -
         turns = turns.filter(turn__lte=per).order_by("turn", "place").values("pk")[:limit]
         return subquery_sql(turns)
     pk_type = rows.model._meta.pk.rel_db_type(connection)
-    own = rows.filter(**{group: RawSQL("o.g", ())}).order_by("pk").values("pk")[:per]
-    own_sql, own_params = subquery_sql(own, skip_locked=True)
+    own = rows.filter(**{group: RawSQL("o.g", ())}).order_by("pk").values("pk")
+    own_sql, own_params = own.query.get_compiler(rows.db).as_sql()
+    own_sql += " LIMIT %s FOR UPDATE SKIP LOCKED"  # a parameter: one text for every share
     sql = (
         f"SELECT r.pk FROM unnest(%s::{pk_type}[]) WITH ORDINALITY AS o(g, place) "  # noqa: S608
         f"CROSS JOIN LATERAL ({own_sql}) AS r(pk) "
         "ORDER BY row_number() OVER (PARTITION BY o.g ORDER BY r.pk), o.place LIMIT %s"
     )
-    return sql, [list(groups), *own_params, limit]
+    return sql, [list(groups), *own_params, per, limit]
+
+
+#: Statements :func:`prepared` keeps, at most (one per shape of claim; a few in practice).
+PREPARED_LIMIT = 64
+_prepared: OrderedDict[Hashable, tuple[str, list, dict[int, str]]] = OrderedDict()
+
+
+def prepared(
+    using: str,
+    key: Hashable,
+    build: Callable[[dict[str, Any]], tuple[str, list]],
+    values: dict[str, Any],
+) -> tuple[str, list]:
+    """``build(values)``: a statement's SQL and params, built and compiled once per ``key``
+    with arrays (PostgreSQL), then bound to each call's values.
+
+    Django takes several times longer to build and compile a claim's querysets than PostgreSQL
+    takes to run them, and one claim differs from the next only in values (the time, the
+    lease's owner, the businesses' ids). So ``build`` runs once per key with a stand-in for each
+    value, and later calls put their values where the stand-ins landed. Whatever Django writes
+    into the text instead (a slice's LIMIT, how many items a list has) belongs in ``key``."""
+    connection = connections[using]
+    if not features(connection).arrays:
+        # Elsewhere values change the text (a list's length) or are converted (SQLite's
+        # datetimes): each call builds its own.
+        return build(values)
+    full_key = (using, features(connection), key)
+    entry = _prepared.get(full_key)
+    if entry is None:
+        stand_ins = {name: _stand_in(value, n) for n, (name, value) in enumerate(values.items())}
+        sql, params = build(stand_ins)
+        slots = {
+            index: name
+            for index, param in enumerate(params)
+            for name, stand_in in stand_ins.items()
+            if isinstance(param, type(stand_in)) and param == stand_in
+        }
+        unbound = set(values) - set(slots.values())
+        if unbound:
+            raise ValueError(f"{sorted(unbound)} did not become parameters of {key!r}.")
+        entry = _prepared[full_key] = (sql, list(params), slots)
+        if len(_prepared) > PREPARED_LIMIT:
+            _prepared.popitem(last=False)
+    else:
+        _prepared.move_to_end(full_key)
+    sql, params, slots = entry
+    bound = list(params)
+    for index, name in slots.items():
+        # An integer goes in as the stand-in went (psycopg's Int2 for a small integer column).
+        value = values[name]
+        bound[index] = type(params[index])(value) if isinstance(value, int) else value
+    return sql, bound
+
+
+def _stand_in(value: Any, n: int) -> Any:
+    """A value of ``value``'s type that no real statement holds."""
+    if isinstance(value, dt.datetime):
+        return dt.datetime(1900, 1, 1, tzinfo=value.tzinfo) + dt.timedelta(seconds=n)
+    if isinstance(value, str):
+        return f"\x1fstand-in {n}"
+    # Within a small positive integer column's range: Django drops a lookup it cannot match.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return 32000 + n
+    if isinstance(value, list):
+        return [32000 + n]
+    raise TypeError(f"No stand-in for a {type(value).__name__}.")
 
 
 def estimated_count(queryset: QuerySet) -> int | None:

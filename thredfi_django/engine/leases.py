@@ -20,13 +20,21 @@ import uuid
 from collections import Counter
 
 from django.db import connections, router
-from django.db.models import Case, Count, F, OuterRef, Q, Subquery, Value, When
+from django.db.models import Case, Count, F, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ..conf import thredfi_settings
 from ..models import OWNER, WORK_TO_DO, SyncAttempt, SyncState, SyncStatus
-from ..sql import features, group_heads, subquery_sql, take_turns, update_returning
+from ..sql import (
+    features,
+    group_heads,
+    prepared,
+    returned,
+    subquery_sql,
+    take_turns,
+    update_returning_sql,
+)
 
 CLAIMABLE = (SyncStatus.PENDING, SyncStatus.IN_PROGRESS)
 
@@ -73,28 +81,24 @@ def claim(
     saw every due business and left each short of its share is the last: nothing more is due."""
     now = now or timezone.now()
     token = f"{worker or 'local'}/{uuid.uuid4().hex[:8]}"[-100:]
-    due = SyncState.objects.filter(claimable(now)).annotate(owner=OWNER)
-    due = due.exclude(content_type_id__in=exclude_content_types)
-    rows = due.exclude(owner__in=exclude_businesses) if exclude_businesses else due
-    values = {
-        "status": SyncStatus.IN_PROGRESS,
+    lease = {
+        "now": now,
         "lease_until": now + dt.timedelta(seconds=float(thredfi_settings.LEASE_SECONDS)),
-        "lease_owner": token,
-        "updated_at": now,
-        "last_error_kind": expired_mark(),
+        "token": token,
     }
+    statements = _Statements(tuple(exclude_content_types), tuple(exclude_businesses))
     if state_id is not None:
-        one = subquery_sql(rows.filter(pk=state_id).values("pk"), skip_locked=True)
-        return [(token, state) for state in _take(one, values, now)]
-    scan = SyncState.objects.filter(WORK_TO_DO).annotate(owner=OWNER)
+        one = statements.take(lease, None, ("one",), {"state_id": state_id}, _one)
+        return [(token, state) for state in one]
     claimed: list[SyncState] = []
     missed: set[int] = set()  # lanes where a round took nothing
+    after_lane = None  # lanes up to this one are passed over (see below)
     while len(claimed) < limit:
         want = limit - len(claimed)
         # A paused business is passed over here, not in the query: there it would be read
         # to its last row to find none.
         asked = want + len(exclude_businesses)
-        listed = group_heads(scan, due, "lane", "owner", asked)
+        listed = statements.heads(now, after_lane, asked)
         heads = [(lane, owner) for lane, owner in listed if owner not in exclude_businesses]
         if not heads:
             break
@@ -105,13 +109,20 @@ def claim(
         # Every due business of the only lane listed, all of it: if each one then falls short
         # of its share, nothing more is due and another round would only find that out.
         last_round = len(listed) < asked and len(in_lane) == len(heads) <= want
-        among = take_turns(rows.filter(lane=lane), "owner", owners, share, want)
-        taken = _take(among, values, now)
+        taken = statements.take(
+            lease,
+            after_lane,
+            ("turns",),
+            {"lane": lane, "owners": owners, "share": share, "limit": want},
+            lambda rows, v: take_turns(
+                rows.filter(lane=v["lane"]), "owner", v["owners"], v["share"], v["limit"]
+            ),
+        )
         if not taken:
             # Other claims took the rows listed: look at this lane once more, then go on to
             # the next one (rows another claim still holds look due until it commits).
             if lane in missed:
-                scan, due, rows = (q.filter(lane__gt=lane) for q in (scan, due, rows))
+                after_lane = lane
             missed.add(lane)
         claimed += taken
         taken_per_owner = Counter(state.business_id or state.pk for state in taken)
@@ -120,21 +131,86 @@ def claim(
     return [(token, state) for state in sorted(claimed, key=lambda s: s.pk)]
 
 
-def _take(among: tuple[str, list], values: dict, now: dt.datetime) -> list[SyncState]:
-    """Lease the claimable rows whose pks ``among`` (SQL) selects, each with
-    ``attempts_recorded``."""
-    due = SyncState.objects.filter(claimable(now))
-    if not features(_connection()).returning:
+def _one(rows: QuerySet, values: dict) -> tuple[str, list]:
+    return subquery_sql(rows.filter(pk=values["state_id"]).values("pk"), skip_locked=True)
+
+
+class _Statements:
+    """The statements of one claim: which rows are due, which businesses have some, and the
+    lease of the rows chosen. Each is built and compiled once per shape and process
+    (``sql.prepared``); a claim binds its own time, token and businesses."""
+
+    def __init__(self, exclude_content_types: tuple, exclude_businesses: tuple):
+        self.excluded = (exclude_content_types, exclude_businesses)
+
+    def due(self, now: dt.datetime, after_lane: int | None) -> tuple[QuerySet, QuerySet]:
+        """The rows due now (less the paused models), and of those the rows a claim may take
+        (less the paused businesses), in the lanes after ``after_lane``."""
+        exclude_content_types, exclude_businesses = self.excluded
+        due = SyncState.objects.filter(claimable(now)).annotate(owner=OWNER)
+        due = due.exclude(content_type_id__in=exclude_content_types)
+        if after_lane is not None:
+            due = due.filter(lane__gt=after_lane)
+        rows = due.exclude(owner__in=exclude_businesses) if exclude_businesses else due
+        return due, rows
+
+    def heads(self, now: dt.datetime, after_lane: int | None, limit: int) -> list:
+        """The (lane, business) pairs with due rows, oldest first (``sql.group_heads``)."""
+
+        def build(values: dict) -> tuple[str, list]:
+            scan = SyncState.objects.filter(WORK_TO_DO).annotate(owner=OWNER)
+            if after_lane is not None:
+                scan = scan.filter(lane__gt=after_lane)
+            due, _rows = self.due(values["now"], after_lane)
+            return group_heads(scan, due, "lane", "owner", values["limit"])
+
+        key = ("heads", self.excluded, after_lane)
+        statement = prepared(_using(), key, build, {"now": now, "limit": limit})
         with _connection().cursor() as cursor:
-            cursor.execute(*among)
-            ids = [pk for (pk,) in cursor.fetchall()]
-        mine = [pk for pk in ids if due.filter(pk=pk).update(**values)]
-        states = SyncState.objects.annotate(attempts_recorded=attempt_count()).filter(pk__in=mine)
-        return list(states)
-    states = update_returning(due, values, among=among, extra_returning=[_attempt_count_sql()])
-    for state in states:
-        state.attempts_recorded = state.extra[0]
-    return states
+            cursor.execute(*statement)
+            return [(row[0], row[1]) for row in cursor.fetchall()]
+
+    def take(
+        self, lease: dict, after_lane: int | None, key: tuple, values: dict, among
+    ) -> list[SyncState]:
+        """Lease the rows that ``among(rows, values)`` (SQL of pks among the rows a claim may
+        take) selects, each with ``attempts_recorded``. ``key``: the shape of ``among``."""
+        now = lease["now"]
+
+        def update(bound: dict) -> dict:
+            return {
+                "status": SyncStatus.IN_PROGRESS,
+                "lease_until": bound["lease_until"],
+                "lease_owner": bound["token"],
+                "updated_at": bound["now"],
+                "last_error_kind": expired_mark(),
+            }
+
+        if not features(_connection()).returning:
+            _due, rows = self.due(now, after_lane)
+            with _connection().cursor() as cursor:
+                cursor.execute(*among(rows, values))
+                ids = [pk for (pk,) in cursor.fetchall()]
+            due = SyncState.objects.filter(claimable(now))
+            mine = [pk for pk in ids if due.filter(pk=pk).update(**update(lease))]
+            states = SyncState.objects.annotate(attempts_recorded=attempt_count())
+            return list(states.filter(pk__in=mine))
+
+        def build(bound: dict) -> tuple[str, list]:
+            _due, rows = self.due(bound["now"], after_lane)
+            return update_returning_sql(
+                SyncState.objects.filter(claimable(bound["now"])),
+                update(bound),
+                among=among(rows, bound),
+                extra_returning=[_attempt_count_sql()],
+            )
+
+        key = ("take", self.excluded, after_lane, *key)
+        statement = prepared(_using(), key, build, {**lease, **values})
+        states = returned(SyncState, _using(), statement)
+        for state in states:
+            state.attempts_recorded = state.extra[0]
+        return states
 
 
 def attempt_count() -> Coalesce:
@@ -157,8 +233,12 @@ def _attempt_count_sql() -> str:
     return f"(SELECT COUNT(*) FROM {attempts} a WHERE a.{state_column} = {table}.{qn('id')})"  # noqa: S608
 
 
+def _using() -> str:
+    return router.db_for_write(SyncState) or "default"
+
+
 def _connection():
-    return connections[router.db_for_write(SyncState)]
+    return connections[_using()]
 
 
 class LeaseKeeper:
