@@ -211,3 +211,16 @@ def test_two_claims_at_once_never_take_the_same_row():
 
     assert not set(taken[0]) & set(taken[1])
     assert len(taken[0]) + len(taken[1]) == 256
+
+
+def test_each_claim_binds_its_own_time_and_leaves_out_its_own_paused_businesses(path):
+    a, b = business("A"), business("B")
+    queue(a, 2)
+    queue(b, 2)
+    later = timezone.now() + HOUR
+    SyncState.objects.filter(business=a).update(next_attempt_at=later)
+
+    # The same statements serve both claims (PostgreSQL): each binds its own time and pauses.
+    assert claimed_per_business(leases.claim("w", 10, exclude_businesses=[b.pk])) == {}
+    claimed = leases.claim("w", 10, now=later + dt.timedelta(seconds=1))
+    assert claimed_per_business(claimed) == {"A": 2, "B": 2}

@@ -19,12 +19,10 @@ offers, so every branch runs in CI.
 from __future__ import annotations
 
 import copy
-import datetime as dt
 import json
 import re
 import sqlite3
-from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -260,7 +258,7 @@ def _converters(field: Any, connection: Any) -> tuple[Any, list]:
 
 
 def subquery_sql(queryset: QuerySet, *, skip_locked: bool = False) -> tuple[str, tuple]:
-    """The SQL of ``queryset`` to use as :func:`update_returning`'s ``among``; with
+    """The SQL of ``queryset`` to use as :func:`update_returning_sql`'s ``among``; with
     ``skip_locked`` (where the database has it) rows another transaction holds are skipped."""
     sql, params = queryset.query.get_compiler(queryset.db).as_sql()
     if skip_locked and features(connections[queryset.db]).skip_locked:
@@ -292,7 +290,7 @@ def group_heads(
     connection = connections[rows.db]
     if not features(connection).arrays:
         heads = rows.values(order, group).annotate(first=Min("pk")).order_by(order, "first")
-        sql, params = heads[:limit].query.sql_with_params()
+        sql, params = heads[:limit].query.get_compiler(rows.db).as_sql()
         return sql, list(params)
     here = [RawSQL("g.a", ()), RawSQL("g.b", ())]
     start = scan.order_by(order, group).values(order, group)[:1]
@@ -314,7 +312,7 @@ def group_heads(
 def take_turns(rows: QuerySet, group: str, groups: list, per: int, limit: int) -> tuple[str, list]:
     """The SQL of the pks of up to ``limit`` rows of ``rows``, taken in turns over ``groups``
     (values of the annotation ``group``, in that order): each group's first row (lowest pk),
-    then each one's second, and so on, at most ``per`` of each. For :func:`update_returning`'s
+    then each one's second, and so on, at most ``per`` of each. For :func:`update_returning_sql`'s
     ``among``.
 
     With arrays and skip_locked (PostgreSQL), each group's rows are taken ``FOR UPDATE SKIP
@@ -341,72 +339,6 @@ def take_turns(rows: QuerySet, group: str, groups: list, per: int, limit: int) -
         "ORDER BY row_number() OVER (PARTITION BY o.g ORDER BY r.pk), o.place LIMIT %s"
     )
     return sql, [list(groups), *own_params, per, limit]
-
-
-#: Statements :func:`prepared` keeps, at most (one per shape of claim; a few in practice).
-PREPARED_LIMIT = 64
-_prepared: OrderedDict[Hashable, tuple[str, list, dict[int, str]]] = OrderedDict()
-
-
-def prepared(
-    using: str,
-    key: Hashable,
-    build: Callable[[dict[str, Any]], tuple[str, list]],
-    values: dict[str, Any],
-) -> tuple[str, list]:
-    """``build(values)``: a statement's SQL and params, built and compiled once per ``key``
-    with arrays (PostgreSQL), then bound to each call's values.
-
-    Django takes several times longer to build and compile a claim's querysets than PostgreSQL
-    takes to run them, and one claim differs from the next only in values (the time, the
-    lease's owner, the businesses' ids). So ``build`` runs once per key with a stand-in for each
-    value, and later calls put their values where the stand-ins landed. Whatever Django writes
-    into the text instead (a slice's LIMIT, how many items a list has) belongs in ``key``."""
-    connection = connections[using]
-    if not features(connection).arrays:
-        # Elsewhere values change the text (a list's length) or are converted (SQLite's
-        # datetimes): each call builds its own.
-        return build(values)
-    full_key = (using, features(connection), key)
-    entry = _prepared.get(full_key)
-    if entry is None:
-        stand_ins = {name: _stand_in(value, n) for n, (name, value) in enumerate(values.items())}
-        sql, params = build(stand_ins)
-        slots = {
-            index: name
-            for index, param in enumerate(params)
-            for name, stand_in in stand_ins.items()
-            if isinstance(param, type(stand_in)) and param == stand_in
-        }
-        unbound = set(values) - set(slots.values())
-        if unbound:
-            raise ValueError(f"{sorted(unbound)} did not become parameters of {key!r}.")
-        entry = _prepared[full_key] = (sql, list(params), slots)
-        if len(_prepared) > PREPARED_LIMIT:
-            _prepared.popitem(last=False)
-    else:
-        _prepared.move_to_end(full_key)
-    sql, params, slots = entry
-    bound = list(params)
-    for index, name in slots.items():
-        # An integer goes in as the stand-in went (psycopg's Int2 for a small integer column).
-        value = values[name]
-        bound[index] = type(params[index])(value) if isinstance(value, int) else value
-    return sql, bound
-
-
-def _stand_in(value: Any, n: int) -> Any:
-    """A value of ``value``'s type that no real statement holds."""
-    if isinstance(value, dt.datetime):
-        return dt.datetime(1900, 1, 1, tzinfo=value.tzinfo) + dt.timedelta(seconds=n)
-    if isinstance(value, str):
-        return f"\x1fstand-in {n}"
-    # Within a small positive integer column's range: Django drops a lookup it cannot match.
-    if isinstance(value, int) and not isinstance(value, bool):
-        return 32000 + n
-    if isinstance(value, list):
-        return [32000 + n]
-    raise TypeError(f"No stand-in for a {type(value).__name__}.")
 
 
 def estimated_count(queryset: QuerySet) -> int | None:

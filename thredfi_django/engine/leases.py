@@ -26,10 +26,10 @@ from django.utils import timezone
 
 from ..conf import thredfi_settings
 from ..models import OWNER, WORK_TO_DO, SyncAttempt, SyncState, SyncStatus
+from ..prepared import prepared
 from ..sql import (
     features,
     group_heads,
-    prepared,
     returned,
     subquery_sql,
     take_turns,
@@ -86,7 +86,9 @@ def claim(
         "lease_until": now + dt.timedelta(seconds=float(thredfi_settings.LEASE_SECONDS)),
         "token": token,
     }
-    statements = _Statements(tuple(exclude_content_types), tuple(exclude_businesses))
+    statements = _Statements(
+        tuple(sorted(set(exclude_content_types))), tuple(sorted(set(exclude_businesses)))
+    )
     if state_id is not None:
         one = statements.take(lease, None, ("one",), {"state_id": state_id}, _one)
         return [(token, state) for state in one]
@@ -138,7 +140,8 @@ def _one(rows: QuerySet, values: dict) -> tuple[str, list]:
 class _Statements:
     """The statements of one claim: which rows are due, which businesses have some, and the
     lease of the rows chosen. Each is built and compiled once per shape and process
-    (``sql.prepared``); a claim binds its own time, token and businesses."""
+    (``prepared``); a claim binds its own time, token and businesses. They run where SyncState
+    is written: a claim must see the rows as they are, not as a replica last heard of them."""
 
     def __init__(self, exclude_content_types: tuple, exclude_businesses: tuple):
         self.excluded = (exclude_content_types, exclude_businesses)
@@ -147,7 +150,7 @@ class _Statements:
         """The rows due now (less the paused models), and of those the rows a claim may take
         (less the paused businesses), in the lanes after ``after_lane``."""
         exclude_content_types, exclude_businesses = self.excluded
-        due = SyncState.objects.filter(claimable(now)).annotate(owner=OWNER)
+        due = SyncState.objects.using(_using()).filter(claimable(now)).annotate(owner=OWNER)
         due = due.exclude(content_type_id__in=exclude_content_types)
         if after_lane is not None:
             due = due.filter(lane__gt=after_lane)
@@ -158,13 +161,13 @@ class _Statements:
         """The (lane, business) pairs with due rows, oldest first (``sql.group_heads``)."""
 
         def build(values: dict) -> tuple[str, list]:
-            scan = SyncState.objects.filter(WORK_TO_DO).annotate(owner=OWNER)
+            scan = SyncState.objects.using(_using()).filter(WORK_TO_DO).annotate(owner=OWNER)
             if after_lane is not None:
                 scan = scan.filter(lane__gt=after_lane)
             due, _rows = self.due(values["now"], after_lane)
             return group_heads(scan, due, "lane", "owner", values["limit"])
 
-        key = ("heads", self.excluded, after_lane)
+        key = ("heads", self.excluded[0], after_lane)  # paused businesses are left out later
         statement = prepared(_using(), key, build, {"now": now, "limit": limit})
         with _connection().cursor() as cursor:
             cursor.execute(*statement)
@@ -199,7 +202,7 @@ class _Statements:
         def build(bound: dict) -> tuple[str, list]:
             _due, rows = self.due(bound["now"], after_lane)
             return update_returning_sql(
-                SyncState.objects.filter(claimable(bound["now"])),
+                SyncState.objects.using(_using()).filter(claimable(bound["now"])),
                 update(bound),
                 among=among(rows, bound),
                 extra_returning=[_attempt_count_sql()],
