@@ -32,6 +32,17 @@ def save_archived(obj, committed, archived: bool = True) -> None:
         obj.save()
 
 
+def synced(make, queue, committed, *, archived: bool = False):
+    """What ``make`` makes, pushed to Thredfi (and then archived there, with ``archived``)."""
+    with committed():
+        obj = make()
+    queue.drain()
+    if archived:
+        save_archived(obj, committed)
+        queue.drain()
+    return obj
+
+
 def remote(fake, resource: str, obj) -> dict:
     external_id = obj.get_thredfi_external_id()
     (record,) = [r for r in fake.records(resource) if r["external_id"] == external_id]
@@ -46,9 +57,7 @@ def retry_now(state_id: int):
 def test_a_customer_archived_in_the_host_is_archived_in_thredfi_and_unarchived_when_restored(
     thredfi_fake, queue, committed
 ):
-    with committed():
-        customer = make_customer()
-    queue.drain()
+    customer = synced(make_customer, queue, committed)
 
     save_archived(customer, committed)
     assert [r.outcome for r in queue.drain()] == ["synced"]
@@ -70,9 +79,7 @@ def test_a_customer_archived_in_the_host_is_archived_in_thredfi_and_unarchived_w
 def test_a_vendor_archived_in_the_host_is_archived_in_thredfi_and_unarchived_when_restored(
     thredfi_fake, queue, committed
 ):
-    with committed():
-        vendor = make_vendor()
-    queue.drain()
+    vendor = synced(make_vendor, queue, committed)
 
     save_archived(vendor, committed)
     assert [r.outcome for r in queue.drain()] == ["synced"]
@@ -86,11 +93,7 @@ def test_a_vendor_archived_in_the_host_is_archived_in_thredfi_and_unarchived_whe
 
 
 def test_saves_of_an_archived_customer_send_nothing_more(thredfi_fake, queue, committed):
-    with committed():
-        customer = make_customer()
-    queue.drain()
-    save_archived(customer, committed)
-    queue.drain()
+    customer = synced(make_customer, queue, committed, archived=True)
     before = thredfi_fake.stats.total_requests
 
     for name in ("Renamed once", "Renamed twice"):
@@ -103,9 +106,7 @@ def test_saves_of_an_archived_customer_send_nothing_more(thredfi_fake, queue, co
 
 
 def test_a_customer_never_archived_is_never_unarchived(thredfi_fake, queue, committed):
-    with committed():
-        customer = make_customer()
-    queue.drain()
+    customer = synced(make_customer, queue, committed)
     before = thredfi_fake.stats.total_requests
 
     save_archived(customer, committed, archived=False)
@@ -117,11 +118,7 @@ def test_a_customer_never_archived_is_never_unarchived(thredfi_fake, queue, comm
 def test_an_unarchive_whose_answer_was_lost_is_retried_and_ends_synced(
     thredfi_fake, queue, committed
 ):
-    with committed():
-        customer = make_customer()
-    queue.drain()
-    save_archived(customer, committed)
-    queue.drain()
+    customer = synced(make_customer, queue, committed, archived=True)
     save_archived(customer, committed, archived=False)
     thredfi_fake.fail_next(1, status="drop", path_contains="/unarchive/")
     assert [r.outcome for r in queue.drain()] == ["retry"], "unarchived, but we never heard"
@@ -137,9 +134,7 @@ def test_an_unarchive_whose_answer_was_lost_is_retried_and_ends_synced(
 def test_an_archive_whose_answer_was_lost_is_undone_if_the_host_restores_the_customer_meanwhile(
     thredfi_fake, queue, committed
 ):
-    with committed():
-        customer = make_customer()
-    queue.drain()
+    customer = synced(make_customer, queue, committed)
     save_archived(customer, committed)
     thredfi_fake.fail_next(1, status="drop", path_contains="/archive/")
     assert [r.outcome for r in queue.drain()] == ["retry"]
@@ -153,9 +148,7 @@ def test_an_archive_whose_answer_was_lost_is_undone_if_the_host_restores_the_cus
 def test_an_archive_refused_because_it_was_already_done_counts_as_done(
     thredfi_fake, queue, committed
 ):
-    with committed():
-        vendor = make_vendor()
-    queue.drain()
+    vendor = synced(make_vendor, queue, committed)
     save_archived(vendor, committed)
     thredfi_fake.fail_next(1, status="drop", path_contains="/archive/")
     queue.drain()
@@ -169,11 +162,7 @@ def test_an_archive_refused_because_it_was_already_done_counts_as_done(
 def test_an_unarchive_refused_for_a_record_still_archived_needs_attention(
     thredfi_fake, queue, committed
 ):
-    with committed():
-        customer = make_customer()
-    queue.drain()
-    save_archived(customer, committed)
-    queue.drain()
+    customer = synced(make_customer, queue, committed, archived=True)
     save_archived(customer, committed, archived=False)
     thredfi_fake.fail_next(1, status=400, path_contains="/unarchive/")
 
@@ -197,11 +186,7 @@ def test_a_customer_archived_before_its_first_push_is_created_then_archived(
 
 
 def test_deleting_a_customer_already_archived_sends_nothing(thredfi_fake, queue, committed):
-    with committed():
-        customer = make_customer()
-    queue.drain()
-    save_archived(customer, committed)
-    queue.drain()
+    customer = synced(make_customer, queue, committed, archived=True)
     before = thredfi_fake.stats.total_requests
 
     with committed():
@@ -211,9 +196,7 @@ def test_deleting_a_customer_already_archived_sends_nothing(thredfi_fake, queue,
 
 
 def test_a_dry_run_and_a_preview_say_archive_and_unarchive(thredfi_fake, queue, committed):
-    with committed():
-        customer = make_customer()
-    queue.drain()
+    customer = synced(make_customer, queue, committed)
     customer.refresh_from_db()
     state_id = absorb.state_for(customer).pk
 
@@ -244,10 +227,6 @@ def test_the_archived_flag_stays_put_after_a_later_pull_of_other_resources(
     thredfi_fake, queue, committed
 ):
     """The pull reads invoices, payments, bills and credits: a customer's remote_status is ours."""
-    with committed():
-        customer = make_customer()
-    queue.drain()
-    save_archived(customer, committed)
-    queue.drain()
+    customer = synced(make_customer, queue, committed, archived=True)
     pull(full=True)
     assert absorb.state_for(customer).remote_status == "archived"
