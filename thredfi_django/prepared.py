@@ -36,10 +36,10 @@ def prepared(
     database has arrays (PostgreSQL) and then bound to each call's ``values``. Whatever Django
     writes into the text rather than a parameter (a slice's LIMIT, a list's length) belongs in
     ``key``; a value that does not become a parameter is refused at once."""
-    connection = connections[using]
-    if not features(connection).arrays:
+    can = features(connections[using])
+    if not can.arrays:
         return build(values)
-    full_key = (using, features(connection), key)
+    full_key = (using, can, key)
     with _lock:
         entry = _kept.get(full_key)
         if entry is not None:

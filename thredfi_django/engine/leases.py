@@ -194,9 +194,9 @@ class _Statements:
             with _connection().cursor() as cursor:
                 cursor.execute(*among(rows, values))
                 ids = [pk for (pk,) in cursor.fetchall()]
-            due = SyncState.objects.filter(claimable(now))
+            due = SyncState.objects.using(_using()).filter(claimable(now))
             mine = [pk for pk in ids if due.filter(pk=pk).update(**update(lease))]
-            states = SyncState.objects.annotate(attempts_recorded=attempt_count())
+            states = SyncState.objects.using(_using()).annotate(attempts_recorded=attempt_count())
             return list(states.filter(pk__in=mine))
 
         def build(bound: dict) -> tuple[str, list]:
