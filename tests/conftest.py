@@ -10,7 +10,7 @@ from django.conf import settings
 pytest_plugins = [
     "thredfi_django.testing.pytest_plugin",  # thredfi_fake, thredfi_fake_server
     "tests.fixtures.real_services",  # live_thredfi, celery_worker_process
-    "tests.testapp.engine_fixtures",  # queue, committed (sync-engine tests)
+    "tests.testapp.engine_fixtures",  # queue, committed, published (sync-engine tests)
     "tests.fixtures.loopback_only",  # no test reaches beyond 127.0.0.1
 ]
 

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import threading
 from decimal import Decimal
 
 import pytest
 from django.conf import settings
+from django.core.cache import cache
 from django.test import override_settings
 
-from tests.testapp.factories import make_bill, make_customer, make_invoice
-from tests.testapp.models import InvoiceLine
+from tests.testapp.factories import make_account, make_bill, make_customer, make_invoice
+from tests.testapp.models import Customer, InvoiceLine
 from thredfi_django import ledger
 from thredfi_django.client import get_client
+from thredfi_django.conf import thredfi_settings
 from thredfi_django.engine import absorb
-from thredfi_django.models import SyncStatus
+from thredfi_django.engine.drain import drain
+from thredfi_django.models import SyncState, SyncStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -183,3 +187,70 @@ def test_the_client_pages_through_a_chart_of_accounts(thredfi_fake):
     codes = [a["code"] for a in accounts.list()]
     assert len(codes) == len(set(codes)) == 8 + 95
     assert {"1000", "4000", "7094"} <= set(codes)
+
+
+def synced_businesses(n: int) -> list:
+    """``n`` businesses (with a customer each) in Thredfi, and no chart of accounts cached."""
+    made = [make_customer(make_account()).pk for _ in range(n)]
+    drain(worker="w")
+    ledger.forget_all()
+    cache.clear()
+    return list(Customer.objects.select_related("account").filter(pk__in=made).order_by("pk"))
+
+
+def test_a_drain_reads_the_charts_of_its_businesses_together_before_planning(
+    thredfi_fake, published, monkeypatch
+):
+    customers = synced_businesses(3)
+    for customer in customers:
+        make_invoice(customer)
+    reads: list[str] = []
+    real_chart = ledger.chart
+
+    def chart(business_id, **kwargs):
+        reads.append(threading.current_thread().name)
+        return real_chart(business_id, **kwargs)
+
+    monkeypatch.setattr(ledger, "chart", chart)
+    assert drain(worker="w") == 3
+
+    # Three cold charts, read once each on the push threads (not one after another while
+    # planning); the plans then found them cached.
+    assert gets(thredfi_fake, "/chart-of-accounts/") == 3
+    assert [name.startswith("thredfi-push") for name in reads[:3]] == [True, True, True]
+    assert set(SyncState.objects.values_list("status", flat=True)) == {SyncStatus.SYNCED}
+
+
+def test_charts_the_django_cache_holds_are_not_read_again(thredfi_fake, published):
+    (customer,) = synced_businesses(1)
+    make_invoice(customer)
+    drain(worker="w")
+    assert gets(thredfi_fake, "/chart-of-accounts/") == 1
+
+    ledger.forget_all()  # a new worker process: only the Django cache has the chart
+    invoice = make_invoice(customer)
+    assert ledger.charts_to_read([invoice]) == []
+    drain(worker="w")
+    assert gets(thredfi_fake, "/chart-of-accounts/") == 1
+
+
+def test_only_objects_with_a_default_account_code_ask_for_their_chart(thredfi_fake, published):
+    (customer,) = synced_businesses(1)
+    invoice = make_invoice(customer)
+    business_id = str(customer.account.thredfi_id)
+
+    assert ledger.charts_to_read([invoice, customer]) == [business_id]
+    codes = {**thredfi_settings.ACCOUNT_CODES, "invoice": ""}  # lines name their own, if any
+    with override_settings(THREDFI={**settings.THREDFI, "ACCOUNT_CODES": codes}):
+        assert ledger.charts_to_read([invoice]) == []
+
+
+def test_a_chart_that_fails_to_load_first_is_read_again_by_the_plan(thredfi_fake, published):
+    (customer,) = synced_businesses(1)
+    invoice = make_invoice(customer)
+    thredfi_fake.fail_next(count=1, status=403, path_contains="/chart-of-accounts/")
+
+    drain(worker="w")
+
+    assert absorb.state_for(invoice).status == SyncStatus.SYNCED
+    assert gets(thredfi_fake, "/chart-of-accounts/") == 2

@@ -28,19 +28,6 @@ pytestmark = pytest.mark.django_db
 ONE_THREAD = {"DRAIN_HTTP_CONCURRENCY": 1}
 
 
-@pytest.fixture
-def published(monkeypatch):
-    """Tasks sent (instead of sending them to the broker): a drain kick as its countdown, any
-    other task by name."""
-    sent: list[float | str | None] = []
-
-    def send_task(name, args=(), **options):
-        sent.append(options.get("countdown") if name == wake.DRAIN_TASK else name)
-
-    monkeypatch.setattr(wake.current_app, "send_task", send_task)
-    return sent
-
-
 def thredfi(**extra):
     from django.conf import settings
 

@@ -86,6 +86,21 @@ def _absorb_and_publish(*, countdown=None):
 
 
 @pytest.fixture
+def published(monkeypatch):
+    """Tasks sent (instead of sending them to the broker): a drain kick as its countdown, any
+    other task by name."""
+    from thredfi_django.recording import wake
+
+    sent: list[float | str | None] = []
+
+    def send_task(name, args=(), **options):
+        sent.append(options.get("countdown") if name == wake.DRAIN_TASK else name)
+
+    monkeypatch.setattr(wake.current_app, "send_task", send_task)
+    return sent
+
+
+@pytest.fixture
 def committed(django_capture_on_commit_callbacks):
     """``with committed(): ...`` runs the block's on_commit callbacks when it ends, then
     absorbs the markers its saves left (as the drain they kick would)."""

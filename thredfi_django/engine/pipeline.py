@@ -10,6 +10,7 @@ then money movements): before a wave of a higher rank is loaded, the wave in fli
 so the remote ids it brought are there to be read. A row whose business or dependency has no
 remote id yet gets it pushed first, inline, as a push of one row (:func:`push_one`), one level
 deeper. A push of one row is the same pipeline with one row in it: there is one way to push.
+The charts of accounts a wave's plans need and no cache holds are read first, on the threads.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +26,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import prefetch_related_objects
 
+from .. import ledger
 from ..client import get_client
 from ..conf import thredfi_settings
 from ..exceptions import ThredfiLocalValidationError
@@ -130,12 +133,27 @@ class Pipeline:
             self._finish(in_flight)
 
     def _finish(self, in_flight: _InFlight) -> None:
-        """Wait for a wave's requests, renewing the leases meanwhile, then record them."""
-        pending = set(in_flight.futures)
+        """Wait for a wave's requests, then record them."""
+        self._wait(in_flight.futures)
+        self._record(in_flight.pushes)
+
+    def _wait(self, futures: list[Future]) -> None:
+        """Wait for ``futures``, renewing the leases meanwhile."""
+        pending = set(futures)
         while pending:
             _done, pending = wait(pending, timeout=self.keeper.margin / 2)
             self.keeper.renew_if_due()
-        self._record(in_flight.pushes)
+
+    def _read_charts(self, instances: Iterable[Any]) -> None:
+        """Read the charts of accounts planning these objects needs and no cache holds, on the
+        pipeline's threads: planning reads them one business at a time, and a wave over many
+        businesses with cold charts (a drain's first, a backfill of many tenants) would keep
+        every request waiting for that many round trips. A read that fails here is tried again
+        by the plan, which records its error on the row."""
+        futures = [
+            self._threads().submit(ledger.chart, b) for b in ledger.charts_to_read(instances)
+        ]
+        self._wait(futures)
 
     def _push_wave(self, rank: int, wave: list[tuple[str, SyncState]], loaded: dict) -> None:
         if self._in_flight is not None and self._in_flight.rank < rank:
@@ -143,6 +161,7 @@ class Pipeline:
             loaded = {}  # objects loaded before it was recorded may lack those ids
         self.keeper.renew_if_due()
         instances = _load((state for _token, state in wave), loaded)
+        self._read_charts(instances.values())
         to_send: list[Push] = []
         decided: list[Push] = []
         for token, state in wave:
@@ -210,13 +229,16 @@ class Pipeline:
     def _start(self, rank: int, pushes: list[Push]) -> _InFlight | None:
         if not pushes:
             return None
+        client = get_client()
+        futures = [self._threads().submit(_send, client, self.keeper, push) for push in pushes]
+        return _InFlight(rank, pushes, futures)
+
+    def _threads(self) -> ThreadPoolExecutor:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(
                 max_workers=self.threads, thread_name_prefix="thredfi-push"
             )
-        client = get_client()
-        futures = [self._pool.submit(_send, client, self.keeper, push) for push in pushes]
-        return _InFlight(rank, pushes, futures)
+        return self._pool
 
     def _record(self, pushes: list[Push]) -> None:
         if not pushes:
