@@ -18,7 +18,7 @@ run() {
 run benchmarks/requests_per_object.py
 run benchmarks/queries_per_object.py
 run benchmarks/throughput.py --invoices 3000
-run benchmarks/throughput.py --invoices 300 --latency-ms 50
+run benchmarks/throughput.py --invoices 1000 --latency-ms 50
 run benchmarks/throughput.py --invoices 1000 --latency-ms 10
 run benchmarks/save_overhead.py --saves 1000 --rounds 6
 run benchmarks/requeue.py

@@ -11,7 +11,7 @@ from django.core.cache import cache
 from django.test import override_settings
 
 from tests.testapp.factories import make_account, make_bill, make_customer, make_invoice
-from tests.testapp.models import Customer, InvoiceLine
+from tests.testapp.models import Customer, Invoice, InvoiceLine
 from thredfi_django import ledger
 from thredfi_django.client import get_client
 from thredfi_django.conf import thredfi_settings
@@ -230,6 +230,7 @@ def test_charts_the_django_cache_holds_are_not_read_again(thredfi_fake, publishe
     ledger.forget_all()  # a new worker process: only the Django cache has the chart
     invoice = make_invoice(customer)
     assert ledger.charts_to_read([invoice]) == []
+    ledger.forget_all()
     drain(worker="w")
     assert gets(thredfi_fake, "/chart-of-accounts/") == 1
 
@@ -254,3 +255,22 @@ def test_a_chart_that_fails_to_load_first_is_read_again_by_the_plan(thredfi_fake
 
     assert absorb.state_for(invoice).status == SyncStatus.SYNCED
     assert gets(thredfi_fake, "/chart-of-accounts/") == 2
+
+
+def test_a_business_hook_that_fails_fails_its_own_row_only(thredfi_fake, monkeypatch):
+    good, bad = synced_businesses(2)
+    ok, broken = make_invoice(good), make_invoice(bad)
+    real_business = Invoice.get_thredfi_business
+
+    def get_thredfi_business(invoice):
+        if invoice.pk == broken.pk:
+            raise RuntimeError("the host's business hook is broken")
+        return real_business(invoice)
+
+    monkeypatch.setattr(Invoice, "get_thredfi_business", get_thredfi_business)
+    assert drain(worker="w") == 2
+
+    assert absorb.state_for(ok).status == SyncStatus.SYNCED
+    failed = absorb.state_for(broken)
+    assert failed.status != SyncStatus.SYNCED
+    assert "business hook is broken" in failed.last_error_message

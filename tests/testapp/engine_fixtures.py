@@ -7,6 +7,8 @@
 - ``committed``: runs ``transaction.on_commit`` callbacks when the block ends, as a real commit
   would (pytest-django wraps each test in a transaction that never commits), then absorbs the
   markers the block's saves left, as the drain their kick wakes would.
+- ``published``: the tasks a drain sends (a drain kick as its countdown, others by name)
+  instead of sending them to the broker, for stories that call ``drain()`` themselves.
 """
 
 from __future__ import annotations

@@ -148,12 +148,19 @@ class Pipeline:
         """Read the charts of accounts planning these objects needs and no cache holds, on the
         pipeline's threads: planning reads them one business at a time, and a wave over many
         businesses with cold charts (a drain's first, a backfill of many tenants) would keep
-        every request waiting for that many round trips. A read that fails here is tried again
-        by the plan, which records its error on the row."""
-        futures = [
-            self._threads().submit(ledger.chart, b) for b in ledger.charts_to_read(instances)
-        ]
+        every request waiting for that many round trips. The reads queue behind the wave in
+        flight, so the threads idle only while this wave is planned. What fails here (a host
+        hook, the cache, a read) the plan meets again and records on its row."""
+        try:
+            wanted = ledger.charts_to_read(instances)
+        except Exception:
+            logger.debug("Could not tell which charts of accounts to read.", exc_info=True)
+            return
+        futures = [self._threads().submit(ledger.chart, b) for b in wanted]
         self._wait(futures)
+        for business_id, future in zip(wanted, futures, strict=True):
+            if future.exception() is not None:
+                logger.debug("Could not read the chart of accounts of %s.", business_id)
 
     def _push_wave(self, rank: int, wave: list[tuple[str, SyncState]], loaded: dict) -> None:
         if self._in_flight is not None and self._in_flight.rank < rank:
