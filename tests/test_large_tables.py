@@ -138,3 +138,65 @@ def test_the_outbox_search_reads_an_index_for_each_thing_it_matches():
     assert any("external_id" in name for name in used), plan
     assert any("remote_id" in name for name in used), plan
     assert [s.label for s in SyncState.objects.search(term)] == ["Invoice INV-4242"]
+
+
+def search_index_sql() -> dict[str, str]:
+    """0009's CREATE INDEX statements, by index name, as an operator's psql would run them."""
+    out = StringIO()
+    call_command("sqlmigrate", "thredfi_django", "0009", stdout=out)
+    statements = [s.strip() for s in out.getvalue().split(";") if "CREATE INDEX" in s]
+    return {re.search(r'INDEX CONCURRENTLY "(\w+)"', s).group(1): s for s in statements}
+
+
+def index_validity() -> dict[str, bool]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c "
+            "ON c.oid = i.indexrelid WHERE c.relname LIKE 'thredfi%%'"
+        )
+        return dict(cursor.fetchall())
+
+
+@pytest.fixture
+def before_the_search_indexes():
+    """The schema as it was before migration 0009; migrated to the end again afterwards."""
+    assert on_postgresql(), "these stories run CREATE INDEX CONCURRENTLY on PostgreSQL"
+    call_command("migrate", "thredfi_django", "0008", verbosity=0)
+    try:
+        yield
+    finally:
+        call_command("migrate", "thredfi_django", verbosity=0)
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)  # CONCURRENTLY refuses to run in a transaction
+def test_a_migration_that_stopped_after_its_first_index_completes_when_run_again(
+    before_the_search_indexes,
+):
+    first = search_index_sql()["thredfi_object_id_idx"]
+    with connection.cursor() as cursor:
+        cursor.execute(first)  # the run built this one, then stopped (killed, a lock timeout)
+
+    call_command("migrate", "thredfi_django", "0009", verbosity=0)
+
+    valid = index_validity()
+    assert valid["thredfi_object_id_idx"] is True
+    assert valid["thredfi_label_prefix_idx"] is True
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_an_index_an_interrupted_build_left_invalid_is_built_again(before_the_search_indexes):
+    with connection.cursor() as cursor:
+        cursor.execute(search_index_sql()["thredfi_label_prefix_idx"])
+        # What PostgreSQL leaves when CREATE INDEX CONCURRENTLY is cancelled halfway.
+        cursor.execute(
+            "UPDATE pg_index SET indisvalid = false "
+            "WHERE indexrelid = 'thredfi_label_prefix_idx'::regclass"
+        )
+    assert index_validity()["thredfi_label_prefix_idx"] is False
+
+    call_command("migrate", "thredfi_django", "0009", verbosity=0)
+
+    assert index_validity()["thredfi_label_prefix_idx"] is True
+    assert SyncState.objects.search("Invoice").count() == 0  # and the search reads it

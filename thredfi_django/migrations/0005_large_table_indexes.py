@@ -8,14 +8,25 @@ from django.db import migrations, models
 class AddIndexOnline(migrations.AddIndex):
     """``CREATE INDEX CONCURRENTLY`` on PostgreSQL (what ``django.contrib.postgres``'s
     ``AddIndexConcurrently`` does, without importing psycopg where it is not installed),
-    a plain ``AddIndex`` on every other database."""
+    a plain ``AddIndex`` on every other database.
+
+    A migration that is not atomic and stops halfway is run again from its first operation,
+    and an interrupted ``CONCURRENTLY`` build leaves an INVALID index behind: both would fail
+    with "already exists". So on PostgreSQL a valid index of that name is kept and an invalid
+    one is dropped and built again."""
 
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
         if schema_editor.connection.vendor != "postgresql":
             return super().database_forwards(app_label, schema_editor, from_state, to_state)
         model = to_state.apps.get_model(app_label, self.model_name)
-        if self.allow_migrate_model(schema_editor.connection.alias, model):
-            schema_editor.add_index(model, self.index, concurrently=True)
+        if not self.allow_migrate_model(schema_editor.connection.alias, model):
+            return
+        valid = None if schema_editor.collect_sql else _is_valid(schema_editor, self.index.name)
+        if valid:
+            return
+        if valid is False:
+            schema_editor.remove_index(model, self.index, concurrently=True)
+        schema_editor.add_index(model, self.index, concurrently=True)
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
         if schema_editor.connection.vendor != "postgresql":
@@ -23,6 +34,17 @@ class AddIndexOnline(migrations.AddIndex):
         model = from_state.apps.get_model(app_label, self.model_name)
         if self.allow_migrate_model(schema_editor.connection.alias, model):
             schema_editor.remove_index(model, self.index, concurrently=True)
+
+
+def _is_valid(schema_editor, name: str) -> bool | None:
+    """Whether the index ``name`` on the search path is valid; None when there is none."""
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass(quote_ident(%s))",
+            [name],
+        )
+        row = cursor.fetchone()
+    return None if row is None else bool(row[0])
 
 
 WORK_TO_DO = models.Q(("status__in", ["pending", "in_progress"]))
