@@ -12,8 +12,9 @@ class AddIndexOnline(migrations.AddIndex):
 
     A migration that is not atomic and stops halfway is run again from its first operation,
     and an interrupted ``CONCURRENTLY`` build leaves an INVALID index behind: both would fail
-    with "already exists". So on PostgreSQL a valid index of that name is kept and an invalid
-    one is dropped and built again."""
+    with "already exists". So on PostgreSQL a valid index of that name on the table is kept
+    (its name and validity are checked, not its definition) and an invalid one is dropped and
+    built again (as is one that another ``migrate`` is still building: it waits, then redoes it)."""
 
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
         if schema_editor.connection.vendor != "postgresql":
@@ -21,7 +22,7 @@ class AddIndexOnline(migrations.AddIndex):
         model = to_state.apps.get_model(app_label, self.model_name)
         if not self.allow_migrate_model(schema_editor.connection.alias, model):
             return
-        valid = None if schema_editor.collect_sql else _is_valid(schema_editor, self.index.name)
+        valid = None if schema_editor.collect_sql else _is_valid(schema_editor, model, self.index)
         if valid:
             return
         if valid is False:
@@ -36,12 +37,14 @@ class AddIndexOnline(migrations.AddIndex):
             schema_editor.remove_index(model, self.index, concurrently=True)
 
 
-def _is_valid(schema_editor, name: str) -> bool | None:
-    """Whether the index ``name`` on the search path is valid; None when there is none."""
-    with schema_editor.connection.cursor() as cursor:
+def _is_valid(schema_editor, model, index) -> bool | None:
+    """Whether ``index`` exists on ``model``'s table and is valid; None when it does not exist."""
+    connection = schema_editor.connection
+    with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass(quote_ident(%s))",
-            [name],
+            "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE i.indrelid = to_regclass(%s) AND c.relname = %s",
+            [connection.ops.quote_name(model._meta.db_table), index.name],
         )
         row = cursor.fetchone()
     return None if row is None else bool(row[0])
