@@ -257,7 +257,7 @@ def test_a_chart_that_fails_to_load_first_is_read_again_by_the_plan(thredfi_fake
     assert gets(thredfi_fake, "/chart-of-accounts/") == 2
 
 
-def test_a_business_hook_that_fails_fails_its_own_row_only(thredfi_fake, monkeypatch):
+def test_a_business_hook_that_fails_fails_its_own_row_only(thredfi_fake, published, monkeypatch):
     good, bad = synced_businesses(2)
     ok, broken = make_invoice(good), make_invoice(bad)
     real_business = Invoice.get_thredfi_business
