@@ -44,13 +44,9 @@ def cache_key(business_id: str) -> str:
 def chart(business_id: str, *, fresh: bool = False) -> dict[str, dict[str, Any]]:
     """``{code: account}`` of one business (its remote id): this process's copy, else the
     Django cache's, else one paged read from Thredfi (always, with ``fresh=True``)."""
-    key, ttl = cache_key(business_id), thredfi_settings.CHART_CACHE_SECONDS
-    now = time.monotonic()
-    if not fresh:
-        with _lock:
-            kept = _charts.get(key)
-        if kept is not None and kept[0] > now:
-            return kept[1]
+    key = cache_key(business_id)
+    if not fresh and (accounts := _local(key)) is not None:
+        return accounts
     cache = caches[thredfi_settings.TOKEN_CACHE]
     accounts = None if fresh else cache.get(key)
     if accounts is None:
@@ -59,9 +55,8 @@ def chart(business_id: str, *, fresh: bool = False) -> dict[str, dict[str, Any]]
             for record in get_client().business(business_id).accounts.list()
             if isinstance(record, dict) and record.get("code") not in (None, "")
         }
-        cache.set(key, accounts, ttl)
-    with _lock:
-        _charts[key] = (now + ttl, accounts)
+        cache.set(key, accounts, thredfi_settings.CHART_CACHE_SECONDS)
+    _keep_local({key: accounts})
     return accounts
 
 
@@ -77,21 +72,26 @@ def charts_to_read(objects: Iterable[Any]) -> list[str]:
         if defaults.get(getattr(obj, "thredfi_resource", None))
         and (business_id := _business(obj)[1]) is not None
     }
-    now = time.monotonic()
-    with _lock:
-        keys = {
-            cache_key(b): b
-            for b in wanted
-            if (kept := _charts.get(cache_key(b))) is None or kept[0] <= now
-        }
-    if not keys:
+    missing = {key: b for b in wanted if _local(key := cache_key(b)) is None}
+    if not missing:
         return []
-    ttl = thredfi_settings.CHART_CACHE_SECONDS
-    shared = caches[thredfi_settings.TOKEN_CACHE].get_many(list(keys))
+    shared = caches[thredfi_settings.TOKEN_CACHE].get_many(list(missing))
+    _keep_local(shared)
+    return sorted(business_id for key, business_id in missing.items() if key not in shared)
+
+
+def _local(key: str) -> dict[str, dict[str, Any]] | None:
+    """This process's unexpired copy of the chart under ``key``, if any."""
     with _lock:
-        for key, accounts in shared.items():
-            _charts[key] = (now + ttl, accounts)
-    return sorted(business_id for key, business_id in keys.items() if key not in shared)
+        kept = _charts.get(key)
+    return kept[1] if kept is not None and kept[0] > time.monotonic() else None
+
+
+def _keep_local(charts: dict[str, dict[str, dict[str, Any]]]) -> None:
+    """Keep copies of ``charts`` ({cache key: chart}) in this process for CHART_CACHE_SECONDS."""
+    until = time.monotonic() + thredfi_settings.CHART_CACHE_SECONDS
+    with _lock:
+        _charts.update({key: (until, accounts) for key, accounts in charts.items()})
 
 
 def forget(business_id: str) -> None:
