@@ -274,3 +274,51 @@ def test_a_business_hook_that_fails_fails_its_own_row_only(thredfi_fake, publish
     failed = absorb.state_for(broken)
     assert failed.status != SyncStatus.SYNCED
     assert "business hook is broken" in failed.last_error_message
+
+
+def test_a_chart_that_keeps_failing_is_not_read_again_by_every_row(thredfi_fake, published):
+    # Each read of a hanging chart would wait out its timeout on the worker's only database
+    # thread, one row after another, while every other business's rows wait behind them.
+    (customer,) = synced_businesses(1)
+    invoices = [make_invoice(customer) for _ in range(5)]
+    thredfi_fake.fail_next(count=50, status=500, path_contains="/chart-of-accounts/")
+
+    assert drain(worker="w") == 5
+
+    # Read before planning, once more by the first plan (a blip would be over), then not again.
+    assert gets(thredfi_fake, "/chart-of-accounts/") == 2
+    for invoice in invoices:
+        state = absorb.state_for(invoice)
+        assert state.status == SyncStatus.PENDING  # to be tried again, after its backoff
+        assert "500" in state.last_error_message or "server" in state.last_error_message.lower()
+    assert posts(thredfi_fake, "/invoices/") == 0
+
+
+def test_a_failing_chart_is_read_again_once_the_pause_after_failures_is_over(
+    thredfi_fake, published, monkeypatch
+):
+    (customer,) = synced_businesses(1)
+    thredfi_fake.fail_next(count=2, status=500, path_contains="/chart-of-accounts/")
+    business_id = str(customer.account.thredfi_id)
+    for _ in range(3):
+        with pytest.raises(Exception, match="500"):
+            ledger.chart(business_id)
+    assert gets(thredfi_fake, "/chart-of-accounts/") == 2
+
+    monkeypatch.setattr(ledger, "FAILED_READ_SECONDS", 0.0)
+    assert "4000" in ledger.chart(business_id)
+    assert gets(thredfi_fake, "/chart-of-accounts/") == 3
+
+
+def test_an_unknown_code_is_looked_up_once_more_not_once_a_row(thredfi_fake, published):
+    (customer,) = synced_businesses(1)
+    invoices = [make_invoice(customer) for _ in range(4)]
+    InvoiceLine.objects.filter(invoice__in=invoices).update(account_code="4999")
+
+    assert drain(worker="w") == 4
+
+    # Read before planning, then once more for the missing code (an account created since
+    # would be found); the other rows with the same code are refused without reading.
+    assert gets(thredfi_fake, "/chart-of-accounts/") == 2
+    assert {absorb.state_for(i).status for i in invoices} == {SyncStatus.NEEDS_ATTENTION}
+    assert posts(thredfi_fake, "/invoices/") == 0
