@@ -17,6 +17,7 @@ from thredfi_django.client import get_client
 from thredfi_django.conf import thredfi_settings
 from thredfi_django.engine import absorb
 from thredfi_django.engine.drain import drain
+from thredfi_django.exceptions import ThredfiServerError
 from thredfi_django.models import SyncState, SyncStatus
 
 pytestmark = pytest.mark.django_db
@@ -279,34 +280,37 @@ def test_a_business_hook_that_fails_fails_its_own_row_only(thredfi_fake, publish
 def test_a_chart_that_keeps_failing_is_not_read_again_by_every_row(thredfi_fake, published):
     # Each read of a hanging chart would wait out its timeout on the worker's only database
     # thread, one row after another, while every other business's rows wait behind them.
-    (customer,) = synced_businesses(1)
-    invoices = [make_invoice(customer) for _ in range(5)]
-    thredfi_fake.fail_next(count=50, status=500, path_contains="/chart-of-accounts/")
+    failing, healthy = synced_businesses(2)
+    stuck = [make_invoice(failing) for _ in range(5)]
+    fine = make_invoice(healthy)
+    failing_id = str(failing.account.thredfi_id)
+    thredfi_fake.fail_next(count=50, status=500, path_contains=f"{failing_id}/general-ledger/")
 
-    assert drain(worker="w") == 5
+    assert drain(worker="w") == 6
 
-    # Read before planning, once more by the first plan (a blip would be over), then not again.
-    assert gets(thredfi_fake, "/chart-of-accounts/") == 2
-    for invoice in invoices:
+    # The failing chart: read before planning, once more by the first plan (a blip would be
+    # over), then not again. The healthy one: read once.
+    assert gets(thredfi_fake, "/chart-of-accounts/") == 2 + 1
+    for invoice in stuck:
         state = absorb.state_for(invoice)
-        assert state.status == SyncStatus.PENDING  # to be tried again, after its backoff
-        assert "500" in state.last_error_message or "server" in state.last_error_message.lower()
-    assert posts(thredfi_fake, "/invoices/") == 0
+        assert state.status == SyncStatus.PENDING  # tried again after its backoff
+        assert "HTTP 500" in state.last_error_message
+    assert absorb.state_for(fine).status == SyncStatus.SYNCED
+    assert posts(thredfi_fake, "/invoices/") == 1
 
 
-def test_a_failing_chart_is_read_again_once_the_pause_after_failures_is_over(
-    thredfi_fake, published, monkeypatch
-):
+def test_once_a_failing_chart_loads_again_the_retried_rows_sync(thredfi_fake, published):
     (customer,) = synced_businesses(1)
+    invoices = [make_invoice(customer) for _ in range(3)]
     thredfi_fake.fail_next(count=2, status=500, path_contains="/chart-of-accounts/")
-    business_id = str(customer.account.thredfi_id)
-    for _ in range(3):
-        with pytest.raises(Exception, match="500"):
-            ledger.chart(business_id)
-    assert gets(thredfi_fake, "/chart-of-accounts/") == 2
+    drain(worker="w")
+    assert {absorb.state_for(i).status for i in invoices} == {SyncStatus.PENDING}
 
-    monkeypatch.setattr(ledger, "FAILED_READ_SECONDS", 0.0)
-    assert "4000" in ledger.chart(business_id)
+    # Their backoff is over: the next wave reads the chart again, which now loads.
+    SyncState.objects.filter(next_attempt_at__isnull=False).update(next_attempt_at=None)
+    drain(worker="w")
+
+    assert {absorb.state_for(i).status for i in invoices} == {SyncStatus.SYNCED}
     assert gets(thredfi_fake, "/chart-of-accounts/") == 3
 
 
@@ -322,3 +326,16 @@ def test_an_unknown_code_is_looked_up_once_more_not_once_a_row(thredfi_fake, pub
     assert gets(thredfi_fake, "/chart-of-accounts/") == 2
     assert {absorb.state_for(i).status for i in invoices} == {SyncStatus.NEEDS_ATTENTION}
     assert posts(thredfi_fake, "/invoices/") == 0
+
+
+def test_outside_a_drain_every_look_at_a_chart_asks_thredfi(thredfi_fake, published):
+    # An admin page or a command has no wave: what a drain learnt does not outlive its wave.
+    (customer,) = synced_businesses(1)
+    business_id = str(customer.account.thredfi_id)
+    thredfi_fake.fail_next(count=3, status=500, path_contains="/chart-of-accounts/")
+    for _ in range(3):
+        with pytest.raises(ThredfiServerError):
+            ledger.chart(business_id)
+
+    assert "4000" in ledger.chart(business_id)
+    assert gets(thredfi_fake, "/chart-of-accounts/") == 4

@@ -9,7 +9,6 @@ import pytest
 from django.utils import timezone
 
 from tests.testapp.factories import make_customer, make_invoice, make_payment
-from thredfi_django import ledger
 from thredfi_django.engine.sweep import sweep
 from thredfi_django.models import SyncState, SyncStatus
 
@@ -32,9 +31,7 @@ def test_everything_syncs_exactly_once_under_random_faults(thredfi_fake, queue, 
         queue.drain()
         if not SyncState.objects.exclude(status=SyncStatus.SYNCED).exists():
             break
-        # Time passes: backoffs and Retry-Afters run out (and what this process remembers of
-        # failed chart reads), and the sweep finds what is due.
-        ledger.forget_all()
+        # Time passes: backoffs and Retry-Afters run out, and the sweep finds what is due.
         clock += dt.timedelta(hours=2)
         SyncState.objects.filter(next_attempt_at__isnull=False).update(next_attempt_at=clock)
         with committed():

@@ -13,17 +13,21 @@ looks codes up twice; a Redis round trip each would cost more than the rest of b
 body) and in the Django cache (shared by the workers). A code missing from a cached chart is
 looked up once more in Thredfi before it is refused: an account created since is found.
 
-A read that fails is tried once more (a blip is over by then); after a second failure, and after
-a fresh look-up that still lacks a code, the same answer is given without asking again for
-``FAILED_READ_SECONDS``. Planning runs on the worker's one database thread, row after row: a
-chart that hangs, or a code every row of a wave names, would otherwise cost each row a read.
+Planning a wave runs row after row on the worker's one database thread (see
+:func:`one_look_per_wave`): there a chart is read at most twice (a blip is over by the second
+read) and a missing code looked up once more at most once, whatever the number of rows. A chart
+that hangs, or a code every row names, would otherwise cost each row a read.
 """
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.cache import caches
@@ -36,18 +40,37 @@ from .exceptions import ThredfiLocalValidationError
 #: What is kept of each ledger account (the list also carries balances, which go stale).
 ACCOUNT_KEYS = ("id", "code", "name", "account_type", "account_subtype", "is_active")
 
-#: Seconds a chart that failed to load twice running, or a code a fresh read lacked, is
-#: answered from memory (an error, or "not in the chart") instead of asking Thredfi again:
-#: enough for a wave's planning; a row retried after its backoff (1 s or more) asks again.
-FAILED_READ_SECONDS = 2.0
-
 _lock = threading.Lock()
 #: cache key -> (monotonic expiry, {code: account}): this process's copies.
 _charts: dict[str, tuple[float, dict[str, dict[str, Any]]]] = {}
-#: cache key -> (monotonic time of the last failed read, its error, failures in a row).
-_failures: dict[str, tuple[float, Exception, int]] = {}
-#: (cache key, code) -> monotonic time a fresh read of the chart still lacked the code.
-_refused: dict[tuple[str, str], float] = {}
+
+
+@dataclass
+class _Wave:
+    """What the planning of one wave learnt: failed reads (cache key -> last error and how
+    many in a row) and codes a fresh read still lacked ((cache key, code))."""
+
+    failures: dict[str, tuple[Exception, int]] = field(default_factory=dict)
+    refused: set[tuple[str, str]] = field(default_factory=set)
+
+
+_wave: ContextVar[_Wave | None] = ContextVar("thredfi_ledger_wave", default=None)
+
+
+@contextmanager
+def one_look_per_wave() -> Iterator[None]:
+    """While a wave is planned: a chart that failed twice is not read again (its rows get the
+    same error, and are retried after their backoff, in a later wave), and a code a fresh read
+    lacked is refused without another. Outside (admin, commands) every call asks. Threads
+    share it through ``contextvars.copy_context()``; a nested wave keeps the outer one."""
+    if _wave.get() is not None:
+        yield
+        return
+    token = _wave.set(_Wave())
+    try:
+        yield
+    finally:
+        _wave.reset(token)
 
 
 def cache_key(business_id: str) -> str:
@@ -71,28 +94,21 @@ def chart(business_id: str, *, fresh: bool = False) -> dict[str, dict[str, Any]]
 
 
 def _read(business_id: str, key: str) -> dict[str, dict[str, Any]]:
-    """One paged read of the chart from Thredfi, unless it failed twice running just now."""
-    with _lock:
-        failed_at, error, failures = _failures.get(key, (0.0, None, 0))
-    if error is not None and failures >= 2 and _recent(failed_at):
-        raise error.with_traceback(None)
+    """One paged read of the chart from Thredfi, unless it failed twice in this wave."""
+    wave = _wave.get()
+    error, failures = wave.failures.get(key, (None, 0)) if wave is not None else (None, 0)
+    if error is not None and failures >= 2:
+        raise copy.copy(error)  # each row its own, with its own traceback
     try:
-        accounts = {
+        return {
             str(record["code"]): {name: record.get(name) for name in ACCOUNT_KEYS}
             for record in get_client().business(business_id).accounts.list()
             if isinstance(record, dict) and record.get("code") not in (None, "")
         }
     except Exception as err:
-        with _lock:
-            _failures[key] = (time.monotonic(), err, failures + 1)
+        if wave is not None:
+            wave.failures[key] = (err, failures + 1)
         raise
-    with _lock:
-        _failures.pop(key, None)
-    return accounts
-
-
-def _recent(at: float) -> bool:
-    return time.monotonic() - at < FAILED_READ_SECONDS
 
 
 def charts_to_read(objects: Iterable[Any]) -> list[str]:
@@ -134,19 +150,13 @@ def forget(business_id: str) -> None:
     key = cache_key(business_id)
     with _lock:
         _charts.pop(key, None)
-        _failures.pop(key, None)
-        for refused in [r for r in _refused if r[0] == key]:
-            del _refused[refused]
     caches[thredfi_settings.TOKEN_CACHE].delete(key)
 
 
 def forget_all(**kwargs: Any) -> None:
-    """Drop this process's copies of every chart, and what it remembers of failed reads and
-    refused codes (the Django cache is left alone)."""
+    """Drop this process's copies of every chart (the Django cache is left alone)."""
     with _lock:
         _charts.clear()
-        _failures.clear()
-        _refused.clear()
 
 
 setting_changed.connect(forget_all, dispatch_uid="thredfi_django.ledger.forget_all")
@@ -154,18 +164,16 @@ setting_changed.connect(forget_all, dispatch_uid="thredfi_django.ledger.forget_a
 
 def _account(business_id: str, code: str) -> dict[str, Any] | None:
     """The account with ``code``, looking in Thredfi once more when the cached chart lacks it
-    (unless a look-up just now lacked it too)."""
+    (once a wave: see :func:`one_look_per_wave`)."""
     account = chart(business_id).get(code)
-    refused = (cache_key(business_id), code)
-    with _lock:
-        refused_at = _refused.get(refused)
-    if account is None and (refused_at is None or not _recent(refused_at)):
-        account = chart(business_id, fresh=True).get(code)
-        if account is None:
-            with _lock:
-                for stale in [r for r, at in _refused.items() if not _recent(at)]:
-                    del _refused[stale]  # kept small: only the codes refused just now
-                _refused[refused] = time.monotonic()
+    if account is not None:
+        return account
+    wave, refused = _wave.get(), (cache_key(business_id), code)
+    if wave is not None and refused in wave.refused:
+        return None
+    account = chart(business_id, fresh=True).get(code)
+    if account is None and wave is not None:
+        wave.refused.add(refused)
     return account
 
 

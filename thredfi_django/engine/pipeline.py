@@ -20,6 +20,7 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextvars import copy_context
 from dataclasses import dataclass
 from typing import Any
 
@@ -156,7 +157,8 @@ class Pipeline:
         except Exception:
             logger.debug("Could not tell which charts of accounts to read.", exc_info=True)
             return
-        futures = [self._threads().submit(ledger.chart, b) for b in wanted]
+        # In this wave's context: a read that fails here counts for its planning too.
+        futures = [self._threads().submit(copy_context().run, ledger.chart, b) for b in wanted]
         self._wait(futures)
         for business_id, future in zip(wanted, futures, strict=True):
             if future.exception() is not None:
@@ -168,15 +170,16 @@ class Pipeline:
             loaded = {}  # objects loaded before it was recorded may lack those ids
         self.keeper.renew_if_due()
         instances = _load((state for _token, state in wave), loaded)
-        self._read_charts(instances.values())
         to_send: list[Push] = []
         decided: list[Push] = []
-        for token, state in wave:
-            push = Push(token, state, instances.get((state.content_type_id, state.object_id)))
-            self.keeper.renew_if_due()  # planning may call out (a chart of accounts)
-            self._plan(push)
-            needs_request = push.call is not None and needs_request_for(push.call)
-            (to_send if needs_request and push.error is None else decided).append(push)
+        with ledger.one_look_per_wave():
+            self._read_charts(instances.values())
+            for token, state in wave:
+                push = Push(token, state, instances.get((state.content_type_id, state.object_id)))
+                self.keeper.renew_if_due()  # planning may call out (a chart of accounts)
+                self._plan(push)
+                needs_request = push.call is not None and needs_request_for(push.call)
+                (to_send if needs_request and push.error is None else decided).append(push)
         previous, self._in_flight = self._in_flight, self._start(rank, to_send)
         if previous is not None:
             self._finish(previous)  # while this wave's requests go out
