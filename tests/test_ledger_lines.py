@@ -278,8 +278,8 @@ def test_a_business_hook_that_fails_fails_its_own_row_only(thredfi_fake, publish
 
 
 def test_a_chart_that_keeps_failing_is_not_read_again_by_every_row(thredfi_fake, published):
-    # Each read of a hanging chart would wait out its timeout on the worker's only database
-    # thread, one row after another, while every other business's rows wait behind them.
+    # Were each row to read a failing chart again, a hanging one would make each wait out its
+    # timeout on the worker's only database thread while every other business's rows wait.
     failing, healthy = synced_businesses(2)
     stuck = [make_invoice(failing) for _ in range(5)]
     fine = make_invoice(healthy)

@@ -14,9 +14,10 @@ body) and in the Django cache (shared by the workers). A code missing from a cac
 looked up once more in Thredfi before it is refused: an account created since is found.
 
 Planning a wave runs row after row on the worker's one database thread (see
-:func:`one_look_per_wave`): there a chart is read at most twice (a blip is over by the second
-read) and a missing code looked up once more at most once, whatever the number of rows. A chart
-that hangs, or a code every row names, would otherwise cost each row a read.
+:func:`one_look_per_wave`): there a chart is read at most twice running without success (a blip
+is over by the second read) and a missing code looked up once more at most once, whatever the
+number of rows. A chart that hangs, or a code every row names, would otherwise cost each row a
+read.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ _charts: dict[str, tuple[float, dict[str, dict[str, Any]]]] = {}
 @dataclass
 class _Wave:
     """What the planning of one wave learnt: failed reads (cache key -> last error and how
-    many in a row) and codes a fresh read still lacked ((cache key, code))."""
+    many since the last success) and codes a fresh read still lacked ((cache key, code))."""
 
     failures: dict[str, tuple[Exception, int]] = field(default_factory=dict)
     refused: set[tuple[str, str]] = field(default_factory=set)
@@ -59,10 +60,11 @@ _wave: ContextVar[_Wave | None] = ContextVar("thredfi_ledger_wave", default=None
 
 @contextmanager
 def one_look_per_wave() -> Iterator[None]:
-    """While a wave is planned: a chart that failed twice is not read again (its rows get the
-    same error, and are retried after their backoff, in a later wave), and a code a fresh read
-    lacked is refused without another. Outside (admin, commands) every call asks. Threads
-    share it through ``contextvars.copy_context()``; a nested wave keeps the outer one."""
+    """While a wave is planned: a chart that failed twice running is not read again (its rows
+    get the same error, which decides when they are tried again), and a code a fresh read
+    lacked is refused without another. Outside (admin, commands) every call asks. It is this
+    thread's: reads on other threads report their failures with :func:`read_failed`. A nested
+    wave (a dependency pushed inline) keeps the outer one."""
     if _wave.get() is not None:
         yield
         return
@@ -98,17 +100,29 @@ def _read(business_id: str, key: str) -> dict[str, dict[str, Any]]:
     wave = _wave.get()
     error, failures = wave.failures.get(key, (None, 0)) if wave is not None else (None, 0)
     if error is not None and failures >= 2:
-        raise copy.copy(error)  # each row its own, with its own traceback
+        again = copy.copy(error)  # each row its own, with its own traceback
+        again.args = error.args
+        raise again
     try:
-        return {
+        accounts = {
             str(record["code"]): {name: record.get(name) for name in ACCOUNT_KEYS}
             for record in get_client().business(business_id).accounts.list()
             if isinstance(record, dict) and record.get("code") not in (None, "")
         }
     except Exception as err:
-        if wave is not None:
-            wave.failures[key] = (err, failures + 1)
+        read_failed(business_id, err)
         raise
+    if wave is not None:
+        wave.failures.pop(key, None)
+    return accounts
+
+
+def read_failed(business_id: str, error: Exception) -> None:
+    """Count a failed read of the chart of ``business_id`` in this thread's wave, if any."""
+    wave, key = _wave.get(), cache_key(business_id)
+    if wave is not None:
+        failures = wave.failures.get(key, (None, 0))[1]
+        wave.failures[key] = (error, failures + 1)
 
 
 def charts_to_read(objects: Iterable[Any]) -> list[str]:

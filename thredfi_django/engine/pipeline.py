@@ -20,7 +20,6 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from contextvars import copy_context
 from dataclasses import dataclass
 from typing import Any
 
@@ -157,12 +156,12 @@ class Pipeline:
         except Exception:
             logger.debug("Could not tell which charts of accounts to read.", exc_info=True)
             return
-        # In this wave's context: a read that fails here counts for its planning too.
-        futures = [self._threads().submit(copy_context().run, ledger.chart, b) for b in wanted]
+        futures = [self._threads().submit(ledger.chart, b) for b in wanted]
         self._wait(futures)
         for business_id, future in zip(wanted, futures, strict=True):
-            if future.exception() is not None:
+            if (error := future.exception()) is not None:
                 logger.debug("Could not read the chart of accounts of %s.", business_id)
+                ledger.read_failed(business_id, error)  # the plan then reads it once more
 
     def _push_wave(self, rank: int, wave: list[tuple[str, SyncState]], loaded: dict) -> None:
         if self._in_flight is not None and self._in_flight.rank < rank:
