@@ -17,7 +17,8 @@ Both end at the last invoice's ``last_synced_at`` as the worker stamped it.
 
 ``--latency-ms 50`` makes the fake answer every request 50 ms later, as a remote API would; the
 script then also prints the drain per worker process against in-flight / latency (issue 15:
-target >= 0.8 of DRAIN_HTTP_CONCURRENCY / latency) and a bare loop with as many in flight.
+target >= 0.8 of DRAIN_HTTP_CONCURRENCY / latency), a bare loop with as many in flight, and what
+one request costs here when sent alone (the most in-flight threads could reach on this machine).
 ``--profile`` also drains 300 more invoices inline in this process under cProfile and prints
 where the time goes. Needs PostgreSQL and Redis on 127.0.0.1 (benchmarks/settings.py).
 """
@@ -285,10 +286,19 @@ def main(argv: list[str] | None = None) -> None:
             threaded = min(
                 bare_threads(fake, fresh(f"threads{run}"), partner, in_flight) for run in (1, 2)
             )
+            # What one request costs here beyond the API's latency (client, loopback, the fake,
+            # waking up): no client keeps in-flight / latency with these machines' overheads.
+            single_calls = fresh("single")[:200]
+            single = bare_threads(fake, single_calls, partner, 1) / len(single_calls)
             per_process = n / drain / args.concurrency
             print(
                 f"bare loop with {in_flight} in flight (a Session per thread, faster of two): "
                 f"{threaded:7.2f} s  {n / threaded:8.1f} invoices/s"
+            )
+            print(
+                f"one request at a time (bare, {len(single_calls)} POSTs): {single * 1000:.2f} ms "
+                f"each against a {args.latency_ms:g} ms API, so {in_flight} in flight reach at "
+                f"most {in_flight / single:.0f}/s = {in_flight / single / ceiling:.2f} x here"
             )
             print(
                 f"DRAIN PER PROCESS: {per_process:.1f} invoices/s = {per_process / ceiling:.2f} x "
